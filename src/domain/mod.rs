@@ -1,0 +1,325 @@
+//! Domain vocabulary: the value types every other module speaks in.
+//!
+//! Owns platforms, languages, categories, priorities, ticket numbers and the ticket
+//! state machine. Pure data and rules — no I/O, no clock reads, no platform types.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+pub mod ticket;
+
+pub use ticket::{Ticket, TicketAction, TicketState, TransitionError};
+
+/// Point in time used throughout the core; always passed in, never read from a clock here.
+pub type Timestamp = chrono::DateTime<chrono::Utc>;
+
+/// Error for parsing one of the domain's textual names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} `{value}` (expected one of: {expected})")]
+pub struct ParseNameError {
+    pub kind: &'static str,
+    pub value: String,
+    pub expected: &'static str,
+}
+
+macro_rules! named_enum {
+    ($(#[$meta:meta])* $name:ident, $kind:literal, { $($variant:ident => $text:literal $(| $alias:literal)*),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stable lower-case name used in storage, CLI output and commands.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ParseNameError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                let lower = s.trim().to_ascii_lowercase();
+                match lower.as_str() {
+                    $($text $(| $alias)* => Ok($name::$variant),)+
+                    _ => Err(ParseNameError {
+                        kind: $kind,
+                        value: s.to_string(),
+                        expected: concat!($($text, " "),+),
+                    }),
+                }
+            }
+        }
+    };
+}
+
+named_enum!(
+    /// Chat platform a customer or desk lives on.
+    Platform, "platform", {
+        Telegram => "telegram",
+        Discord => "discord",
+        Console => "console",
+        Web => "web",
+    }
+);
+
+named_enum!(
+    /// Language the customer is answered in.
+    Language, "language", {
+        En => "en" | "english",
+        Zh => "zh" | "chinese" | "zh-cn" | "zh-hans" | "zh-tw" | "zh-hant",
+    }
+);
+
+named_enum!(
+    /// Ticket category (SPEC §2).
+    Category, "category", {
+        Inquiry => "inquiry",
+        Problem => "problem",
+        Complaint => "complaint",
+        AfterSales => "after_sales" | "after-sales" | "aftersales",
+    }
+);
+
+named_enum!(
+    /// Ticket priority; P1 is the most urgent.
+    Priority, "priority", {
+        P1 => "p1" | "1" | "urgent",
+        P2 => "p2" | "2" | "important",
+        P3 => "p3" | "3" | "general",
+    }
+);
+
+impl Priority {
+    /// One level more urgent (P1 stays P1) — used for VIP customers.
+    pub fn raised(self) -> Priority {
+        match self {
+            Priority::P1 | Priority::P2 => Priority::P1,
+            Priority::P3 => Priority::P2,
+        }
+    }
+
+    /// Upper-case label shown to people (`P1`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Priority::P1 => "P1",
+            Priority::P2 => "P2",
+            Priority::P3 => "P3",
+        }
+    }
+}
+
+impl Language {
+    /// Guess from a platform locale tag such as Telegram's `language_code` (`zh-hans`, `en-US`).
+    pub fn from_locale(tag: &str) -> Language {
+        if tag.trim().to_ascii_lowercase().starts_with("zh") {
+            Language::Zh
+        } else {
+            Language::En
+        }
+    }
+
+    /// Guess from the text itself: any Han character means Chinese.
+    pub fn detect(text: &str) -> Option<Language> {
+        let mut latin = false;
+        for c in text.chars() {
+            if is_han(c) {
+                return Some(Language::Zh);
+            }
+            latin |= c.is_ascii_alphabetic();
+        }
+        latin.then_some(Language::En)
+    }
+}
+
+/// True for CJK unified ideographs (the ranges customers actually type).
+pub fn is_han(c: char) -> bool {
+    matches!(c as u32, 0x4E00..=0x9FFF | 0x3400..=0x4DBF | 0xF900..=0xFAFF | 0x20000..=0x2A6DF)
+}
+
+/// Human ticket number, written `#N`. Unique and gap-free, allocated by the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TicketNo(pub i64);
+
+impl fmt::Display for TicketNo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+impl FromStr for TicketNo {
+    type Err = ParseNameError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.trim()
+            .trim_start_matches('#')
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(TicketNo)
+            .ok_or_else(|| ParseNameError {
+                kind: "ticket number",
+                value: s.to_string(),
+                expected: "#N with N > 0",
+            })
+    }
+}
+
+/// Store-assigned customer key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CustomerId(pub i64);
+
+/// Where a message goes or comes from: a chat on a platform, optionally a thread in it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ChatAddress {
+    pub platform: Platform,
+    pub chat_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<String>,
+}
+
+impl ChatAddress {
+    pub fn new(platform: Platform, chat_id: impl Into<String>) -> Self {
+        ChatAddress {
+            platform,
+            chat_id: chat_id.into(),
+            thread_id: None,
+        }
+    }
+
+    /// Key under which outbound order is kept: one ordered lane per chat (and thread).
+    pub fn lane(&self) -> String {
+        match &self.thread_id {
+            Some(t) => format!("{}:{}:{}", self.platform, self.chat_id, t),
+            None => format!("{}:{}", self.platform, self.chat_id),
+        }
+    }
+}
+
+/// The customer as the platform identifies them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerIdentity {
+    pub platform: Platform,
+    /// Platform user id (stable across chats).
+    pub user_id: String,
+    /// Chat where the customer talks to the bot (private chat / DM channel).
+    pub chat_id: String,
+    pub display_name: String,
+    /// Language hint from the platform (locale), if any.
+    pub language: Option<Language>,
+}
+
+/// A customer as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    pub id: CustomerId,
+    pub platform: Platform,
+    pub user_id: String,
+    pub chat_id: String,
+    pub display_name: String,
+    pub language: Language,
+    pub vip: bool,
+    pub unreachable: bool,
+}
+
+impl Customer {
+    pub fn chat(&self) -> ChatAddress {
+        ChatAddress::new(self.platform, self.chat_id.clone())
+    }
+}
+
+/// Who wrote a ticket message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// From the customer to the service.
+    Inbound,
+    /// From the service (bot or agent) to the customer.
+    Outbound,
+    /// Internal note, never shown to the customer.
+    Internal,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+            Direction::Internal => "internal",
+        }
+    }
+}
+
+/// A file or media item kept by reference (platform file id or URL), never re-uploaded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// photo, document, voice, video, …
+    pub kind: String,
+    /// Platform file id or URL.
+    pub reference: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// An inline button; `data` is the opaque payload that comes back when it is pressed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    pub label: String,
+    pub data: String,
+}
+
+/// What the service wants said in a chat. Written to the outbox, delivered by an adapter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outbound {
+    pub to: ChatAddress,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket: Option<TicketNo>,
+    pub body: OutboundBody,
+}
+
+/// Plain text only: adapters own escaping, splitting and platform markup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OutboundBody {
+    Text {
+        text: String,
+        /// Rows of buttons.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        buttons: Vec<Vec<Button>>,
+    },
+}
+
+impl Outbound {
+    pub fn text(to: ChatAddress, text: impl Into<String>) -> Self {
+        Outbound {
+            to,
+            ticket: None,
+            body: OutboundBody::Text {
+                text: text.into(),
+                buttons: Vec::new(),
+            },
+        }
+    }
+
+    pub fn with_buttons(mut self, rows: Vec<Vec<Button>>) -> Self {
+        let OutboundBody::Text { buttons, .. } = &mut self.body;
+        *buttons = rows;
+        self
+    }
+
+    pub fn for_ticket(mut self, no: TicketNo) -> Self {
+        self.ticket = Some(no);
+        self
+    }
+}

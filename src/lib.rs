@@ -1,0 +1,30 @@
+//! frontdesk — a support front door for chat platforms.
+//!
+//! How a message flows (see ARCHITECTURE in the README):
+//!
+//! ```text
+//! adapter (console / telegram / discord) ──Inbound──▶ service ──one Tx──▶ store
+//!                                                       │ uses pure core:
+//!                                                       │ faq (matcher), triage, domain, sla
+//!                                                       ▼
+//!                       outbox worker ──ChatTransport──▶ adapter ──▶ platform
+//! ```
+//!
+//! * Pure core, no I/O: [`domain`], [`faq`], [`triage`], [`sla`], [`replies`].
+//! * Ports (traits the core owns): [`store::Store`], [`ports::ChatTransport`], [`ports::Clock`].
+//! * Application: [`service`] (one transaction per inbound message), [`outbox`] (delivery).
+//! * Adapters and edges: [`adapters`], [`http`], [`config`], [`app`] (wiring for `frontdesk run`).
+
+pub mod adapters;
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod faq;
+pub mod http;
+pub mod outbox;
+pub mod ports;
+pub mod replies;
+pub mod service;
+pub mod sla;
+pub mod store;
+pub mod triage;

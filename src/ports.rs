@@ -1,0 +1,55 @@
+//! Ports owned by the core: how it reaches a chat platform and what time it is.
+//!
+//! Adapters implement [`ChatTransport`]; the outbox worker is its only caller. A
+//! transport translates and delivers; it decides nothing about tickets.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::domain::{Outbound, Platform, Timestamp};
+
+/// Why a delivery did not happen. The outbox worker decides what to do with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    /// The platform asked us to slow down (HTTP 429 `retry_after`).
+    #[error("rate limited, retry after {0:?}")]
+    RetryAfter(Duration),
+    /// Network error, 5xx, timeout: try again with backoff.
+    #[error("transient delivery failure: {0}")]
+    Transient(String),
+    /// The customer blocked the bot / cannot receive messages: stop trying this chat.
+    #[error("recipient unreachable: {0}")]
+    Unreachable(String),
+    /// The platform rejected this message for good (bad request): dead-letter it.
+    #[error("rejected by platform: {0}")]
+    Rejected(String),
+}
+
+/// Delivered: the platform's id of the (last) message it created, if any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivered {
+    pub platform_message_id: Option<String>,
+}
+
+/// Sends outbound messages to one platform.
+#[async_trait]
+pub trait ChatTransport: Send + Sync {
+    fn platform(&self) -> Platform;
+    async fn deliver(&self, message: &Outbound) -> Result<Delivered, DeliveryError>;
+}
+
+/// Source of the current time; tests use a controllable one.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// The real clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        chrono::Utc::now()
+    }
+}

@@ -1,0 +1,178 @@
+//! SLA policy: response, resolution and progress limits per priority (SPEC §2).
+//!
+//! Pure: deadlines are computed from a `now` passed in.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Priority, Timestamp};
+
+/// Limits for one priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaLimits {
+    #[serde(with = "humantime_secs")]
+    pub first_response: Duration,
+    #[serde(with = "humantime_secs")]
+    pub resolution: Duration,
+    #[serde(with = "humantime_secs")]
+    pub progress: Duration,
+}
+
+/// The priority table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaPolicy {
+    pub p1: SlaLimits,
+    pub p2: SlaLimits,
+    pub p3: SlaLimits,
+}
+
+const MIN: u64 = 60;
+const HOUR: u64 = 3600;
+
+impl Default for SlaPolicy {
+    fn default() -> Self {
+        let limits = |fr, res, prog| SlaLimits {
+            first_response: Duration::from_secs(fr),
+            resolution: Duration::from_secs(res),
+            progress: Duration::from_secs(prog),
+        };
+        SlaPolicy {
+            p1: limits(10 * MIN, 2 * HOUR, HOUR),
+            p2: limits(30 * MIN, 24 * HOUR, 4 * HOUR),
+            p3: limits(2 * HOUR, 48 * HOUR, 4 * HOUR),
+        }
+    }
+}
+
+/// When a ticket created at some moment must be answered and solved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    pub first_response: Timestamp,
+    pub resolution: Timestamp,
+}
+
+impl SlaPolicy {
+    pub fn limits(&self, priority: Priority) -> SlaLimits {
+        match priority {
+            Priority::P1 => self.p1,
+            Priority::P2 => self.p2,
+            Priority::P3 => self.p3,
+        }
+    }
+
+    pub fn deadlines(&self, priority: Priority, from: Timestamp) -> Deadlines {
+        let limits = self.limits(priority);
+        Deadlines {
+            first_response: from + to_chrono(limits.first_response),
+            resolution: from + to_chrono(limits.resolution),
+        }
+    }
+}
+
+fn to_chrono(d: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
+}
+
+/// Human duration in a customer message: `10 min`, `2 h`, `1 h 30 min`.
+pub fn human_duration(d: Duration) -> String {
+    let mins = d.as_secs().div_ceil(60);
+    match (mins / 60, mins % 60) {
+        (0, m) => format!("{m} min"),
+        (h, 0) => format!("{h} h"),
+        (h, m) => format!("{h} h {m} min"),
+    }
+}
+
+/// Settings files write durations as seconds or as `"30m"`, `"2h"`, `"1h30m"`.
+mod humantime_secs {
+    use std::time::Duration;
+
+    use serde::{de, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Secs(s) => Ok(Duration::from_secs(s)),
+            Raw::Text(t) => super::parse_duration(&t).map_err(de::Error::custom),
+        }
+    }
+}
+
+/// Parses `90s`, `30m`, `2h`, `1h30m`, `2d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let mut total = 0u64;
+    let mut number = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        if c.is_whitespace() {
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => MIN,
+            'h' => HOUR,
+            'd' => 24 * HOUR,
+            _ => {
+                return Err(format!(
+                    "bad duration `{text}`: unknown unit `{c}` (use s, m, h, d)"
+                ))
+            }
+        };
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("bad duration `{text}`: number expected before `{c}`"))?;
+        total += n * unit;
+        number.clear();
+    }
+    if !number.is_empty() {
+        return Err(format!(
+            "bad duration `{text}`: unit missing after {number} (use s, m, h, d)"
+        ));
+    }
+    if total == 0 {
+        return Err(format!("bad duration `{text}`: must be more than zero"));
+    }
+    Ok(Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
+        assert!(parse_duration("5").is_err());
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("0m").is_err());
+    }
+
+    #[test]
+    fn default_table_matches_spec() {
+        let p = SlaPolicy::default();
+        assert_eq!(
+            human_duration(p.limits(Priority::P1).first_response),
+            "10 min"
+        );
+        assert_eq!(
+            human_duration(p.limits(Priority::P2).first_response),
+            "30 min"
+        );
+        assert_eq!(human_duration(p.limits(Priority::P3).first_response), "2 h");
+        assert_eq!(human_duration(p.limits(Priority::P2).resolution), "24 h");
+    }
+}

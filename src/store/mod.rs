@@ -1,0 +1,235 @@
+//! Persistence port: the `Store` trait and its implementations.
+//!
+//! One [`Tx`] per inbound message or timer: dedup key, state change, history and the
+//! outbox rows it causes commit together or not at all. SQL lives here and in
+//! `migrations/<dialect>/` only. Never calls a platform.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    Attachment, Category, Customer, CustomerId, CustomerIdentity, Direction, Outbound, Priority,
+    Ticket, TicketNo, TicketState, Timestamp,
+};
+
+pub mod sqlite;
+
+/// Failure of the store. Adapters must not acknowledge inbound work when they see one.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database is read-only or locked: {0}")]
+    ReadOnly(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    #[error("database error: {0}")]
+    Other(String),
+}
+
+/// What a new ticket starts with; the store allocates its number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTicket {
+    pub customer: CustomerId,
+    pub category: Category,
+    pub priority: Priority,
+    pub department: String,
+    pub subject: String,
+    pub now: Timestamp,
+    pub first_response_due: Timestamp,
+    pub resolution_due: Timestamp,
+}
+
+/// A message in a ticket's conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketMessage {
+    pub ticket: TicketNo,
+    pub direction: Direction,
+    /// `customer`, an agent name, or `bot`.
+    pub author: String,
+    pub text: String,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    pub at: Timestamp,
+}
+
+/// One entry of a ticket's history: who did what and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketEvent {
+    pub ticket: TicketNo,
+    /// `created`, `claimed`, `priority_changed`, `customer_message`, …
+    pub kind: String,
+    /// `customer`, an agent name, `bot` or `system`.
+    pub actor: String,
+    /// Free-form detail (old → new values, reasons). Never message text.
+    pub detail: String,
+    pub at: Timestamp,
+}
+
+/// A ticket with its conversation and history, for `tickets show`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketDetails {
+    pub ticket: Ticket,
+    pub customer: Customer,
+    pub messages: Vec<TicketMessage>,
+    pub events: Vec<TicketEvent>,
+}
+
+/// Which tickets to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TicketFilter {
+    pub state: Option<TicketState>,
+    pub customer: Option<CustomerId>,
+    /// Only tickets that are not closed.
+    pub active_only: bool,
+    pub limit: Option<u32>,
+}
+
+/// FAQ interaction counted per entry (SPEC §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaqFeedback {
+    Shown,
+    Helped,
+    Escalated,
+}
+
+/// Delivery state of an outbox item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxState {
+    Pending,
+    Sent,
+    /// Gave up after the configured number of attempts, or permanently undeliverable.
+    /// Visible in `tickets show`, `/healthz` and metrics; never silently dropped.
+    Dead,
+}
+
+/// An outbox row claimed by a delivery worker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub message: Outbound,
+    /// Deliveries tried so far (before this one).
+    pub attempts: u32,
+    pub created_at: Timestamp,
+}
+
+/// Outbox depth for health and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct OutboxStats {
+    pub pending: u64,
+    pub dead: u64,
+    pub sent: u64,
+}
+
+/// The persistence port. Implementations: SQLite (embedded), PostgreSQL (later).
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Starts a unit of work. On SQLite it takes the write lock at once so that
+    /// concurrent units never deadlock on upgrade.
+    async fn begin(&self) -> Result<Box<dyn Tx>, StoreError>;
+
+    /// Cheap liveness probe for `/healthz`.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    async fn ticket_details(&self, no: TicketNo) -> Result<Option<TicketDetails>, StoreError>;
+    async fn list_tickets(&self, filter: &TicketFilter) -> Result<Vec<Ticket>, StoreError>;
+    async fn customer(&self, id: CustomerId) -> Result<Option<Customer>, StoreError>;
+
+    /// Claims up to `limit` deliverable items: for each lane (chat) only its oldest pending
+    /// item, and only when it is due (`next_attempt_at <= now`) and not leased by another
+    /// worker. A claim is a lease until `now + lease`; an expired lease is claimable again.
+    async fn claim_outbox(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, StoreError>;
+    /// Delivered: remember the platform's message id (for edits) and free the lane.
+    async fn outbox_sent(
+        &self,
+        id: i64,
+        now: Timestamp,
+        platform_message_id: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Not delivered this time: try again at `next_attempt_at` (the lane waits, order is kept).
+    async fn outbox_retry(
+        &self,
+        id: i64,
+        next_attempt_at: Timestamp,
+        error: &str,
+    ) -> Result<(), StoreError>;
+    /// Give up: state `dead`, kept with its error for people to see. Frees the lane.
+    async fn outbox_dead(&self, id: i64, now: Timestamp, error: &str) -> Result<(), StoreError>;
+    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError>;
+    /// Earliest `next_attempt_at` of a pending item, so idle workers know how long to sleep.
+    async fn next_outbox_due(&self) -> Result<Option<Timestamp>, StoreError>;
+    /// Marks a customer as unreachable (blocked the bot): their pending items go dead.
+    async fn mark_unreachable(
+        &self,
+        platform: crate::domain::Platform,
+        chat_id: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+}
+
+/// One unit of work. Dropping it without `commit` rolls everything back.
+#[async_trait]
+pub trait Tx: Send {
+    /// Records an inbound dedup key (`telegram:update:123`, …). Returns `false` when it
+    /// was already recorded: the caller acknowledges and stops.
+    async fn record_inbound(&mut self, key: &str, now: Timestamp) -> Result<bool, StoreError>;
+
+    /// Finds or creates the customer; refreshes name, chat and language hint.
+    async fn upsert_customer(
+        &mut self,
+        who: &CustomerIdentity,
+        vip: bool,
+        now: Timestamp,
+    ) -> Result<Customer, StoreError>;
+
+    /// The customer's most recent ticket that is not closed.
+    async fn active_ticket(&mut self, customer: CustomerId) -> Result<Option<Ticket>, StoreError>;
+    /// The customer's tickets, newest first.
+    async fn customer_tickets(
+        &mut self,
+        customer: CustomerId,
+        limit: u32,
+    ) -> Result<Vec<Ticket>, StoreError>;
+    async fn ticket(&mut self, no: TicketNo) -> Result<Option<Ticket>, StoreError>;
+
+    /// Creates a ticket with the next number (unique and gap-free: allocated in this unit).
+    async fn create_ticket(&mut self, new: &NewTicket) -> Result<Ticket, StoreError>;
+    /// Writes back a ticket changed through the state machine.
+    async fn save_ticket(&mut self, ticket: &Ticket) -> Result<(), StoreError>;
+
+    async fn add_message(&mut self, message: &TicketMessage) -> Result<(), StoreError>;
+    async fn add_event(&mut self, event: &TicketEvent) -> Result<(), StoreError>;
+
+    /// Queues an outbound message; delivered after commit by the outbox worker.
+    async fn enqueue(&mut self, message: &Outbound, now: Timestamp) -> Result<(), StoreError>;
+
+    async fn record_faq_feedback(
+        &mut self,
+        entry_id: &str,
+        feedback: FaqFeedback,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Keeps a customer question the FAQ could not answer, for improving the knowledge base.
+    async fn record_unanswered(
+        &mut self,
+        text: &str,
+        language: crate::domain::Language,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
