@@ -1,1 +1,243 @@
-//! app
+//! Wiring: builds the store, knowledge base, service and workers from [`Settings`] and
+//! runs them until SIGINT/SIGTERM (`frontdesk run`), or for one console session.
+//!
+//! Edge code: errors carry context for the person starting the service (anyhow).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use tokio::sync::watch;
+
+use crate::config::{redact_url, Settings};
+use crate::domain::Platform;
+use crate::faq::KnowledgeBase;
+use crate::outbox::{OutboxConfig, OutboxWorker};
+use crate::ports::{ChatTransport, Clock, SystemClock};
+use crate::service::{Knowledge, Service};
+use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
+use crate::triage::TriageRules;
+
+/// How often the knowledge base directory is checked for edits.
+const KB_POLL: Duration = Duration::from_secs(2);
+
+/// Everything a running frontdesk is made of.
+pub struct App {
+    pub settings: Settings,
+    pub store: Arc<dyn Store>,
+    pub service: Arc<Service>,
+    pub outbox: Arc<OutboxWorker>,
+}
+
+/// Opens the database named by `url` and applies migrations.
+pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        let store = SqliteStore::open(url)
+            .await
+            .with_context(|| format!("opening database {}", redact_url(url)))?;
+        return Ok(Arc::new(store));
+    }
+    bail!(
+        "database {}: PostgreSQL support is not built yet — use FRONTDESK_DATABASE_URL=sqlite://frontdesk.db",
+        redact_url(url)
+    )
+}
+
+/// Loads and validates the knowledge base, listing every problem as `file:line: message`.
+pub fn load_knowledge(dir: &std::path::Path) -> anyhow::Result<KnowledgeBase> {
+    crate::faq::kb::load_dir(dir).map_err(|problems| {
+        let list: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        anyhow::anyhow!(
+            "knowledge base {} has {} problem(s):\n{}\n(run `frontdesk faq check {}`)",
+            dir.display(),
+            list.len(),
+            list.join("\n"),
+            dir.display()
+        )
+    })
+}
+
+/// The shipped triage rules, or the file named in the settings.
+pub fn load_triage(settings: &Settings) -> anyhow::Result<TriageRules> {
+    match &settings.triage_rules {
+        None => Ok(TriageRules::builtin()),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading triage rules {}", path.display()))?;
+            TriageRules::from_toml_str(&text)
+                .with_context(|| format!("triage rules {}", path.display()))
+        }
+    }
+}
+
+/// Builds the application with the given delivery transports.
+pub async fn build(
+    settings: Settings,
+    transports: Vec<Arc<dyn ChatTransport>>,
+) -> anyhow::Result<App> {
+    let store = open_store(&settings.database_url).await?;
+    let kb = load_knowledge(&settings.faq_dir)?;
+    let triage = Arc::new(load_triage(&settings)?);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let transports: HashMap<Platform, Arc<dyn ChatTransport>> =
+        transports.into_iter().map(|t| (t.platform(), t)).collect();
+    let config = OutboxConfig {
+        max_attempts: settings.outbox.max_attempts,
+        ..OutboxConfig::default()
+    };
+    let outbox = Arc::new(OutboxWorker::new(
+        store.clone(),
+        transports,
+        clock.clone(),
+        config,
+    ));
+    let service = Service::new(
+        store.clone(),
+        Knowledge::new(kb),
+        triage,
+        settings.sla,
+        settings.vip.clone(),
+        clock,
+    )
+    .with_outbox_waker(outbox.waker());
+    Ok(App {
+        settings,
+        store,
+        service: Arc::new(service),
+        outbox,
+    })
+}
+
+/// `frontdesk run`: serve until SIGINT/SIGTERM, then finish in-flight work and stop.
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let addr = settings.http_addr;
+    let channels = settings.channels();
+    let app = build(settings, Vec::new()).await?;
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        database = %redact_url(&app.settings.database_url),
+        entries = app.service.knowledge().matcher().kb().entries.len(),
+        "frontdesk starting"
+    );
+    for channel in &channels {
+        match (channel.enabled, channel.hint.is_empty()) {
+            (true, true) => tracing::info!(channel = channel.name, "channel enabled"),
+            (true, false) => {
+                tracing::info!(channel = channel.name, "channel enabled; {}", channel.hint)
+            }
+            (false, _) => {
+                tracing::info!(channel = channel.name, "channel disabled: {}", channel.hint)
+            }
+        }
+    }
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let outbox_task = tokio::spawn(app.outbox.clone().run(shutdown_rx.clone()));
+    let reload_task = tokio::spawn(watch_knowledge(
+        app.settings.faq_dir.clone(),
+        app.service.knowledge().clone(),
+        shutdown_rx.clone(),
+    ));
+
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!("cannot listen on {addr} (set FRONTDESK_HTTP_ADDR to a free address)")
+    })?;
+    let local = listener.local_addr().unwrap_or(addr);
+    let state = crate::http::HttpState {
+        store: app.store.clone(),
+        knowledge: app.service.knowledge().clone(),
+        channels: channels
+            .iter()
+            .filter(|c| c.enabled)
+            .map(|c| c.name.to_string())
+            .collect(),
+    };
+    tracing::info!("listening on http://{local} (health: http://{local}/healthz)");
+    let mut http_shutdown = shutdown_rx.clone();
+    let server =
+        axum::serve(listener, crate::http::router(state)).with_graceful_shutdown(async move {
+            let _ = http_shutdown.wait_for(|stop| *stop).await;
+        });
+    let http_task = tokio::spawn(async move { server.await });
+
+    shutdown_signal().await;
+    tracing::info!("shutting down: finishing in-flight work");
+    let _ = shutdown_tx.send(true);
+    let (outbox, reload, http) = tokio::join!(outbox_task, reload_task, http_task);
+    outbox.context("outbox worker crashed")?;
+    reload.context("knowledge base watcher crashed")?;
+    http.context("http server crashed")?
+        .context("http server failed")?;
+    tracing::info!("stopped cleanly");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+/// Reloads the knowledge base when its files change; a bad edit keeps the previous one live.
+async fn watch_knowledge(
+    dir: std::path::PathBuf,
+    knowledge: Knowledge,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut last = crate::faq::kb::fingerprint(&dir);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(KB_POLL) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        let now = crate::faq::kb::fingerprint(&dir);
+        if now == last {
+            continue;
+        }
+        last = now;
+        let loaded = {
+            let dir = dir.clone();
+            tokio::task::spawn_blocking(move || crate::faq::kb::load_dir(&dir)).await
+        };
+        match loaded {
+            Ok(Ok(kb)) => {
+                let entries = kb.entries.len();
+                knowledge.replace(kb);
+                tracing::info!(entries, "knowledge base reloaded");
+            }
+            Ok(Err(problems)) => {
+                tracing::warn!(
+                    problems = problems.len(),
+                    "knowledge base edit rejected, keeping the previous one"
+                );
+                for p in problems.iter().take(20) {
+                    tracing::warn!("{p}");
+                }
+            }
+            Err(e) => tracing::warn!("knowledge base reload failed: {e}"),
+        }
+    }
+}

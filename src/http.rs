@@ -1,1 +1,85 @@
-//! http
+//! HTTP edge: `/healthz` now; metrics, webhooks and the console later.
+//!
+//! Reads state for health, never decides anything about tickets.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::service::Knowledge;
+use crate::store::Store;
+
+/// What the HTTP handlers can see.
+#[derive(Clone)]
+pub struct HttpState {
+    pub store: Arc<dyn Store>,
+    pub knowledge: Knowledge,
+    /// Names of the enabled channels.
+    pub channels: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct Health {
+    status: &'static str,
+    version: &'static str,
+    database: DatabaseHealth,
+    knowledge_base_entries: usize,
+    channels: Vec<String>,
+    outbox: Option<crate::store::OutboxStats>,
+    /// Resident memory of this process in bytes (Linux), to keep an eye on the footprint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory_rss_bytes: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+struct DatabaseHealth {
+    ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+pub fn router(state: HttpState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .with_state(state)
+}
+
+/// 200 when the database answers, 503 otherwise; the body says which part is unwell.
+async fn healthz(State(state): State<HttpState>) -> impl IntoResponse {
+    let db = state.store.ping().await;
+    let outbox = match &db {
+        Ok(()) => state.store.outbox_stats().await.ok(),
+        Err(_) => None,
+    };
+    let database = DatabaseHealth {
+        ok: db.is_ok(),
+        error: db.err().map(|e| e.to_string()),
+    };
+    let code = if database.ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = Health {
+        status: if database.ok { "ok" } else { "degraded" },
+        version: env!("CARGO_PKG_VERSION"),
+        database,
+        knowledge_base_entries: state.knowledge.matcher().kb().entries.len(),
+        channels: state.channels.clone(),
+        outbox,
+        memory_rss_bytes: resident_memory(),
+    };
+    (code, Json(body))
+}
+
+/// Resident set size from `/proc/self/statm` (pages × 4 KiB); `None` where unavailable.
+fn resident_memory() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}

@@ -1,1 +1,383 @@
-fn main() {}
+//! `frontdesk` command line: thin glue from arguments to the library.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use frontdesk::adapters::console::{ConsoleSession, ConsoleTransport};
+use frontdesk::app;
+use frontdesk::config::Settings;
+use frontdesk::domain::{Language, TicketNo, TicketState};
+use frontdesk::store::TicketFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "frontdesk",
+    version,
+    about = "Support front door for chat platforms"
+)]
+struct Cli {
+    /// Settings file (default: ./frontdesk.toml if present). The environment wins over it.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start everything configured: channels, workers, HTTP (health) server.
+    Run,
+    /// Talk to the bot as a customer from the terminal (reads stdin line by line).
+    Chat {
+        /// Customer name (one customer per name).
+        #[arg(long, default_value = "console")]
+        user: String,
+        /// Preferred language when it cannot be told from the text (en or zh).
+        #[arg(long)]
+        lang: Option<Language>,
+    },
+    /// Knowledge base tools.
+    Faq {
+        #[command(subcommand)]
+        command: FaqCommand,
+    },
+    /// Read tickets from the store.
+    Tickets {
+        #[command(subcommand)]
+        command: TicketsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum FaqCommand {
+    /// Validate a knowledge base; prints `file:line: message` per problem.
+    Check {
+        /// Directory (default: FRONTDESK_FAQ_DIR or `faq`).
+        dir: Option<PathBuf>,
+    },
+    /// List the entries.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
+    /// Show what the bot would do with a message.
+    Match {
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Triage as a VIP customer.
+        #[arg(long)]
+        vip: bool,
+        /// The customer's message.
+        #[arg(required = true, num_args = 1..)]
+        text: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TicketsCommand {
+    /// List tickets (open ones unless --all).
+    List {
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Show one ticket with its conversation and history.
+    Show {
+        /// Ticket number (`12` or `#12`).
+        number: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("frontdesk: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    let quiet = !matches!(cli.command, Command::Run);
+    init_logging(&settings.log, quiet);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    match cli.command {
+        Command::Run => runtime
+            .block_on(app::run(settings))
+            .map(|_| ExitCode::SUCCESS),
+        Command::Chat { user, lang } => runtime
+            .block_on(chat(settings, user, lang))
+            .map(|_| ExitCode::SUCCESS),
+        Command::Faq { command } => faq(settings, command),
+        Command::Tickets { command } => runtime.block_on(tickets(settings, command)),
+    }
+}
+
+fn init_logging(filter: &str, quiet: bool) {
+    let filter = std::env::var("RUST_LOG").ok().unwrap_or_else(|| {
+        if quiet {
+            "warn".into()
+        } else {
+            filter.to_string()
+        }
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+async fn chat(settings: Settings, user: String, lang: Option<Language>) -> anyhow::Result<()> {
+    let transport = Arc::new(ConsoleTransport::new(Box::new(std::io::stdout())));
+    let app = app::build(settings, vec![transport.clone()]).await?;
+    let session = ConsoleSession {
+        user,
+        language: lang,
+        session_id: chrono::Utc::now()
+            .timestamp_nanos_opt()
+            .unwrap_or_default()
+            .to_string(),
+    };
+    let outbox = app.outbox.clone();
+    let deliver = || {
+        let outbox = outbox.clone();
+        async move {
+            if let Err(e) = outbox.drain().await {
+                eprintln!("frontdesk: delivery paused: {e}");
+            }
+        }
+    };
+    let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    session
+        .run(&app.service, &transport, stdin, deliver)
+        .await?;
+    Ok(())
+}
+
+fn faq(settings: Settings, command: FaqCommand) -> anyhow::Result<ExitCode> {
+    match command {
+        FaqCommand::Check { dir } => {
+            let dir = dir.unwrap_or(settings.faq_dir);
+            match frontdesk::faq::kb::load_dir(&dir) {
+                Ok(kb) => {
+                    println!(
+                        "{}: ok, {} entries in {} topics",
+                        dir.display(),
+                        kb.entries.len(),
+                        kb.topics.len()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(problems) => {
+                    let mut out = std::io::stdout().lock();
+                    for p in &problems {
+                        writeln!(out, "{p}")?;
+                    }
+                    eprintln!("{} problem(s) found", problems.len());
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
+        FaqCommand::List { json, dir } => {
+            let kb = app::load_knowledge(&dir.unwrap_or(settings.faq_dir))?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&frontdesk::faq::kb::faq_list_json(&kb))?
+                );
+            } else {
+                for e in &kb.entries {
+                    let q = e.questions.first().map(|q| q.text.as_str()).unwrap_or("");
+                    println!("{:<40} {:<14} {}", e.id, e.topic, q);
+                }
+                println!("{} entries", kb.entries.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        FaqCommand::Match {
+            json,
+            dir,
+            vip,
+            text,
+        } => {
+            let kb = app::load_knowledge(&dir.unwrap_or(settings.faq_dir.clone()))?;
+            let triage = app::load_triage(&settings)?;
+            let text = text.join(" ");
+            let matcher = frontdesk::faq::Matcher::new(Arc::new(kb));
+            let outcome = matcher.match_text(&text);
+            let triage = triage.classify(&text, vip);
+            let entry = outcome
+                .best
+                .as_ref()
+                .and_then(|b| matcher.kb().entries.iter().find(|e| e.id == b.entry_id));
+            let answered = outcome.decision == frontdesk::faq::Decision::Answer;
+            let answer = entry
+                .filter(|_| answered)
+                .map(|e| e.answer.get(outcome.language).trim().to_string());
+            let report = serde_json::json!({
+                "decision": outcome.decision,
+                "faq_id": outcome.best.as_ref().map(|b| b.entry_id.clone()),
+                "score": outcome.best.as_ref().map(|b| b.confidence),
+                "answer": answer,
+                "suggestions": outcome.suggestions,
+                "small_talk": outcome.small_talk,
+                "language": outcome.language,
+                "triage": triage,
+            });
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                let best = match &outcome.best {
+                    Some(b) => format!("{} (confidence {:.2})", b.entry_id, b.confidence),
+                    None => "-".into(),
+                };
+                println!("decision: {:?}   best: {best}", outcome.decision);
+                for s in &outcome.suggestions {
+                    println!("  did you mean: {} ({:.2})", s.entry_id, s.confidence);
+                }
+                if let Some(answer) = answer {
+                    println!("answer:\n{answer}");
+                }
+                println!(
+                    "triage: {} / {} / {}{}",
+                    triage.category,
+                    triage.priority.label(),
+                    triage.department,
+                    if triage.notify_supervisors {
+                        " (supervisors alerted)"
+                    } else {
+                        ""
+                    }
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn tickets(settings: Settings, command: TicketsCommand) -> anyhow::Result<ExitCode> {
+    let store = app::open_store(&settings.database_url).await?;
+    match command {
+        TicketsCommand::List {
+            json,
+            all,
+            state,
+            limit,
+        } => {
+            let state = match state {
+                Some(s) => Some(TicketState::parse(&s).with_context(|| {
+                    format!(
+                        "unknown state `{s}` (new, open, waiting_on_customer, resolved, closed)"
+                    )
+                })?),
+                None => None,
+            };
+            let filter = TicketFilter {
+                state,
+                customer: None,
+                active_only: !all && state.is_none(),
+                limit: Some(limit),
+            };
+            let tickets = store.list_tickets(&filter).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&tickets)?);
+            } else if tickets.is_empty() {
+                println!("no tickets");
+            } else {
+                for t in &tickets {
+                    println!(
+                        "{:<6} {:<2} {:<20} {:<12} {:<12} {}",
+                        t.no.to_string(),
+                        t.priority.label(),
+                        t.state.as_str(),
+                        t.category.as_str(),
+                        t.assignee.as_deref().unwrap_or("-"),
+                        t.subject
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        TicketsCommand::Show { number, json } => {
+            let no: TicketNo = number.parse()?;
+            let Some(details) = store.ticket_details(no).await? else {
+                eprintln!("ticket {no} not found");
+                return Ok(ExitCode::FAILURE);
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&details)?);
+            } else {
+                let t = &details.ticket;
+                println!(
+                    "{} {} · {} · {} · {}",
+                    t.no,
+                    t.subject,
+                    t.state.as_str(),
+                    t.priority.label(),
+                    t.category
+                );
+                println!(
+                    "customer: {} ({} {}) · department: {} · assignee: {}",
+                    details.customer.display_name,
+                    details.customer.platform,
+                    details.customer.user_id,
+                    t.department,
+                    t.assignee.as_deref().unwrap_or("-")
+                );
+                println!(
+                    "first response due {} · resolution due {}",
+                    t.first_response_due.format("%Y-%m-%d %H:%M UTC"),
+                    t.resolution_due.format("%Y-%m-%d %H:%M UTC")
+                );
+                println!("\nconversation:");
+                for m in &details.messages {
+                    println!(
+                        "  {} [{}] {}: {}",
+                        m.at.format("%m-%d %H:%M"),
+                        m.direction.as_str(),
+                        m.author,
+                        m.text
+                    );
+                    for a in &m.attachments {
+                        println!("      + {} {}", a.kind, a.reference);
+                    }
+                }
+                println!("\nhistory:");
+                for e in &details.events {
+                    println!(
+                        "  {} {} by {}: {}",
+                        e.at.format("%m-%d %H:%M"),
+                        e.kind,
+                        e.actor,
+                        e.detail
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

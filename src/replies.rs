@@ -1,1 +1,342 @@
-//! replies
+//! What the bot says to customers, in English and Chinese.
+//!
+//! Pure text building: no I/O, no platform markup (adapters escape and format). Button
+//! payloads are built and parsed here too, so the words on a button and what it does
+//! stay in one place.
+
+use crate::domain::{Button, Language, Priority, Ticket, TicketNo, TicketState, Timestamp};
+use crate::faq::Topic;
+
+/// What a button press asks for. Encoded in the button's `data` (≤ 64 bytes for Telegram).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ButtonAction {
+    /// "That helped" after an FAQ answer.
+    Helped(String),
+    /// A "did you mean" suggestion or a topic's question: show that entry.
+    ShowFaq(String),
+    /// "Talk to a person", optionally after an FAQ entry that did not help.
+    Human(Option<String>),
+    /// Show the questions of a topic.
+    Topic(String),
+    Status,
+}
+
+impl ButtonAction {
+    pub fn encode(&self) -> String {
+        match self {
+            ButtonAction::Helped(id) => format!("helped:{id}"),
+            ButtonAction::ShowFaq(id) => format!("faq:{id}"),
+            ButtonAction::Human(Some(id)) => format!("human:{id}"),
+            ButtonAction::Human(None) => "human".into(),
+            ButtonAction::Topic(id) => format!("topic:{id}"),
+            ButtonAction::Status => "status".into(),
+        }
+    }
+
+    /// Parses a payload that came back from a platform; unknown payloads are `None`.
+    pub fn decode(data: &str) -> Option<ButtonAction> {
+        let (kind, arg) = data
+            .split_once(':')
+            .map_or((data, None), |(k, a)| (k, Some(a.to_string())));
+        match (kind, arg) {
+            ("helped", Some(id)) => Some(ButtonAction::Helped(id)),
+            ("faq", Some(id)) => Some(ButtonAction::ShowFaq(id)),
+            ("human", id) => Some(ButtonAction::Human(id)),
+            ("topic", Some(id)) => Some(ButtonAction::Topic(id)),
+            ("status", None) => Some(ButtonAction::Status),
+            _ => None,
+        }
+    }
+
+    pub fn button(&self, label: impl Into<String>) -> Button {
+        Button {
+            label: label.into(),
+            data: self.encode(),
+        }
+    }
+}
+
+fn pick(language: Language, en: &'static str, zh: &'static str) -> &'static str {
+    match language {
+        Language::En => en,
+        Language::Zh => zh,
+    }
+}
+
+pub fn talk_to_person_label(language: Language) -> &'static str {
+    pick(language, "Talk to a person", "转人工")
+}
+
+pub fn helped_label(language: Language) -> &'static str {
+    pick(language, "That helped", "有帮助")
+}
+
+pub fn status_label(language: Language) -> &'static str {
+    pick(language, "My tickets", "我的工单")
+}
+
+/// Buttons under an FAQ answer.
+pub fn answer_buttons(language: Language, entry_id: &str) -> Vec<Vec<Button>> {
+    vec![vec![
+        ButtonAction::Helped(entry_id.to_string()).button(helped_label(language)),
+        ButtonAction::Human(Some(entry_id.to_string())).button(talk_to_person_label(language)),
+    ]]
+}
+
+/// Greeting / help text with the menu.
+pub fn menu_text(language: Language, greeting: bool) -> String {
+    let head = if greeting {
+        pick(
+            language,
+            "Hello! I'm the support assistant.",
+            "您好！我是客服助手。",
+        )
+    } else {
+        pick(language, "How can I help?", "请问有什么可以帮您？")
+    };
+    let body = pick(
+        language,
+        "Ask me a question in your own words, pick a topic below, send /status to see your tickets, or /human to talk to a person.",
+        "直接用您自己的话提问，或选择下面的主题；发送 /status 查看您的工单，发送 /human 转人工客服。",
+    );
+    format!("{head}\n{body}")
+}
+
+/// Menu buttons: topics (two per row), then status and "talk to a person".
+pub fn menu_buttons(language: Language, topics: &[Topic]) -> Vec<Vec<Button>> {
+    let mut rows: Vec<Vec<Button>> = topics
+        .chunks(2)
+        .map(|pair| {
+            pair.iter()
+                .map(|t| {
+                    let title = match language {
+                        Language::En => &t.title_en,
+                        Language::Zh => &t.title_zh,
+                    };
+                    ButtonAction::Topic(t.id.clone()).button(title.clone())
+                })
+                .collect()
+        })
+        .collect();
+    rows.push(vec![
+        ButtonAction::Status.button(status_label(language)),
+        ButtonAction::Human(None).button(talk_to_person_label(language)),
+    ]);
+    rows
+}
+
+pub fn thanks_reply(language: Language) -> &'static str {
+    pick(
+        language,
+        "You're welcome! Anything else I can help with?",
+        "不客气！还有其他可以帮您的吗？",
+    )
+}
+
+pub fn goodbye_reply(language: Language) -> &'static str {
+    pick(
+        language,
+        "Goodbye! Write any time if you need help.",
+        "再见！如需帮助，随时给我们留言。",
+    )
+}
+
+pub fn glad_it_helped(language: Language) -> &'static str {
+    pick(
+        language,
+        "Great, glad that helped!",
+        "太好了，很高兴能帮到您！",
+    )
+}
+
+pub fn did_you_mean(language: Language) -> &'static str {
+    pick(
+        language,
+        "I'm not sure I understood. Did you mean one of these?",
+        "我不太确定您的意思，您是想问以下问题吗？",
+    )
+}
+
+pub fn topic_intro(language: Language, title: &str) -> String {
+    match language {
+        Language::En => format!("{title} — choose a question:"),
+        Language::Zh => format!("{title} — 请选择问题："),
+    }
+}
+
+pub fn empty_message(language: Language) -> &'static str {
+    pick(
+        language,
+        "I received an empty message. Please write your question in words.",
+        "收到的是空消息，请用文字描述您的问题。",
+    )
+}
+
+pub fn unknown_button(language: Language) -> &'static str {
+    pick(
+        language,
+        "That button is no longer available. Please ask again.",
+        "该按钮已失效，请重新提问。",
+    )
+}
+
+/// Acknowledgement when a ticket is created.
+pub fn ticket_created(
+    language: Language,
+    no: TicketNo,
+    priority: Priority,
+    first_response: &str,
+    complaint: bool,
+) -> String {
+    let mut text = String::new();
+    if complaint {
+        text.push_str(pick(
+            language,
+            "We're sorry about your experience — thank you for telling us. ",
+            "非常抱歉给您带来不好的体验，感谢您告诉我们。",
+        ));
+    }
+    match language {
+        Language::En => text.push_str(&format!(
+            "I've passed this to our team as ticket {no} (priority {}). A person will reply within {first_response}. \
+             You can add details or files here at any time; /status shows your tickets.",
+            priority.label()
+        )),
+        Language::Zh => text.push_str(&format!(
+            "已为您转交人工客服，工单号 {no}（优先级 {}）。客服将在 {first_response} 内回复您。\
+             您可以随时在这里补充说明或发送文件；发送 /status 查看工单。",
+            priority.label()
+        )),
+    }
+    text
+}
+
+/// Acknowledgement of a follow-up added to an existing ticket.
+pub fn added_to_ticket(language: Language, no: TicketNo) -> String {
+    match language {
+        Language::En => format!("Added to your ticket {no}."),
+        Language::Zh => format!("已补充到您的工单 {no}。"),
+    }
+}
+
+pub fn state_name(language: Language, state: TicketState) -> &'static str {
+    match state {
+        TicketState::New => pick(language, "waiting for an agent", "等待客服接单"),
+        TicketState::Open => pick(language, "in progress", "处理中"),
+        TicketState::WaitingOnCustomer => pick(language, "waiting for your reply", "等待您的回复"),
+        TicketState::Resolved => pick(language, "resolved — please confirm", "已解决，待您确认"),
+        TicketState::Closed => pick(language, "closed", "已关闭"),
+    }
+}
+
+fn next_step(language: Language, state: TicketState) -> &'static str {
+    match state {
+        TicketState::New => pick(language, "an agent will pick it up", "客服即将接单"),
+        TicketState::Open => pick(language, "our agent is working on it", "客服正在处理"),
+        TicketState::WaitingOnCustomer => pick(
+            language,
+            "please answer the agent's question",
+            "请回复客服的问题",
+        ),
+        TicketState::Resolved => pick(
+            language,
+            "tell us if it is solved",
+            "请告诉我们问题是否已解决",
+        ),
+        TicketState::Closed => pick(
+            language,
+            "nothing — write again if you need help",
+            "无需操作，如需帮助请再次留言",
+        ),
+    }
+}
+
+/// `/status`: the customer's own tickets, newest first.
+pub fn status_list(language: Language, tickets: &[Ticket], now: Timestamp) -> String {
+    if tickets.is_empty() {
+        return pick(
+            language,
+            "You have no tickets. Ask a question any time.",
+            "您目前没有工单，欢迎随时提问。",
+        )
+        .into();
+    }
+    let mut out = String::from(pick(language, "Your tickets:", "您的工单："));
+    for t in tickets {
+        let ago = human_ago(language, now - t.updated_at);
+        let line = match language {
+            Language::En => format!(
+                "\n{} · {} · {} · updated {} · next: {}",
+                t.no,
+                state_name(language, t.state),
+                t.priority.label(),
+                ago,
+                next_step(language, t.state)
+            ),
+            Language::Zh => format!(
+                "\n{} · {} · {} · 更新于{} · 下一步：{}",
+                t.no,
+                state_name(language, t.state),
+                t.priority.label(),
+                ago,
+                next_step(language, t.state)
+            ),
+        };
+        out.push_str(&line);
+    }
+    out
+}
+
+fn human_ago(language: Language, d: chrono::Duration) -> String {
+    let mins = d.num_minutes().max(0);
+    let (n, en, zh) = if mins < 1 {
+        return pick(language, "just now", "刚刚").into();
+    } else if mins < 60 {
+        (mins, "min", "分钟")
+    } else if mins < 48 * 60 {
+        (mins / 60, "h", "小时")
+    } else {
+        (mins / (24 * 60), "d", "天")
+    };
+    match language {
+        Language::En => format!("{n} {en} ago"),
+        Language::Zh => format!("{n}{zh}前"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn button_payloads_round_trip() {
+        for action in [
+            ButtonAction::Helped("billing.invoice".into()),
+            ButtonAction::ShowFaq("a.b".into()),
+            ButtonAction::Human(None),
+            ButtonAction::Human(Some("x".into())),
+            ButtonAction::Topic("orders".into()),
+            ButtonAction::Status,
+        ] {
+            assert_eq!(ButtonAction::decode(&action.encode()), Some(action));
+        }
+        assert_eq!(ButtonAction::decode("nonsense"), None);
+        assert_eq!(ButtonAction::decode(""), None);
+    }
+
+    #[test]
+    fn ticket_acknowledgement_has_number_priority_and_promise() {
+        let text = ticket_created(Language::En, TicketNo(7), Priority::P2, "30 min", true);
+        assert!(text.starts_with("We're sorry"), "{text}");
+        assert!(
+            text.contains("#7") && text.contains("P2") && text.contains("30 min"),
+            "{text}"
+        );
+        let zh = ticket_created(Language::Zh, TicketNo(7), Priority::P1, "10 min", false);
+        assert!(
+            zh.contains("#7") && zh.contains("P1") && zh.contains("10 min"),
+            "{zh}"
+        );
+        assert!(!zh.contains("抱歉"));
+    }
+}

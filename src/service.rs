@@ -1,1 +1,648 @@
-//! service
+//! The inbound pipeline: one customer message (or button press) → one store transaction.
+//!
+//! Dedup key, customer, FAQ decision or ticket change, history and every reply the
+//! message causes are written in the same [`Tx`]; nothing is sent from here — replies
+//! go to the outbox and the delivery worker is woken after commit. Adapters translate
+//! platform events into [`Inbound`]; this module decides.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, RwLock};
+
+use tokio::sync::Notify;
+
+use crate::domain::{
+    Attachment, Category, ChatAddress, Customer, CustomerIdentity, Direction, Language, Outbound,
+    TicketAction, TicketNo, TicketState, Timestamp,
+};
+use crate::faq::{Decision, KnowledgeBase, Matcher, SmallTalk};
+use crate::ports::Clock;
+use crate::replies::{self, ButtonAction};
+use crate::sla::{human_duration, SlaPolicy};
+use crate::store::{FaqFeedback, NewTicket, Store, StoreError, TicketEvent, TicketMessage, Tx};
+use crate::triage::TriageRules;
+
+/// Longest subject kept for a ticket (lists, topic names).
+const SUBJECT_CHARS: usize = 80;
+/// Longest button label built from an FAQ question.
+const LABEL_CHARS: usize = 60;
+/// Tickets shown by `/status`.
+const STATUS_TICKETS: u32 = 5;
+
+/// One thing a customer did, already translated by an adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    /// Platform-unique key (`telegram:update:42`, `console:ana:1700000000:3`); processed once.
+    pub key: String,
+    pub from: CustomerIdentity,
+    pub content: InboundContent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InboundContent {
+    /// Text and/or files (files by reference).
+    Message {
+        text: String,
+        attachments: Vec<Attachment>,
+    },
+    /// A button press; `data` as it came back from the platform.
+    Button { data: String },
+    /// Something the bot cannot handle (sticker, location, …): a polite hint, no ticket.
+    Unsupported { kind: String },
+}
+
+/// What happened to an inbound item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handled {
+    /// Seen before: acknowledged, nothing done.
+    Duplicate,
+    /// Processed; the ticket it created or touched, if any.
+    Done { ticket: Option<TicketNo> },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The store failed: the inbound item was not processed and must not be acknowledged.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The live knowledge base and its matcher; replaced as a whole on reload.
+#[derive(Clone)]
+pub struct Knowledge {
+    current: Arc<RwLock<Arc<Matcher>>>,
+}
+
+impl Knowledge {
+    pub fn new(kb: KnowledgeBase) -> Knowledge {
+        Knowledge {
+            current: Arc::new(RwLock::new(Arc::new(Matcher::new(Arc::new(kb))))),
+        }
+    }
+
+    pub fn matcher(&self) -> Arc<Matcher> {
+        match self.current.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Swaps in a new knowledge base (the matcher is built before the swap).
+    pub fn replace(&self, kb: KnowledgeBase) {
+        let matcher = Arc::new(Matcher::new(Arc::new(kb)));
+        match self.current.write() {
+            Ok(mut guard) => *guard = matcher,
+            Err(poisoned) => *poisoned.into_inner() = matcher,
+        }
+    }
+}
+
+/// The customer-facing service.
+pub struct Service {
+    store: Arc<dyn Store>,
+    knowledge: Knowledge,
+    triage: Arc<TriageRules>,
+    sla: SlaPolicy,
+    vip: BTreeSet<String>,
+    clock: Arc<dyn Clock>,
+    outbox_waker: Arc<Notify>,
+}
+
+/// Per-message working state.
+struct Turn<'a> {
+    tx: Box<dyn Tx>,
+    customer: Customer,
+    language: Language,
+    now: Timestamp,
+    matcher: &'a Matcher,
+}
+
+impl Turn<'_> {
+    fn chat(&self) -> ChatAddress {
+        self.customer.chat()
+    }
+
+    async fn say(&mut self, message: Outbound) -> Result<(), StoreError> {
+        self.tx.enqueue(&message, self.now).await
+    }
+
+    async fn say_text(&mut self, text: impl Into<String>) -> Result<(), StoreError> {
+        let message = Outbound::text(self.chat(), text);
+        self.say(message).await
+    }
+
+    async fn event(
+        &mut self,
+        ticket: TicketNo,
+        kind: &str,
+        actor: &str,
+        detail: String,
+    ) -> Result<(), StoreError> {
+        let event = TicketEvent {
+            ticket,
+            kind: kind.into(),
+            actor: actor.into(),
+            detail,
+            at: self.now,
+        };
+        self.tx.add_event(&event).await
+    }
+}
+
+impl Service {
+    pub fn new(
+        store: Arc<dyn Store>,
+        knowledge: Knowledge,
+        triage: Arc<TriageRules>,
+        sla: SlaPolicy,
+        vip: BTreeSet<String>,
+        clock: Arc<dyn Clock>,
+    ) -> Service {
+        Service {
+            store,
+            knowledge,
+            triage,
+            sla,
+            vip,
+            clock,
+            outbox_waker: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Lets the outbox worker sleep until there is something new to deliver.
+    pub fn with_outbox_waker(mut self, waker: Arc<Notify>) -> Service {
+        self.outbox_waker = waker;
+        self
+    }
+
+    pub fn knowledge(&self) -> &Knowledge {
+        &self.knowledge
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Processes one inbound item exactly once. On `Err` nothing was recorded and the
+    /// platform must not be told it was received.
+    pub async fn handle(&self, inbound: Inbound) -> Result<Handled, ServiceError> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        if !tx.record_inbound(&inbound.key, now).await? {
+            tracing::debug!(key = %inbound.key, "duplicate inbound ignored");
+            return Ok(Handled::Duplicate);
+        }
+        let vip = self.vip.contains(&format!(
+            "{}:{}",
+            inbound.from.platform, inbound.from.user_id
+        ));
+        let customer = tx.upsert_customer(&inbound.from, vip, now).await?;
+        let matcher = self.knowledge.matcher();
+        let language = match &inbound.content {
+            InboundContent::Message { text, .. } => {
+                Language::detect(text).unwrap_or(customer.language)
+            }
+            _ => customer.language,
+        };
+        let mut turn = Turn {
+            tx,
+            customer,
+            language,
+            now,
+            matcher: &matcher,
+        };
+        let ticket = match inbound.content {
+            InboundContent::Message { text, attachments } => {
+                self.on_message(&mut turn, text, attachments).await?
+            }
+            InboundContent::Button { data } => self.on_button(&mut turn, &data).await?,
+            InboundContent::Unsupported { kind } => {
+                tracing::info!(kind = %kind, "unsupported inbound kind");
+                let hint = match turn.language {
+                    Language::En => "Sorry, I can only read text, photos, files and voice messages. Please describe your question in words.",
+                    Language::Zh => "抱歉，我只能处理文字、图片、文件和语音消息，请用文字描述您的问题。",
+                };
+                turn.say_text(hint).await?;
+                None
+            }
+        };
+        turn.tx.commit().await?;
+        self.outbox_waker.notify_one();
+        Ok(Handled::Done { ticket })
+    }
+
+    async fn on_message(
+        &self,
+        turn: &mut Turn<'_>,
+        text: String,
+        attachments: Vec<Attachment>,
+    ) -> Result<Option<TicketNo>, StoreError> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() && attachments.is_empty() {
+            turn.say_text(replies::empty_message(turn.language)).await?;
+            return Ok(None);
+        }
+        if let Some((command, args)) = parse_command(trimmed) {
+            match command.as_str() {
+                "start" | "help" | "menu" => {
+                    self.send_menu(turn, true).await?;
+                    return Ok(None);
+                }
+                "status" | "tickets" => {
+                    self.send_status(turn).await?;
+                    return Ok(None);
+                }
+                "human" | "agent" | "person" => {
+                    let text = if args.is_empty() {
+                        turn.tx
+                            .last_question(turn.customer.id)
+                            .await?
+                            .unwrap_or_default()
+                    } else {
+                        args
+                    };
+                    return self
+                        .escalate(turn, &text, attachments, false, "asked for a person")
+                        .await
+                        .map(Some);
+                }
+                "new" => {
+                    return self
+                        .escalate(turn, &args, attachments, true, "asked for a new ticket")
+                        .await
+                        .map(Some);
+                }
+                _ => {} // unknown command: treat as text
+            }
+        }
+        if let Some(ticket) = turn.tx.active_ticket(turn.customer.id).await? {
+            return self
+                .follow_up(turn, ticket, &text, attachments)
+                .await
+                .map(Some);
+        }
+        if !attachments.is_empty() {
+            // A file needs a person to look at it.
+            return self
+                .escalate(turn, &text, attachments, false, "sent a file")
+                .await
+                .map(Some);
+        }
+        let outcome = turn.matcher.match_text(trimmed);
+        if let Some(kind) = outcome.small_talk {
+            match kind {
+                SmallTalk::Greeting => self.send_menu(turn, true).await?,
+                SmallTalk::Thanks => turn.say_text(replies::thanks_reply(turn.language)).await?,
+                SmallTalk::Goodbye => turn.say_text(replies::goodbye_reply(turn.language)).await?,
+            }
+            return Ok(None);
+        }
+        turn.tx
+            .remember_question(turn.customer.id, trimmed, turn.now)
+            .await?;
+        match (outcome.decision, outcome.best) {
+            (Decision::Answer, Some(best)) => {
+                self.send_answer(turn, &best.entry_id).await?;
+                Ok(None)
+            }
+            (Decision::Suggest, _) if !outcome.suggestions.is_empty() => {
+                let mut rows = Vec::new();
+                for candidate in outcome.suggestions.iter().take(3) {
+                    if let Some(label) =
+                        question_label(turn.matcher.kb(), &candidate.entry_id, turn.language)
+                    {
+                        rows.push(vec![
+                            ButtonAction::ShowFaq(candidate.entry_id.clone()).button(label)
+                        ]);
+                    }
+                }
+                rows.push(vec![
+                    ButtonAction::Human(None).button(replies::talk_to_person_label(turn.language))
+                ]);
+                let message = Outbound::text(turn.chat(), replies::did_you_mean(turn.language))
+                    .with_buttons(rows);
+                turn.say(message).await?;
+                Ok(None)
+            }
+            _ => {
+                turn.tx
+                    .record_unanswered(trimmed, turn.language, turn.now)
+                    .await?;
+                self.escalate(turn, &text, attachments, false, "not answered by the FAQ")
+                    .await
+                    .map(Some)
+            }
+        }
+    }
+
+    async fn on_button(
+        &self,
+        turn: &mut Turn<'_>,
+        data: &str,
+    ) -> Result<Option<TicketNo>, StoreError> {
+        let Some(action) = ButtonAction::decode(data) else {
+            turn.say_text(replies::unknown_button(turn.language))
+                .await?;
+            return Ok(None);
+        };
+        match action {
+            ButtonAction::Helped(id) => {
+                turn.tx
+                    .record_faq_feedback(&id, FaqFeedback::Helped, turn.now)
+                    .await?;
+                turn.say_text(replies::glad_it_helped(turn.language))
+                    .await?;
+                Ok(None)
+            }
+            ButtonAction::ShowFaq(id) => {
+                self.send_answer(turn, &id).await?;
+                Ok(None)
+            }
+            ButtonAction::Human(entry) => {
+                if let Some(id) = &entry {
+                    turn.tx
+                        .record_faq_feedback(id, FaqFeedback::Escalated, turn.now)
+                        .await?;
+                }
+                let text = turn
+                    .tx
+                    .last_question(turn.customer.id)
+                    .await?
+                    .unwrap_or_default();
+                self.escalate(
+                    turn,
+                    &text,
+                    Vec::new(),
+                    false,
+                    "pressed \"talk to a person\"",
+                )
+                .await
+                .map(Some)
+            }
+            ButtonAction::Topic(topic) => {
+                let kb = turn.matcher.kb();
+                let title = kb
+                    .topics
+                    .iter()
+                    .find(|t| t.id == topic)
+                    .map(|t| match turn.language {
+                        Language::En => t.title_en.clone(),
+                        Language::Zh => t.title_zh.clone(),
+                    });
+                let Some(title) = title else {
+                    turn.say_text(replies::unknown_button(turn.language))
+                        .await?;
+                    return Ok(None);
+                };
+                let rows: Vec<_> = kb
+                    .entries
+                    .iter()
+                    .filter(|e| e.topic == topic)
+                    .take(8)
+                    .filter_map(|e| {
+                        question_label(kb, &e.id, turn.language)
+                            .map(|label| vec![ButtonAction::ShowFaq(e.id.clone()).button(label)])
+                    })
+                    .collect();
+                let message =
+                    Outbound::text(turn.chat(), replies::topic_intro(turn.language, &title))
+                        .with_buttons(rows);
+                turn.say(message).await?;
+                Ok(None)
+            }
+            ButtonAction::Status => {
+                self.send_status(turn).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn send_menu(&self, turn: &mut Turn<'_>, greeting: bool) -> Result<(), StoreError> {
+        let buttons = replies::menu_buttons(turn.language, &turn.matcher.kb().topics);
+        let message = Outbound::text(turn.chat(), replies::menu_text(turn.language, greeting))
+            .with_buttons(buttons);
+        turn.say(message).await
+    }
+
+    async fn send_status(&self, turn: &mut Turn<'_>) -> Result<(), StoreError> {
+        let tickets = turn
+            .tx
+            .customer_tickets(turn.customer.id, STATUS_TICKETS)
+            .await?;
+        let text = replies::status_list(turn.language, &tickets, turn.now);
+        turn.say_text(text).await
+    }
+
+    async fn send_answer(&self, turn: &mut Turn<'_>, entry_id: &str) -> Result<(), StoreError> {
+        let Some(entry) = turn.matcher.kb().entries.iter().find(|e| e.id == entry_id) else {
+            return turn.say_text(replies::unknown_button(turn.language)).await;
+        };
+        let text = entry.answer.get(turn.language).trim().to_string();
+        let message = Outbound::text(turn.chat(), text)
+            .with_buttons(replies::answer_buttons(turn.language, entry_id));
+        turn.tx
+            .record_faq_feedback(entry_id, FaqFeedback::Shown, turn.now)
+            .await?;
+        turn.say(message).await
+    }
+
+    /// Adds a customer message to their open ticket.
+    async fn follow_up(
+        &self,
+        turn: &mut Turn<'_>,
+        mut ticket: crate::domain::Ticket,
+        text: &str,
+        attachments: Vec<Attachment>,
+    ) -> Result<TicketNo, StoreError> {
+        let no = ticket.no;
+        self.add_customer_message(turn, no, text, attachments)
+            .await?;
+        if ticket.state == TicketState::WaitingOnCustomer {
+            // The answer the agent waited for: back to the agent.
+            if ticket.apply(TicketAction::CustomerReply, turn.now).is_ok() {
+                turn.tx.save_ticket(&ticket).await?;
+                turn.event(
+                    no,
+                    "customer_replied",
+                    "customer",
+                    "waiting_on_customer → open".into(),
+                )
+                .await?;
+            }
+        } else {
+            ticket.updated_at = turn.now;
+            turn.tx.save_ticket(&ticket).await?;
+        }
+        let ack =
+            Outbound::text(turn.chat(), replies::added_to_ticket(turn.language, no)).for_ticket(no);
+        turn.say(ack).await?;
+        Ok(no)
+    }
+
+    /// Creates a ticket (or appends to the open one unless `separate`).
+    async fn escalate(
+        &self,
+        turn: &mut Turn<'_>,
+        text: &str,
+        attachments: Vec<Attachment>,
+        separate: bool,
+        reason: &str,
+    ) -> Result<TicketNo, StoreError> {
+        if !separate {
+            if let Some(ticket) = turn.tx.active_ticket(turn.customer.id).await? {
+                return self.follow_up(turn, ticket, text, attachments).await;
+            }
+        }
+        let triage = self.triage.classify(text, turn.customer.vip);
+        let deadlines = self.sla.deadlines(triage.priority, turn.now);
+        let new = NewTicket {
+            customer: turn.customer.id,
+            category: triage.category,
+            priority: triage.priority,
+            department: triage.department.clone(),
+            subject: subject_of(text, &attachments),
+            now: turn.now,
+            first_response_due: deadlines.first_response,
+            resolution_due: deadlines.resolution,
+        };
+        let ticket = turn.tx.create_ticket(&new).await?;
+        let no = ticket.no;
+        let detail = format!(
+            "{reason}; category {}{}, priority {}, department {}{}",
+            triage.category,
+            triage
+                .sub_category
+                .as_deref()
+                .map(|s| format!("/{s}"))
+                .unwrap_or_default(),
+            triage.priority.label(),
+            triage.department,
+            if turn.customer.vip { ", vip" } else { "" },
+        );
+        turn.event(no, "created", "customer", detail).await?;
+        if triage.notify_supervisors {
+            turn.event(
+                no,
+                "supervisors_flagged",
+                "system",
+                format!("category {}", triage.category),
+            )
+            .await?;
+        }
+        if !text.trim().is_empty() || !attachments.is_empty() {
+            self.add_customer_message(turn, no, text, attachments)
+                .await?;
+        }
+        let promise = human_duration(self.sla.limits(triage.priority).first_response);
+        let ack = replies::ticket_created(
+            turn.language,
+            no,
+            triage.priority,
+            &promise,
+            triage.category == Category::Complaint,
+        );
+        let message = Outbound::text(turn.chat(), ack).for_ticket(no);
+        turn.say(message).await?;
+        tracing::info!(ticket = %no, priority = triage.priority.label(), category = %triage.category, "ticket created");
+        Ok(no)
+    }
+
+    async fn add_customer_message(
+        &self,
+        turn: &mut Turn<'_>,
+        ticket: TicketNo,
+        text: &str,
+        attachments: Vec<Attachment>,
+    ) -> Result<(), StoreError> {
+        let message = TicketMessage {
+            ticket,
+            direction: Direction::Inbound,
+            author: "customer".into(),
+            text: text.to_string(),
+            attachments,
+            at: turn.now,
+        };
+        turn.tx.add_message(&message).await
+    }
+}
+
+/// `/cmd args` or `/cmd@botname args` → (`cmd`, `args`).
+pub fn parse_command(text: &str) -> Option<(String, String)> {
+    let rest = text.strip_prefix('/')?;
+    let (word, args) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    let name = word.split('@').next().unwrap_or("").to_ascii_lowercase();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return None;
+    }
+    Some((name, args.trim().to_string()))
+}
+
+fn subject_of(text: &str, attachments: &[Attachment]) -> String {
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.is_empty() {
+        return attachments
+            .first()
+            .map(|a| format!("({})", a.kind))
+            .unwrap_or_else(|| "(no text)".into());
+    }
+    truncate_chars(&line, SUBJECT_CHARS)
+}
+
+fn truncate_chars(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// The entry's first question in the language (for a button), falling back to any question.
+fn question_label(kb: &KnowledgeBase, entry_id: &str, language: Language) -> Option<String> {
+    let entry = kb.entries.iter().find(|e| e.id == entry_id)?;
+    let question = entry
+        .questions
+        .iter()
+        .find(|q| q.language == language)
+        .or_else(|| entry.questions.first())?;
+    Some(truncate_chars(&question.text, LABEL_CHARS))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_parse_with_and_without_bot_name() {
+        assert_eq!(
+            parse_command("/status"),
+            Some(("status".into(), String::new()))
+        );
+        assert_eq!(
+            parse_command("/Status@frontdesk_bot"),
+            Some(("status".into(), String::new()))
+        );
+        assert_eq!(
+            parse_command("/new my printer is on fire"),
+            Some(("new".into(), "my printer is on fire".into()))
+        );
+        assert_eq!(parse_command("/"), None);
+        assert_eq!(parse_command("/ status"), None);
+        assert_eq!(parse_command("status"), None);
+        assert_eq!(parse_command("/path/to/file"), None);
+    }
+
+    #[test]
+    fn subjects_are_one_short_line() {
+        let long = "word ".repeat(100);
+        let s = subject_of(&long, &[]);
+        assert_eq!(s.chars().count(), SUBJECT_CHARS);
+        assert!(s.ends_with('…'));
+        assert_eq!(subject_of("a\nb", &[]), "a b");
+        let photo = Attachment {
+            kind: "photo".into(),
+            reference: "f1".into(),
+            name: None,
+        };
+        assert_eq!(subject_of("  ", &[photo]), "(photo)");
+    }
+}

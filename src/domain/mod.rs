@@ -28,13 +28,12 @@ macro_rules! named_enum {
     ($(#[$meta:meta])* $name:ident, $kind:literal, { $($variant:ident => $text:literal $(| $alias:literal)*),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
+        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
-            /// The stable lower-case name used in storage, CLI output and commands.
+            /// The stable name used in storage, CLI output and commands.
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $text),+ }
             }
@@ -49,15 +48,13 @@ macro_rules! named_enum {
         impl FromStr for $name {
             type Err = ParseNameError;
             fn from_str(s: &str) -> Result<Self, Self::Err> {
-                let lower = s.trim().to_ascii_lowercase();
-                match lower.as_str() {
-                    $($text $(| $alias)* => Ok($name::$variant),)+
-                    _ => Err(ParseNameError {
-                        kind: $kind,
-                        value: s.to_string(),
-                        expected: concat!($($text, " "),+),
-                    }),
-                }
+                let wanted = s.trim();
+                $(
+                    if wanted.eq_ignore_ascii_case($text) $(|| wanted.eq_ignore_ascii_case($alias))* {
+                        return Ok($name::$variant);
+                    }
+                )+
+                Err(ParseNameError { kind: $kind, value: s.to_string(), expected: concat!($($text, " "),+) })
             }
         }
     };
@@ -94,9 +91,9 @@ named_enum!(
 named_enum!(
     /// Ticket priority; P1 is the most urgent.
     Priority, "priority", {
-        P1 => "p1" | "1" | "urgent",
-        P2 => "p2" | "2" | "important",
-        P3 => "p3" | "3" | "general",
+        P1 => "P1" | "1" | "urgent",
+        P2 => "P2" | "2" | "important",
+        P3 => "P3" | "3" | "general",
     }
 );
 
@@ -109,13 +106,9 @@ impl Priority {
         }
     }
 
-    /// Upper-case label shown to people (`P1`).
+    /// Label shown to people (`P1`); the same as [`Priority::as_str`].
     pub fn label(self) -> &'static str {
-        match self {
-            Priority::P1 => "P1",
-            Priority::P2 => "P2",
-            Priority::P3 => "P3",
-        }
+        self.as_str()
     }
 }
 
@@ -321,5 +314,43 @@ impl Outbound {
     pub fn for_ticket(mut self, no: TicketNo) -> Self {
         self.ticket = Some(no);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_case_insensitively_and_round_trip() {
+        for p in Priority::ALL {
+            assert_eq!(p.as_str().parse::<Priority>(), Ok(*p));
+            assert_eq!(p.as_str().to_lowercase().parse::<Priority>(), Ok(*p));
+        }
+        assert_eq!("After-Sales".parse::<Category>(), Ok(Category::AfterSales));
+        assert_eq!(serde_json::to_string(&Priority::P1).unwrap(), "\"P1\"");
+        assert_eq!(
+            serde_json::to_string(&Category::AfterSales).unwrap(),
+            "\"after_sales\""
+        );
+        assert!("p4".parse::<Priority>().is_err());
+        assert_eq!("#12".parse::<TicketNo>(), Ok(TicketNo(12)));
+        assert!("#0".parse::<TicketNo>().is_err());
+    }
+
+    #[test]
+    fn language_from_text_and_locale() {
+        assert_eq!(Language::detect("我要退款"), Some(Language::Zh));
+        assert_eq!(Language::detect("refund please"), Some(Language::En));
+        assert_eq!(Language::detect("👍 123"), None);
+        assert_eq!(Language::from_locale("zh-hans"), Language::Zh);
+        assert_eq!(Language::from_locale("en-US"), Language::En);
+    }
+
+    #[test]
+    fn vip_raises_one_level() {
+        assert_eq!(Priority::P3.raised(), Priority::P2);
+        assert_eq!(Priority::P2.raised(), Priority::P1);
+        assert_eq!(Priority::P1.raised(), Priority::P1);
     }
 }

@@ -224,6 +224,15 @@ pub trait Tx: Send {
         now: Timestamp,
     ) -> Result<(), StoreError>;
     /// Keeps a customer question the FAQ could not answer, for improving the knowledge base.
+    /// Remembers the customer's latest question, so "talk to a person" can carry it.
+    async fn remember_question(
+        &mut self,
+        customer: CustomerId,
+        text: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    async fn last_question(&mut self, customer: CustomerId) -> Result<Option<String>, StoreError>;
+
     async fn record_unanswered(
         &mut self,
         text: &str,
