@@ -1,1 +1,1 @@
-
+mod faq_check;
