@@ -1,10 +1,10 @@
 //! Knowledge base: the loaded FAQ content, and loading `faq/*.toml` with every problem
 //! reported as `file:line: message`.
 //!
-//! This module owns the file format and its validation ([`load`]) and change detection
-//! for hot reload ([`watch`]). It must not match, rank or normalise customer text (that is
-//! [`super::matcher`] and [`super::normalize`]), and it never logs: problems are returned
-//! as values and the caller decides how to show them.
+//! This module owns the file format and its validation ([`check_dir`], [`load_dir`]) and
+//! change detection for hot reload ([`KbWatcher`]). It must not match, rank or normalise
+//! customer text (that is [`super::matcher`] and [`super::normalize`]), and it never logs:
+//! problems are returned as values and the caller decides how to show them.
 //!
 //! # Hot reload contract
 //! A reload yields either a complete, valid [`KnowledgeBase`] or problems, never a partly

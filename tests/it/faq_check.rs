@@ -341,6 +341,22 @@ fn missing_or_empty_directory_is_an_error_on_line_zero() {
         )]
     );
 
+    // Synonyms alone are not a knowledge base, even when they have problems of their own.
+    std::fs::write(dir.path().join("synonyms.toml"), "[[group]\n").expect("write");
+    assert_eq!(
+        problems(dir.path()),
+        [
+            format!(
+                "{}:0: no topic files (*.toml) in the knowledge base directory",
+                dir.path().display()
+            ),
+            format!(
+                "{}:1: TOML syntax error: invalid table header: expected `.`, `]]`",
+                at(&dir, "synonyms.toml")
+            ),
+        ]
+    );
+
     let gone = dir.path().join("nope");
     let shown = problems(&gone);
     assert_eq!(shown.len(), 1);

@@ -127,7 +127,7 @@ pub fn check_dir(dir: &Path) -> CheckReport {
             }
         }
     }
-    if builder.topic_files == 0 && !builder.has_errors() {
+    if !names.iter().any(|name| name != SYNONYMS_FILE) {
         builder.problem(Problem::error(
             dir_name,
             0,
@@ -208,7 +208,6 @@ impl std::fmt::Display for Origin {
 struct Builder {
     kb: KnowledgeBase,
     problems: Vec<Problem>,
-    topic_files: usize,
     ids: HashMap<String, Origin>,
     questions: HashMap<String, Origin>,
     keywords: HashMap<String, Origin>,
@@ -288,7 +287,6 @@ impl Builder {
         if name == SYNONYMS_FILE {
             file.synonyms_file(doc.as_table());
         } else {
-            file.builder.topic_files += 1;
             let topic_id = name.strip_suffix(".toml").unwrap_or(name).to_owned();
             file.topic_file(&topic_id, doc.as_table());
         }
@@ -453,10 +451,12 @@ impl FileCheck<'_> {
         };
         let name_line = self.key_line(table, name, line);
         let Some(inner) = item.as_table_like() else {
-            self.error(
-                name_line,
-                format!("`{name}` must be a table with `en` and `zh` ({name}.en = \"...\", {name}.zh = \"...\"), found {}", item.type_name()),
+            let found = item.type_name();
+            let message = format!(
+                "`{name}` must be a table with `en` and `zh` \
+                 ({name}.en = \"...\", {name}.zh = \"...\"), found {found}"
             );
+            self.error(name_line, message);
             return [(None, name_line), (None, name_line)];
         };
         self.check_fields(inner, LANGUAGE_FIELDS, &format!("`{name}`"), name_line);
@@ -637,50 +637,72 @@ impl FileCheck<'_> {
         owner: &str,
     ) -> Vec<Phrasing> {
         let mut phrasings = Vec::new();
-        let mut counts = [0usize; 2];
         if let Some(item) = table.get("questions") {
             let questions_line = self.key_line(table, "questions", line);
             match item.as_table_like() {
-                None => self.error(
-                    questions_line,
-                    format!("`questions` must be a table (questions.en = [...], questions.zh = [...]), found {}", item.type_name()),
-                ),
+                None => {
+                    let found = item.type_name();
+                    let message = format!(
+                        "`questions` must be a table \
+                         (questions.en = [...], questions.zh = [...]), found {found}"
+                    );
+                    self.error(questions_line, message);
+                }
                 Some(inner) => {
                     self.check_fields(inner, LANGUAGE_FIELDS, "`questions`", questions_line);
-                    for (n, (lang, language)) in [("en", Language::En), ("zh", Language::Zh)].into_iter().enumerate() {
-                        let Some(list) = inner.get(lang) else { continue };
-                        let list_line = self.value_line(inner, lang, questions_line);
-                        for (text, text_line) in self.string_list(list, &format!("questions.{lang}"), list_line) {
-                            if text.is_empty() {
-                                self.warn(text_line, format!("empty question in questions.{lang} of {label} is ignored"));
-                                continue;
-                            }
-                            self.note_question(&text, text_line, owner);
-                            counts[n] += 1;
-                            phrasings.push(Phrasing { language, text });
-                        }
+                    for language in [Language::En, Language::Zh] {
+                        let found = self.phrasings(inner, language, questions_line, label, owner);
+                        phrasings.extend(found);
                     }
                 }
             }
         }
         if phrasings.is_empty() {
-            self.error(
-                line,
-                format!("{label} has no questions (add questions.en and questions.zh)"),
-            );
-        } else {
-            if counts[0] < RECOMMENDED_EN_QUESTIONS {
-                self.warn(
-                    line,
-                    format!("{label} has {} English question(s); {RECOMMENDED_EN_QUESTIONS} or more recommended", counts[0]),
+            let message = format!("{label} has no questions (add questions.en and questions.zh)");
+            self.error(line, message);
+            return phrasings;
+        }
+        for (language, name, recommended) in [
+            (Language::En, "English", RECOMMENDED_EN_QUESTIONS),
+            (Language::Zh, "Chinese", RECOMMENDED_ZH_QUESTIONS),
+        ] {
+            let count = phrasings.iter().filter(|p| p.language == language).count();
+            if count < recommended {
+                let message = format!(
+                    "{label} has {count} {name} question(s); {recommended} or more recommended"
                 );
+                self.warn(line, message);
             }
-            if counts[1] < RECOMMENDED_ZH_QUESTIONS {
-                self.warn(
-                    line,
-                    format!("{label} has {} Chinese question(s); {RECOMMENDED_ZH_QUESTIONS} or more recommended", counts[1]),
-                );
+        }
+        phrasings
+    }
+
+    /// The non-empty phrasings of `questions.en` or `questions.zh`.
+    fn phrasings(
+        &mut self,
+        questions: &dyn TableLike,
+        language: Language,
+        questions_line: usize,
+        label: &str,
+        owner: &str,
+    ) -> Vec<Phrasing> {
+        let lang = match language {
+            Language::En => "en",
+            Language::Zh => "zh",
+        };
+        let Some(list) = questions.get(lang) else {
+            return Vec::new();
+        };
+        let list_line = self.value_line(questions, lang, questions_line);
+        let mut phrasings = Vec::new();
+        for (text, text_line) in self.string_list(list, &format!("questions.{lang}"), list_line) {
+            if text.is_empty() {
+                let message = format!("empty question in questions.{lang} of {label} is ignored");
+                self.warn(text_line, message);
+                continue;
             }
+            self.note_question(&text, text_line, owner);
+            phrasings.push(Phrasing { language, text });
         }
         phrasings
     }
@@ -915,7 +937,9 @@ mod tests {
 
     #[test]
     fn regex_summary_is_the_error_line() {
-        let err = regex::Regex::new("(a").err();
+        // Built at run time: clippy rejects an invalid regex literal.
+        let pattern = String::from("(a");
+        let err = regex::Regex::new(&pattern).err();
         assert_eq!(
             err.map(|e| regex_error_summary(&e)).as_deref(),
             Some("unclosed group")
