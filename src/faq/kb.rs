@@ -1,4 +1,23 @@
-//! Knowledge base: loading `faq/*.toml` and reporting every problem as `file:line: message`.
+//! Knowledge base: the loaded FAQ content, and loading `faq/*.toml` with every problem
+//! reported as `file:line: message`.
+//!
+//! This module owns the file format and its validation ([`check_dir`], [`load_dir`]) and
+//! change detection for hot reload ([`KbWatcher`]). It must not match, rank or normalise
+//! customer text (that is [`super::matcher`] and [`super::normalize`]), and it never logs:
+//! problems are returned as values and the caller decides how to show them.
+//!
+//! # Hot reload contract
+//! A reload yields either a complete, valid [`KnowledgeBase`] or problems, never a partly
+//! loaded one. On problems the caller keeps serving the previous knowledge base and logs
+//! why (SPEC §5: "a bad edit at run time keeps the previous knowledge base live").
+
+mod load;
+mod watch;
+
+pub use load::{
+    check_dir, check_file, is_kb_file_name, load_dir, parse_str, CheckReport, SYNONYMS_FILE,
+};
+pub use watch::{fingerprint, Fingerprint, KbWatcher};
 
 use serde::{Deserialize, Serialize};
 
@@ -70,16 +89,75 @@ pub struct KnowledgeBase {
     pub synonyms: Vec<SynonymGroup>,
 }
 
-/// One problem found while loading, reported as `file:line: message`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// How bad a [`Problem`] is: errors make the knowledge base unusable, warnings are advice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One problem found while loading.
+///
+/// Displayed as `file:line: message` for errors and `file:line: warning: message` for
+/// warnings (the compiler convention, so editors can jump to it). `file` is the directory
+/// joined with the file name, as given; `line` is 1-based, or 0 when the problem concerns
+/// the whole directory or file (missing directory, unreadable file).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
     pub file: String,
     pub line: usize,
     pub message: String,
+    pub severity: Severity,
+}
+
+impl Problem {
+    pub fn error(file: impl Into<String>, line: usize, message: impl Into<String>) -> Problem {
+        Problem {
+            file: file.into(),
+            line,
+            message: message.into(),
+            severity: Severity::Error,
+        }
+    }
+
+    pub fn warning(file: impl Into<String>, line: usize, message: impl Into<String>) -> Problem {
+        Problem {
+            severity: Severity::Warning,
+            ..Problem::error(file, line, message)
+        }
+    }
+
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
 }
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}: {}", self.file, self.line, self.message)
+        match self.severity {
+            Severity::Error => write!(f, "{}:{}: {}", self.file, self.line, self.message),
+            Severity::Warning => {
+                write!(f, "{}:{}: warning: {}", self.file, self.line, self.message)
+            }
+        }
     }
+}
+
+/// The knowledge base as `frontdesk faq list --json` prints it:
+/// `[{"id", "category", "questions": [..], "answer"}]`, where `category` is the topic id,
+/// `questions` are all phrasings (English first, then Chinese, as in the file) and
+/// `answer` is the English answer (the Chinese one if English is missing).
+pub fn faq_list_json(kb: &KnowledgeBase) -> serde_json::Value {
+    kb.entries
+        .iter()
+        .map(|entry| {
+            serde_json::json!({
+                "id": entry.id,
+                "category": entry.topic,
+                "questions": entry.questions.iter().map(|q| q.text.as_str()).collect::<Vec<_>>(),
+                "answer": entry.answer.get(Language::En),
+            })
+        })
+        .collect()
 }
