@@ -182,22 +182,26 @@ fn faq(settings: Settings, command: FaqCommand) -> anyhow::Result<ExitCode> {
     match command {
         FaqCommand::Check { dir } => {
             let dir = dir.unwrap_or(settings.faq_dir);
-            match frontdesk::faq::kb::load_dir(&dir) {
-                Ok(kb) => {
-                    println!(
-                        "{}: ok, {} entries in {} topics",
+            let report = frontdesk::faq::kb::check_dir(&dir);
+            let mut out = std::io::stdout().lock();
+            for p in &report.problems {
+                writeln!(out, "{p}")?;
+            }
+            let errors = report.errors().count();
+            let warnings = report.warnings().count();
+            match &report.kb {
+                Some(kb) if errors == 0 => {
+                    writeln!(
+                        out,
+                        "{}: ok, {} entries in {} topics ({warnings} warning(s))",
                         dir.display(),
                         kb.entries.len(),
                         kb.topics.len()
-                    );
+                    )?;
                     Ok(ExitCode::SUCCESS)
                 }
-                Err(problems) => {
-                    let mut out = std::io::stdout().lock();
-                    for p in &problems {
-                        writeln!(out, "{p}")?;
-                    }
-                    eprintln!("{} problem(s) found", problems.len());
+                _ => {
+                    eprintln!("{errors} error(s), {warnings} warning(s)");
                     Ok(ExitCode::FAILURE)
                 }
             }
