@@ -1,1 +1,2 @@
+mod outbox;
 mod store_suite;
