@@ -1,2 +1,3 @@
 mod outbox;
+mod state_machine;
 mod store_suite;
