@@ -329,7 +329,9 @@ impl Delivery {
             Err(DeliveryError::RetryAfter(wait)) => {
                 let wait = wait.max(MIN_RETRY_AFTER);
                 let error = format!("rate limited, retry after {wait:?}");
-                self.store.outbox_defer(id, later(now, wait), &error).await?;
+                self.store
+                    .outbox_defer(id, later(now, wait), &error)
+                    .await?;
                 tracing::info!(outbox_id = id, %lane, ?wait, "outbox: rate limited, deferred");
                 Ok(Outcome::Deferred)
             }

@@ -24,8 +24,8 @@ use sqlx::{Row, Sqlite, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::{
-    FaqFeedback, NewTicket, OutboxItem, OutboxStats, Store, StoreError, TicketDetails,
-    TicketEvent, TicketFilter, TicketMessage, Tx,
+    FaqFeedback, NewTicket, OutboxItem, OutboxStats, Store, StoreError, TicketDetails, TicketEvent,
+    TicketFilter, TicketMessage, Tx,
 };
 use crate::domain::{
     Attachment, Category, Customer, CustomerId, CustomerIdentity, Direction, Language, Outbound,
@@ -135,18 +135,16 @@ impl SqliteStore {
 
     /// Takes the process-local writer turn, then SQLite's write lock.
     async fn write_tx(&self) -> Result<WriteTx, StoreError> {
-        let guard = tokio::time::timeout(
-            self.ctx.busy_timeout,
-            Arc::clone(&self.writer).lock_owned(),
-        )
-        .await
-        .map_err(|_| {
-            StoreError::ReadOnly(format!(
-                "database {} is locked: another unit of work in this process held the \
+        let guard =
+            tokio::time::timeout(self.ctx.busy_timeout, Arc::clone(&self.writer).lock_owned())
+                .await
+                .map_err(|_| {
+                    StoreError::ReadOnly(format!(
+                        "database {} is locked: another unit of work in this process held the \
                  write lock for more than {:?}",
-                self.ctx.name, self.ctx.busy_timeout
-            ))
-        })?;
+                        self.ctx.name, self.ctx.busy_timeout
+                    ))
+                })?;
         let tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
@@ -531,8 +529,7 @@ impl Store for SqliteStore {
                 .map_err(|e| e.to_string())
                 .and_then(|message| {
                     let attempts = get::<i64>(row, &ctx, "attempts").map_err(|e| e.to_string())?;
-                    let created_at =
-                        get_ts(row, &ctx, "created_at").map_err(|e| e.to_string())?;
+                    let created_at = get_ts(row, &ctx, "created_at").map_err(|e| e.to_string())?;
                     Ok(OutboxItem {
                         id,
                         message,
@@ -653,7 +650,8 @@ impl Store for SqliteStore {
         .fetch_one(&self.pool)
         .await
         .map_err(|e| map_err(&self.ctx, e))?;
-        due.map(|v| from_ms(v, "outbox.next_attempt_at")).transpose()
+        due.map(|v| from_ms(v, "outbox.next_attempt_at"))
+            .transpose()
     }
 
     async fn mark_unreachable(
@@ -1036,14 +1034,23 @@ mod tests {
         };
         // Non-database errors never become a panic and name the database.
         let e = map_err(&ctx, sqlx::Error::PoolTimedOut);
-        assert!(matches!(e, StoreError::Unavailable(ref m) if m.contains("x.db")), "{e}");
+        assert!(
+            matches!(e, StoreError::Unavailable(ref m) if m.contains("x.db")),
+            "{e}"
+        );
         let e = map_err(&ctx, sqlx::Error::RowNotFound);
         assert!(matches!(e, StoreError::NotFound(_)), "{e}");
     }
 
     #[test]
     fn out_of_range_timestamp_is_corrupt() {
-        assert!(matches!(from_ms(i64::MAX, "t"), Err(StoreError::Corrupt(_))));
-        assert_eq!(from_ms(1_700_000_000_123, "t").map(ms).ok(), Some(1_700_000_000_123));
+        assert!(matches!(
+            from_ms(i64::MAX, "t"),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert_eq!(
+            from_ms(1_700_000_000_123, "t").map(ms).ok(),
+            Some(1_700_000_000_123)
+        );
     }
 }

@@ -55,7 +55,11 @@ impl FakeTransport {
         }
     }
 
-    fn script(&self, text: &str, answers: impl IntoIterator<Item = Result<Delivered, DeliveryError>>) {
+    fn script(
+        &self,
+        text: &str,
+        answers: impl IntoIterator<Item = Result<Delivered, DeliveryError>>,
+    ) {
         self.script
             .lock()
             .unwrap()
@@ -199,7 +203,11 @@ async fn delivers_and_records_sent() {
     delivered.sort();
     assert_eq!(delivered, ["hello", "world"]);
     assert_eq!(rig.stats().await, (0, 2, 0));
-    assert_eq!(rig.worker.drain().await.unwrap(), 0, "nothing is sent twice");
+    assert_eq!(
+        rig.worker.drain().await.unwrap(),
+        0,
+        "nothing is sent twice"
+    );
 }
 
 #[tokio::test]
@@ -226,7 +234,10 @@ async fn retry_after_is_honoured_and_not_counted_as_failure() {
     let times = rig.transport.attempt_times("slow down");
     assert_eq!(times.len(), 5);
     for pair in times.windows(2) {
-        assert!(pair[1] - pair[0] >= chrono::Duration::seconds(10), "{times:?}");
+        assert!(
+            pair[1] - pair[0] >= chrono::Duration::seconds(10),
+            "{times:?}"
+        );
     }
     // Four 429s with max_attempts = 2: still delivered, then the lane moves on.
     assert_eq!(rig.transport.delivered(), ["slow down", "after"]);
@@ -240,7 +251,11 @@ async fn transient_failures_back_off_then_succeed() {
     rig.send("A", "flaky").await;
 
     assert_eq!(rig.worker.drain().await.unwrap(), 1);
-    assert_eq!(rig.worker.drain().await.unwrap(), 0, "backoff: not due at once");
+    assert_eq!(
+        rig.worker.drain().await.unwrap(),
+        0,
+        "backoff: not due at once"
+    );
     rig.clock.advance(Duration::from_secs(1));
     assert_eq!(rig.worker.drain().await.unwrap(), 1);
     rig.clock.advance(Duration::from_secs(2));
@@ -277,7 +292,8 @@ async fn gives_up_after_max_attempts_and_the_lane_continues() {
 #[tokio::test]
 async fn per_lane_order_is_kept_across_retries() {
     let rig = rig().await;
-    rig.transport.script("a1", [transient(), transient(), transient()]);
+    rig.transport
+        .script("a1", [transient(), transient(), transient()]);
     for text in ["a1", "a2", "a3"] {
         rig.send("A", text).await;
     }
@@ -305,8 +321,12 @@ async fn per_lane_order_is_kept_across_retries() {
 #[tokio::test]
 async fn rejected_is_dead_at_once() {
     let rig = rig().await;
-    rig.transport
-        .script("bad", [Err(DeliveryError::Rejected("400 message is too long".into()))]);
+    rig.transport.script(
+        "bad",
+        [Err(DeliveryError::Rejected(
+            "400 message is too long".into(),
+        ))],
+    );
     rig.send("A", "bad").await;
     rig.send("A", "good").await;
     rig.worker.drain().await.unwrap();
@@ -326,7 +346,9 @@ async fn unreachable_customer_is_marked_and_their_chat_dead_lettered() {
     tx.commit().await.unwrap();
     rig.transport.script(
         "first",
-        [Err(DeliveryError::Unreachable("403 bot was blocked by the user".into()))],
+        [Err(DeliveryError::Unreachable(
+            "403 bot was blocked by the user".into(),
+        ))],
     );
     rig.send(&customer.chat_id, "first").await;
     rig.send(&customer.chat_id, "second").await;
@@ -336,7 +358,14 @@ async fn unreachable_customer_is_marked_and_their_chat_dead_lettered() {
     assert_eq!(rig.transport.delivered(), ["unaffected"]);
     assert!(rig.transport.attempt_times("second").is_empty());
     assert_eq!(rig.stats().await, (0, 1, 2));
-    assert!(rig.store.customer(customer.id).await.unwrap().unwrap().unreachable);
+    assert!(
+        rig.store
+            .customer(customer.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .unreachable
+    );
 }
 
 #[tokio::test]
@@ -350,7 +379,11 @@ async fn platform_without_transport_stays_pending() {
     )
     .await;
     assert_eq!(rig.worker.drain().await.unwrap(), 1);
-    assert_eq!(rig.worker.drain().await.unwrap(), 0, "deferred, not spinning");
+    assert_eq!(
+        rig.worker.drain().await.unwrap(),
+        0,
+        "deferred, not spinning"
+    );
     rig.clock.advance(Duration::from_secs(3600));
     assert_eq!(rig.worker.drain().await.unwrap(), 1);
     assert_eq!(rig.stats().await, (1, 0, 0), "kept, never dead");
@@ -390,14 +423,21 @@ async fn run_wakes_on_notify_and_finishes_in_flight_work_on_shutdown() {
 
     stop.send(true).unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(!running.is_finished(), "must wait for the delivery in flight");
+    assert!(
+        !running.is_finished(),
+        "must wait for the delivery in flight"
+    );
     rig.transport.gate.as_ref().unwrap().add_permits(1);
     tokio::time::timeout(Duration::from_secs(5), running)
         .await
         .expect("worker stops after finishing")
         .unwrap();
     assert_eq!(rig.transport.delivered(), ["in flight"]);
-    assert_eq!(rig.stats().await, (0, 1, 0), "outcome recorded before returning");
+    assert_eq!(
+        rig.stats().await,
+        (0, 1, 0),
+        "outcome recorded before returning"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -82,15 +82,27 @@ fn any_state() -> impl Strategy<Value = TicketState> {
 
 /// Timestamps agree with the state: the facts a report or the SLA worker relies on.
 fn assert_consistent(t: &Ticket) -> Result<(), TestCaseError> {
-    prop_assert_eq!(t.closed_at.is_some(), t.state == S::Closed, "closed_at iff closed: {:?}", t);
+    prop_assert_eq!(
+        t.closed_at.is_some(),
+        t.state == S::Closed,
+        "closed_at iff closed: {:?}",
+        t
+    );
     if t.state == S::Resolved {
-        prop_assert!(t.resolved_at.is_some(), "resolved without resolved_at: {:?}", t);
+        prop_assert!(
+            t.resolved_at.is_some(),
+            "resolved without resolved_at: {:?}",
+            t
+        );
     }
     if matches!(t.state, S::New | S::Open | S::WaitingOnCustomer) {
         prop_assert!(t.resolved_at.is_none(), "active with resolved_at: {:?}", t);
     }
     prop_assert!(t.created_at <= t.updated_at);
-    for at in [t.first_response_at, t.resolved_at, t.closed_at].into_iter().flatten() {
+    for at in [t.first_response_at, t.resolved_at, t.closed_at]
+        .into_iter()
+        .flatten()
+    {
         prop_assert!(t.created_at <= at && at <= t.updated_at, "{:?}", t);
     }
     Ok(())

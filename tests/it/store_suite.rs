@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use chrono::TimeZone;
 use frontdesk::domain::{
-    Attachment, Category, ChatAddress, CustomerId, CustomerIdentity, Direction, Language,
-    Outbound, Platform, Priority, TicketAction, TicketNo, TicketState, Timestamp,
+    Attachment, Category, ChatAddress, CustomerId, CustomerIdentity, Direction, Language, Outbound,
+    Platform, Priority, TicketAction, TicketNo, TicketState, Timestamp,
 };
 use frontdesk::store::sqlite::{SqliteOptions, SqliteStore};
 use frontdesk::store::{
@@ -223,19 +223,31 @@ pub async fn ticket_with_history_round_trips(store: Arc<dyn Store>) {
 
 pub async fn active_ticket_and_list_filters(store: Arc<dyn Store>) {
     let mut tx = store.begin().await.unwrap();
-    let ann = tx.upsert_customer(&identity("ann"), false, t0()).await.unwrap();
-    let bob = tx.upsert_customer(&identity("bob"), false, t0()).await.unwrap();
+    let ann = tx
+        .upsert_customer(&identity("ann"), false, t0())
+        .await
+        .unwrap();
+    let bob = tx
+        .upsert_customer(&identity("bob"), false, t0())
+        .await
+        .unwrap();
     assert!(tx.active_ticket(ann.id).await.unwrap().is_none());
     let mut first = tx.create_ticket(&new_ticket(ann.id, t0())).await.unwrap();
     let bobs = tx.create_ticket(&new_ticket(bob.id, at(1))).await.unwrap();
     first.apply(TicketAction::Close, at(2)).unwrap();
     tx.save_ticket(&first).await.unwrap();
     let second = tx.create_ticket(&new_ticket(ann.id, at(3))).await.unwrap();
-    assert_eq!(tx.active_ticket(ann.id).await.unwrap(), Some(second.clone()));
+    assert_eq!(
+        tx.active_ticket(ann.id).await.unwrap(),
+        Some(second.clone())
+    );
     assert_eq!(tx.active_ticket(bob.id).await.unwrap(), Some(bobs.clone()));
     let anns = tx.customer_tickets(ann.id, 10).await.unwrap();
     assert_eq!(anns, vec![second.clone(), first.clone()], "newest first");
-    assert_eq!(tx.customer_tickets(ann.id, 1).await.unwrap(), vec![second.clone()]);
+    assert_eq!(
+        tx.customer_tickets(ann.id, 1).await.unwrap(),
+        vec![second.clone()]
+    );
     tx.commit().await.unwrap();
 
     let numbers = |v: Vec<frontdesk::domain::Ticket>| v.iter().map(|t| t.no.0).collect::<Vec<_>>();
@@ -333,7 +345,11 @@ pub async fn ticket_numbers_are_gap_free_under_concurrency(store: Arc<dyn Store>
         .iter()
         .map(|t| t.no.0)
         .collect();
-    assert_eq!(stored.into_iter().collect::<Vec<_>>(), expected, "numbers stored");
+    assert_eq!(
+        stored.into_iter().collect::<Vec<_>>(),
+        expected,
+        "numbers stored"
+    );
     let mut tx = store.begin().await.unwrap();
     assert!(tx.record_inbound("rolled-back", t0()).await.unwrap());
 }
@@ -344,45 +360,81 @@ pub async fn outbox_keeps_lane_order_and_expires_leases(store: Arc<dyn Store>) {
     let mut a_thread = ChatAddress::new(Platform::Telegram, "A");
     a_thread.thread_id = Some("7".into());
     let b = ChatAddress::new(Platform::Telegram, "B");
-    for (to, text) in [(&a, "a1"), (&a, "a2"), (&b, "b1"), (&a, "a3"), (&a_thread, "t1")] {
+    for (to, text) in [
+        (&a, "a1"),
+        (&a, "a2"),
+        (&b, "b1"),
+        (&a, "a3"),
+        (&a_thread, "t1"),
+    ] {
         enqueue(&*store, to, text, t0()).await;
     }
     assert_eq!(store.next_outbox_due().await.unwrap(), Some(t0()));
 
     let texts = |items: &[frontdesk::store::OutboxItem]| {
-        items.iter().map(|i| text_of(i).to_string()).collect::<Vec<_>>()
+        items
+            .iter()
+            .map(|i| text_of(i).to_string())
+            .collect::<Vec<_>>()
     };
     let claimed = store.claim_outbox("w1", t0(), lease, 10).await.unwrap();
-    assert_eq!(texts(&claimed), ["a1", "b1", "t1"], "one head per lane (thread = own lane)");
+    assert_eq!(
+        texts(&claimed),
+        ["a1", "b1", "t1"],
+        "one head per lane (thread = own lane)"
+    );
     assert!(claimed.iter().all(|i| i.attempts == 0));
     assert_eq!(claimed[0].message, Outbound::text(a.clone(), "a1"));
     // Leased heads block their lanes for everybody.
-    assert!(store.claim_outbox("w2", at(10), lease, 10).await.unwrap().is_empty());
+    assert!(store
+        .claim_outbox("w2", at(10), lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
     // The lease of a crashed worker expires.
     let again = store.claim_outbox("w2", at(31), lease, 2).await.unwrap();
     assert_eq!(texts(&again), ["a1", "b1"], "limit respected, oldest first");
 
-    store.outbox_sent(claimed[0].id, at(32), Some("m-1")).await.unwrap();
+    store
+        .outbox_sent(claimed[0].id, at(32), Some("m-1"))
+        .await
+        .unwrap();
     let next = store.claim_outbox("w2", at(32), lease, 10).await.unwrap();
     assert_eq!(texts(&next), ["a2", "t1"]);
 
     // A retry keeps the lane waiting (a3 must not overtake a2) and counts an attempt.
-    store.outbox_retry(next[0].id, at(100), "HTTP 502").await.unwrap();
+    store
+        .outbox_retry(next[0].id, at(100), "HTTP 502")
+        .await
+        .unwrap();
     store.outbox_sent(next[1].id, at(33), None).await.unwrap();
-    assert!(store.claim_outbox("w2", at(50), lease, 10).await.unwrap().is_empty());
+    assert!(store
+        .claim_outbox("w2", at(50), lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
     // b1 leased by w2 until 61 s; a2 due at 100 s.
-    assert_eq!(store.next_outbox_due().await.unwrap(), Some(at(61) + chrono::Duration::milliseconds(1)));
+    assert_eq!(
+        store.next_outbox_due().await.unwrap(),
+        Some(at(61) + chrono::Duration::milliseconds(1))
+    );
     let later = store.claim_outbox("w3", at(100), lease, 10).await.unwrap();
     assert_eq!(texts(&later), ["a2", "b1"]);
     assert_eq!(later[0].attempts, 1);
     assert_eq!(later[1].attempts, 0);
 
     // A deferral (rate limit) does not count an attempt.
-    store.outbox_defer(later[0].id, at(110), "429").await.unwrap();
+    store
+        .outbox_defer(later[0].id, at(110), "429")
+        .await
+        .unwrap();
     let deferred = store.claim_outbox("w3", at(110), lease, 1).await.unwrap();
     assert_eq!(texts(&deferred), ["a2"]);
     assert_eq!(deferred[0].attempts, 1);
-    store.outbox_sent(deferred[0].id, at(111), None).await.unwrap();
+    store
+        .outbox_sent(deferred[0].id, at(111), None)
+        .await
+        .unwrap();
     store.outbox_sent(later[1].id, at(111), None).await.unwrap();
     let last = store.claim_outbox("w3", at(111), lease, 10).await.unwrap();
     assert_eq!(texts(&last), ["a3"]);
@@ -405,7 +457,10 @@ pub async fn dead_letters_are_visible_and_free_the_lane(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(head.len(), 1);
-    store.outbox_dead(head[0].id, t0(), "400 bad request").await.unwrap();
+    store
+        .outbox_dead(head[0].id, t0(), "400 bad request")
+        .await
+        .unwrap();
     let stats = store.outbox_stats().await.unwrap();
     assert_eq!((stats.pending, stats.sent, stats.dead), (1, 0, 1));
     // A retry on a dead item does not bring it back.
@@ -430,9 +485,21 @@ pub async fn unreachable_customer_dead_letters_their_chat(store: Arc<dyn Store>)
     threaded.thread_id = Some("1".into());
     enqueue(&*store, &chat, "one", t0()).await;
     enqueue(&*store, &threaded, "two", t0()).await;
-    enqueue(&*store, &ChatAddress::new(Platform::Telegram, "other"), "three", t0()).await;
+    enqueue(
+        &*store,
+        &ChatAddress::new(Platform::Telegram, "other"),
+        "three",
+        t0(),
+    )
+    .await;
     // Same chat id on another platform is another chat.
-    enqueue(&*store, &ChatAddress::new(Platform::Discord, &customer.chat_id), "four", t0()).await;
+    enqueue(
+        &*store,
+        &ChatAddress::new(Platform::Discord, &customer.chat_id),
+        "four",
+        t0(),
+    )
+    .await;
 
     store
         .mark_unreachable(Platform::Telegram, &customer.chat_id, at(1))
@@ -440,11 +507,23 @@ pub async fn unreachable_customer_dead_letters_their_chat(store: Arc<dyn Store>)
         .unwrap();
     let stats = store.outbox_stats().await.unwrap();
     assert_eq!((stats.pending, stats.dead), (2, 2));
-    assert!(store.customer(customer.id).await.unwrap().unwrap().unreachable);
+    assert!(
+        store
+            .customer(customer.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .unreachable
+    );
 
     // Writing to us again makes them reachable again.
     let mut tx = store.begin().await.unwrap();
-    assert!(!tx.upsert_customer(&who, false, at(2)).await.unwrap().unreachable);
+    assert!(
+        !tx.upsert_customer(&who, false, at(2))
+            .await
+            .unwrap()
+            .unreachable
+    );
     tx.commit().await.unwrap();
 }
 
@@ -519,7 +598,10 @@ async fn read_only_database_gives_a_clear_error() {
                 Err(e) => e,
                 Ok(mut tx) => match tx.record_inbound("k", t0()).await {
                     Err(e) => e,
-                    Ok(_) => tx.commit().await.expect_err("write to a read-only database"),
+                    Ok(_) => tx
+                        .commit()
+                        .await
+                        .expect_err("write to a read-only database"),
                 },
             }
         }
@@ -527,7 +609,10 @@ async fn read_only_database_gives_a_clear_error() {
     match error {
         StoreError::ReadOnly(message) => {
             assert!(message.contains("read-only"), "{message}");
-            assert!(message.contains(&path.display().to_string()), "names the file: {message}");
+            assert!(
+                message.contains(&path.display().to_string()),
+                "names the file: {message}"
+            );
         }
         other => panic!("expected ReadOnly, got {other:?}"),
     }
@@ -559,7 +644,10 @@ async fn write_lock_held_elsewhere_times_out_clearly() {
 
     // Another process (here: a raw connection) holds the write lock.
     let mut other = raw_connection(&path).await;
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut other).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
 
     match store.begin().await {
         Err(StoreError::ReadOnly(message)) => {
@@ -586,7 +674,10 @@ async fn write_lock_held_elsewhere_times_out_clearly() {
 async fn corrupt_rows_are_errors_not_panics() {
     let (dir, store) = sqlite_store().await;
     let mut tx = store.begin().await.unwrap();
-    let c = tx.upsert_customer(&identity("c"), false, t0()).await.unwrap();
+    let c = tx
+        .upsert_customer(&identity("c"), false, t0())
+        .await
+        .unwrap();
     let t = tx.create_ticket(&new_ticket(c.id, t0())).await.unwrap();
     tx.add_message(&TicketMessage {
         ticket: t.no,
@@ -598,8 +689,12 @@ async fn corrupt_rows_are_errors_not_panics() {
     })
     .await
     .unwrap();
-    tx.enqueue(&Outbound::text(c.chat(), "broken"), t0()).await.unwrap();
-    tx.enqueue(&Outbound::text(c.chat(), "fine"), t0()).await.unwrap();
+    tx.enqueue(&Outbound::text(c.chat(), "broken"), t0())
+        .await
+        .unwrap();
+    tx.enqueue(&Outbound::text(c.chat(), "fine"), t0())
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
     let mut raw = raw_connection(&dir.path().join("frontdesk.db")).await;
