@@ -185,17 +185,22 @@ const SQLITE_CORRUPT: i64 = 11;
 const SQLITE_FULL: i64 = 13;
 const SQLITE_CANTOPEN: i64 = 14;
 const SQLITE_NOTADB: i64 = 26;
+const SQLITE_BUSY_SNAPSHOT: i64 = 517;
 
 fn map_err(ctx: &Ctx, e: sqlx::Error) -> StoreError {
     let name = &ctx.name;
     match e {
         sqlx::Error::Database(db) => {
-            let code = db
-                .code()
-                .and_then(|c| c.parse::<i64>().ok())
-                .map(|c| c & 0xff);
+            let extended = db.code().and_then(|c| c.parse::<i64>().ok());
             let msg = db.message().to_string();
-            match code {
+            if extended == Some(SQLITE_BUSY_SNAPSHOT) {
+                // Not a timeout: a read snapshot went stale before its first write. Units
+                // start with BEGIN IMMEDIATE precisely so this cannot happen to them.
+                return StoreError::ReadOnly(format!(
+                    "database {name}: write conflict with another writer: {msg}"
+                ));
+            }
+            match extended.map(|c| c & 0xff) {
                 Some(SQLITE_READONLY) => StoreError::ReadOnly(format!(
                     "database {name} is read-only (check file and directory permissions and \
                      the `mode` in the URL): {msg}"

@@ -757,6 +757,12 @@ async fn two_processes_share_one_gap_free_sequence() {
         handles.push(tokio::spawn(async move {
             for _ in 0..10 {
                 let mut tx = store.begin().await.unwrap();
+                // Read before writing: with a deferred BEGIN this is where two writers
+                // would fail on lock upgrade (SQLITE_BUSY_SNAPSHOT, no busy wait).
+                tx.active_ticket(frontdesk::domain::CustomerId(1))
+                    .await
+                    .unwrap();
+                tokio::task::yield_now().await;
                 let c = tx
                     .upsert_customer(&identity(&format!("p{task}")), false, t0())
                     .await
