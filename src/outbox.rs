@@ -137,6 +137,18 @@ impl OutboxWorker {
         }
     }
 
+    /// [`OutboxWorker::new`] with transports keyed by their own [`ChatTransport::platform`]
+    /// (a later transport for the same platform replaces an earlier one).
+    pub fn with_transports(
+        store: Arc<dyn Store>,
+        transports: impl IntoIterator<Item = Arc<dyn ChatTransport>>,
+        clock: Arc<dyn Clock>,
+        config: OutboxConfig,
+    ) -> Self {
+        let by_platform = transports.into_iter().map(|t| (t.platform(), t)).collect();
+        Self::new(store, by_platform, clock, config)
+    }
+
     /// Lease owner name written to claimed rows.
     pub fn worker_id(&self) -> &str {
         &self.worker_id

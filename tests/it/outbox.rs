@@ -153,11 +153,9 @@ async fn rig_with(config: OutboxConfig, gated: bool) -> Rig {
     } else {
         FakeTransport::new(&clock)
     });
-    let mut transports: HashMap<Platform, Arc<dyn ChatTransport>> = HashMap::new();
-    transports.insert(Platform::Telegram, transport.clone());
-    let worker = Arc::new(OutboxWorker::new(
+    let worker = Arc::new(OutboxWorker::with_transports(
         Arc::clone(&store),
-        transports,
+        [transport.clone() as Arc<dyn ChatTransport>],
         Arc::new(clock.clone()),
         config,
     ));
