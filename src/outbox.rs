@@ -1,3 +1,412 @@
 //! Outbox delivery worker: claims due items per chat in order, sends them through a
 //! [`crate::ports::ChatTransport`], retries with backoff, honours retry-after, and
 //! dead-letters after N failures (visible, never silently dropped).
+//!
+//! Owns delivery policy only. It never changes tickets, never decides what to say and
+//! never logs message text (ids, lanes and error kinds only).
+//!
+//! Outcome policy:
+//! * `Ok` → `sent`, with the platform's message id.
+//! * `RetryAfter(d)` → deferred to `now + d` (at least [`MIN_RETRY_AFTER`]); it does **not**
+//!   count toward `max_attempts`: the platform told us when it will accept the message,
+//!   so giving up on it would drop a deliverable message. The lane waits meanwhile.
+//! * `Transient` → retried after an exponential backoff with jitter; the attempt that
+//!   reaches `max_attempts` dead-letters the item.
+//! * `Rejected` → dead at once (retrying cannot help).
+//! * `Unreachable` → the customer is marked unreachable and every pending item of that
+//!   chat is dead-lettered by the store.
+//! * No transport configured for the platform → the item stays pending, deferred by
+//!   `no_transport_delay` without counting an attempt, and a warning is logged once per
+//!   platform: a channel may be disabled for a while and its messages must survive.
+//! * A delivery that takes longer than `delivery_timeout` counts as `Transient`, so that
+//!   the lease (and with it exclusive ownership of the lane) cannot run out mid-delivery.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinSet;
+
+use crate::domain::{Platform, Timestamp};
+use crate::ports::{ChatTransport, Clock, DeliveryError};
+use crate::store::{OutboxItem, Store, StoreError};
+
+/// Smallest wait honoured for a retry-after hint, so a `0` hint cannot spin the worker.
+pub const MIN_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Delivery tuning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxConfig {
+    /// Failed (transient) deliveries before an item is dead-lettered.
+    pub max_attempts: u32,
+    /// First retry delay; doubles per attempt.
+    pub backoff_base: Duration,
+    /// Upper bound for one retry delay.
+    pub backoff_cap: Duration,
+    /// How long a claim is exclusive; a crashed worker's claims are taken over after it.
+    pub lease: Duration,
+    /// Lanes claimed (and delivered concurrently) per round.
+    pub batch_size: u32,
+    /// Longest idle sleep between rounds, so work from other replicas is noticed.
+    pub max_idle: Duration,
+    /// Delay before retrying an item whose platform has no transport here.
+    pub no_transport_delay: Duration,
+    /// Longest time one delivery may take; must stay below `lease`.
+    pub delivery_timeout: Duration,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            max_attempts: 8,
+            backoff_base: Duration::from_secs(1),
+            backoff_cap: Duration::from_secs(300),
+            lease: Duration::from_secs(30),
+            batch_size: 32,
+            max_idle: Duration::from_secs(1),
+            no_transport_delay: Duration::from_secs(60),
+            delivery_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+impl OutboxConfig {
+    /// Delay before the next try after `failed` counted failures (1 for the first):
+    /// `base * 2^(failed-1)`, capped, then "equal jitter" — uniformly in `[d/2, d]` — so
+    /// that lanes failing together do not retry in lockstep.
+    pub fn backoff(&self, failed: u32) -> Duration {
+        let exp = failed.saturating_sub(1).min(30);
+        let full = self
+            .backoff_base
+            .saturating_mul(1u32 << exp)
+            .min(self.backoff_cap);
+        let half = full / 2;
+        let spread = u64::try_from((full - half).as_millis()).unwrap_or(u64::MAX);
+        half + Duration::from_millis(fastrand::u64(0..=spread))
+    }
+}
+
+/// What happened to one claimed item (for logs and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Sent,
+    Deferred,
+    Retried,
+    Dead,
+    Unreachable,
+}
+
+/// Delivers the outbox. Several workers (one per replica) may run against one store.
+pub struct OutboxWorker {
+    store: Arc<dyn Store>,
+    transports: HashMap<Platform, Arc<dyn ChatTransport>>,
+    clock: Arc<dyn Clock>,
+    config: OutboxConfig,
+    worker_id: String,
+    wake: Arc<Notify>,
+    /// Platforms already warned about (no transport): warn once, not per item.
+    warned: Mutex<HashSet<Platform>>,
+}
+
+impl std::fmt::Debug for OutboxWorker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboxWorker")
+            .field("worker_id", &self.worker_id)
+            .field("platforms", &self.transports.keys().collect::<Vec<_>>())
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+impl OutboxWorker {
+    pub fn new(
+        store: Arc<dyn Store>,
+        transports: HashMap<Platform, Arc<dyn ChatTransport>>,
+        clock: Arc<dyn Clock>,
+        config: OutboxConfig,
+    ) -> Self {
+        OutboxWorker {
+            store,
+            transports,
+            clock,
+            config,
+            worker_id: format!("outbox-{}-{:08x}", std::process::id(), fastrand::u32(..)),
+            wake: Arc::new(Notify::new()),
+            warned: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// [`OutboxWorker::new`] with transports keyed by their own [`ChatTransport::platform`]
+    /// (a later transport for the same platform replaces an earlier one).
+    pub fn with_transports(
+        store: Arc<dyn Store>,
+        transports: impl IntoIterator<Item = Arc<dyn ChatTransport>>,
+        clock: Arc<dyn Clock>,
+        config: OutboxConfig,
+    ) -> Self {
+        let by_platform = transports.into_iter().map(|t| (t.platform(), t)).collect();
+        Self::new(store, by_platform, clock, config)
+    }
+
+    /// Lease owner name written to claimed rows.
+    pub fn worker_id(&self) -> &str {
+        &self.worker_id
+    }
+
+    pub fn config(&self) -> &OutboxConfig {
+        &self.config
+    }
+
+    /// Call `notify_one()` on it after committing outbox rows to deliver them at once.
+    pub fn waker(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
+    }
+
+    /// One round: claims a batch (heads of different lanes), delivers them concurrently
+    /// and records each outcome. Returns how many items were processed. Every delivery
+    /// started here has finished and been recorded when it returns.
+    pub async fn run_once(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let items = self
+            .store
+            .claim_outbox(
+                &self.worker_id,
+                now,
+                self.config.lease,
+                self.config.batch_size,
+            )
+            .await?;
+        let count = items.len();
+        let mut tasks = JoinSet::new();
+        for item in items {
+            let platform = item.message.to.platform;
+            let transport = self.transports.get(&platform).cloned();
+            if transport.is_none() {
+                self.warn_missing(platform);
+            }
+            let job = Delivery {
+                store: Arc::clone(&self.store),
+                clock: Arc::clone(&self.clock),
+                config: self.config.clone(),
+                transport,
+            };
+            tasks.spawn(async move { job.deliver(item).await });
+        }
+        let mut first_error = None;
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "outbox: could not record a delivery outcome");
+                    first_error.get_or_insert(e);
+                }
+                // A transport that panics is a bug; the lease expires and the item is
+                // tried again, so nothing is lost.
+                Err(e) => tracing::error!(error = %e, "outbox: delivery task failed"),
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(count),
+        }
+    }
+
+    /// Runs rounds until nothing is due now; returns the number of items processed.
+    /// For tests and the console adapter.
+    pub async fn drain(&self) -> Result<usize, StoreError> {
+        let mut total = 0;
+        loop {
+            let n = self.run_once().await?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n;
+        }
+    }
+
+    /// Delivers until `shutdown` turns true (or its sender is dropped). Deliveries in
+    /// flight are finished and recorded before it returns. Store errors are logged and
+    /// retried with a growing pause; they never end the loop.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        const ERROR_PAUSE_MAX: Duration = Duration::from_secs(30);
+        let mut error_pause = Duration::from_secs(1);
+        tracing::info!(worker = %self.worker_id, "outbox worker started");
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let pause = match self.run_once().await {
+                Ok(n) if n > 0 => {
+                    error_pause = Duration::from_secs(1);
+                    continue;
+                }
+                Ok(_) => {
+                    error_pause = Duration::from_secs(1);
+                    self.idle_pause().await
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, pause = ?error_pause, "outbox: store error, pausing");
+                    let pause = error_pause;
+                    error_pause = (error_pause * 2).min(ERROR_PAUSE_MAX);
+                    pause
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = self.wake.notified() => {}
+                changed = shutdown.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        tracing::info!(worker = %self.worker_id, "outbox worker stopped");
+    }
+
+    /// How long to sleep when nothing was claimable: until the next item is due, at most
+    /// `max_idle` (other replicas may enqueue without waking us).
+    async fn idle_pause(&self) -> Duration {
+        // A small floor so a head that is due but leased elsewhere cannot spin the loop.
+        const FLOOR: Duration = Duration::from_millis(10);
+        match self.store.next_outbox_due().await {
+            Ok(Some(due)) => (due - self.clock.now())
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+                .clamp(FLOOR, self.config.max_idle.max(FLOOR)),
+            Ok(None) => self.config.max_idle,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox: cannot read next due time");
+                self.config.max_idle
+            }
+        }
+    }
+
+    fn warn_missing(&self, platform: Platform) {
+        let mut warned = self
+            .warned
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if warned.insert(platform) {
+            tracing::warn!(
+                %platform,
+                "outbox: no transport configured for this platform; its messages stay pending"
+            );
+        }
+    }
+}
+
+/// Everything one concurrent delivery needs (owned, so it can run as its own task).
+struct Delivery {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    config: OutboxConfig,
+    transport: Option<Arc<dyn ChatTransport>>,
+}
+
+impl Delivery {
+    async fn deliver(self, item: OutboxItem) -> Result<Outcome, StoreError> {
+        let id = item.id;
+        let lane = item.message.to.lane();
+        let ticket = item.message.ticket.map(|t| t.0);
+        let Some(transport) = self.transport else {
+            let platform = item.message.to.platform;
+            let at = later(self.clock.now(), self.config.no_transport_delay);
+            self.store
+                .outbox_defer(id, at, &format!("no transport for {platform} configured"))
+                .await?;
+            return Ok(Outcome::Deferred);
+        };
+        let result = tokio::time::timeout(
+            self.config.delivery_timeout,
+            transport.deliver(&item.message),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(DeliveryError::Transient(format!(
+                "delivery timed out after {:?}",
+                self.config.delivery_timeout
+            )))
+        });
+        let now = self.clock.now();
+        match result {
+            Ok(delivered) => {
+                self.store
+                    .outbox_sent(id, now, delivered.platform_message_id.as_deref())
+                    .await?;
+                tracing::info!(outbox_id = id, %lane, ?ticket, attempts = item.attempts, "outbox: delivered");
+                Ok(Outcome::Sent)
+            }
+            Err(DeliveryError::RetryAfter(wait)) => {
+                let wait = wait.max(MIN_RETRY_AFTER);
+                let error = format!("rate limited, retry after {wait:?}");
+                self.store
+                    .outbox_defer(id, later(now, wait), &error)
+                    .await?;
+                tracing::info!(outbox_id = id, %lane, ?wait, "outbox: rate limited, deferred");
+                Ok(Outcome::Deferred)
+            }
+            Err(e @ DeliveryError::Transient(_)) => {
+                let failed = item.attempts.saturating_add(1);
+                if failed >= self.config.max_attempts {
+                    let error = format!("gave up after {failed} attempts: {e}");
+                    self.store.outbox_dead(id, now, &error).await?;
+                    tracing::warn!(outbox_id = id, %lane, ?ticket, attempts = failed, error = %e, "outbox: dead-lettered");
+                    Ok(Outcome::Dead)
+                } else {
+                    let wait = self.config.backoff(failed);
+                    self.store
+                        .outbox_retry(id, later(now, wait), &e.to_string())
+                        .await?;
+                    tracing::info!(outbox_id = id, %lane, attempts = failed, ?wait, error = %e, "outbox: will retry");
+                    Ok(Outcome::Retried)
+                }
+            }
+            Err(e @ DeliveryError::Rejected(_)) => {
+                self.store.outbox_dead(id, now, &e.to_string()).await?;
+                tracing::warn!(outbox_id = id, %lane, ?ticket, error = %e, "outbox: rejected, dead-lettered");
+                Ok(Outcome::Dead)
+            }
+            Err(e @ DeliveryError::Unreachable(_)) => {
+                let to = &item.message.to;
+                self.store
+                    .mark_unreachable(to.platform, &to.chat_id, now)
+                    .await?;
+                tracing::warn!(outbox_id = id, %lane, error = %e, "outbox: recipient unreachable, chat dead-lettered");
+                Ok(Outcome::Unreachable)
+            }
+        }
+    }
+}
+
+fn later(now: Timestamp, by: Duration) -> Timestamp {
+    chrono::Duration::from_std(by)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_is_capped() {
+        let config = OutboxConfig::default();
+        for _ in 0..200 {
+            let first = config.backoff(1);
+            assert!(first >= Duration::from_millis(500) && first <= Duration::from_secs(1));
+            let fourth = config.backoff(4);
+            assert!(fourth >= Duration::from_secs(4) && fourth <= Duration::from_secs(8));
+            let late = config.backoff(40);
+            assert!(late >= Duration::from_secs(150) && late <= Duration::from_secs(300));
+        }
+    }
+
+    #[test]
+    fn later_saturates_instead_of_panicking() {
+        let now = chrono::DateTime::<chrono::Utc>::MAX_UTC;
+        assert_eq!(later(now, Duration::from_secs(10)), now);
+    }
+}

@@ -3,6 +3,7 @@
 //! Adapters implement [`ChatTransport`]; the outbox worker is its only caller. A
 //! transport translates and delivers; it decides nothing about tickets.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -51,5 +52,45 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
         chrono::Utc::now()
+    }
+}
+
+/// A clock that only moves when told to: for tests and simulations.
+#[derive(Debug, Clone)]
+pub struct ManualClock {
+    now: Arc<Mutex<Timestamp>>,
+}
+
+impl ManualClock {
+    pub fn new(start: Timestamp) -> Self {
+        ManualClock {
+            now: Arc::new(Mutex::new(start)),
+        }
+    }
+
+    /// Moves time forward by `by` (saturating at the clock's range).
+    pub fn advance(&self, by: Duration) {
+        let mut now = self
+            .now
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let step = chrono::Duration::from_std(by).unwrap_or(chrono::TimeDelta::MAX);
+        *now = now.checked_add_signed(step).unwrap_or(*now);
+    }
+
+    pub fn set(&self, to: Timestamp) {
+        *self
+            .now
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = to;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        *self
+            .now
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

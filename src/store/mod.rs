@@ -167,6 +167,18 @@ pub trait Store: Send + Sync {
         next_attempt_at: Timestamp,
         error: &str,
     ) -> Result<(), StoreError>;
+    /// Not delivered because the platform asked us to wait (rate limit) or the platform is
+    /// not configured here: try again at `next_attempt_at` without counting an attempt
+    /// (the lane waits, order is kept). Defaults to [`Store::outbox_retry`] for stores
+    /// that cannot tell the two apart.
+    async fn outbox_defer(
+        &self,
+        id: i64,
+        next_attempt_at: Timestamp,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        self.outbox_retry(id, next_attempt_at, reason).await
+    }
     /// Give up: state `dead`, kept with its error for people to see. Frees the lane.
     async fn outbox_dead(&self, id: i64, now: Timestamp, error: &str) -> Result<(), StoreError>;
     async fn outbox_stats(&self) -> Result<OutboxStats, StoreError>;

@@ -1,1 +1,1061 @@
 //! SQLite implementation of the store (embedded, WAL).
+//!
+//! Owns the connection pool, the embedded migrations (`migrations/sqlite`) and every SQL
+//! statement for SQLite. Timestamps are stored as INTEGER unix milliseconds, so values
+//! read back are truncated to the millisecond. Never calls a platform and never logs
+//! message text.
+//!
+//! Writers: every unit of work (and every outbox update) starts with `BEGIN IMMEDIATE`,
+//! so it holds SQLite's write lock from its first statement and never fails on a lock
+//! upgrade. Inside one process writers also queue on an async mutex first: waiting there
+//! is fair and wakes at once, instead of SQLite's sleeping busy handler. Other processes
+//! (a second replica, the CLI) are kept apart by SQLite itself within `busy_timeout`.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+use super::{
+    FaqFeedback, NewTicket, OutboxItem, OutboxStats, Store, StoreError, TicketDetails, TicketEvent,
+    TicketFilter, TicketMessage, Tx,
+};
+use crate::domain::{
+    Attachment, Category, Customer, CustomerId, CustomerIdentity, Direction, Language, Outbound,
+    Platform, Priority, Ticket, TicketNo, TicketState, Timestamp,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Reason written to outbox rows dead-lettered by [`Store::mark_unreachable`].
+pub const UNREACHABLE_REASON: &str =
+    "recipient unreachable: the customer blocked the bot or left the chat";
+
+/// Tuning for [`SqliteStore::open_with`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// How long a writer waits for the write lock held by another connection or process
+    /// before giving up with [`StoreError::ReadOnly`].
+    pub busy_timeout: Duration,
+    /// Pool size for file databases (readers run in parallel under WAL). In-memory
+    /// databases always use one connection: each connection would otherwise be a
+    /// separate database or fight over shared-cache table locks.
+    pub max_connections: u32,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            busy_timeout: Duration::from_secs(5),
+            max_connections: 8,
+        }
+    }
+}
+
+/// What error messages need to know about the database.
+#[derive(Debug)]
+struct Ctx {
+    /// The database as the operator named it (path, or `:memory:`).
+    name: String,
+    busy_timeout: Duration,
+}
+
+/// The SQLite store. Cheap to share behind an `Arc`.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    writer: Arc<Mutex<()>>,
+    ctx: Arc<Ctx>,
+}
+
+impl SqliteStore {
+    /// Opens (creating the file if missing) and migrates `sqlite://path` or `sqlite::memory:`.
+    pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
+        Self::open_with(url, SqliteOptions::default()).await
+    }
+
+    /// [`SqliteStore::open`] with explicit tuning.
+    pub async fn open_with(url: &str, options: SqliteOptions) -> Result<SqliteStore, StoreError> {
+        let connect = SqliteConnectOptions::from_str(url).map_err(|e| {
+            StoreError::Unavailable(format!("invalid SQLite database URL `{url}`: {e}"))
+        })?;
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let name = if in_memory {
+            ":memory:".to_string()
+        } else {
+            connect.get_filename().display().to_string()
+        };
+        let ctx = Arc::new(Ctx {
+            name,
+            busy_timeout: options.busy_timeout,
+        });
+        let connect = connect
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(options.busy_timeout);
+        let pool_options = if in_memory {
+            // One connection that must never be recycled: closing it loses the database.
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            SqlitePoolOptions::new().max_connections(options.max_connections.max(1))
+        };
+        let pool = pool_options
+            .acquire_timeout(options.busy_timeout.max(Duration::from_secs(1)) * 2)
+            .connect_with(connect)
+            .await
+            .map_err(|e| open_error(&ctx, e))?;
+        MIGRATOR.run(&pool).await.map_err(|e| match e {
+            sqlx::migrate::MigrateError::Execute(e) => map_err(&ctx, e),
+            other => StoreError::Migration(format!("{}: {other}", ctx.name)),
+        })?;
+        Ok(SqliteStore {
+            pool,
+            writer: Arc::new(Mutex::new(())),
+            ctx,
+        })
+    }
+
+    /// Closes the pool; pending units finish first.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Takes the process-local writer turn, then SQLite's write lock.
+    async fn write_tx(&self) -> Result<WriteTx, StoreError> {
+        let guard =
+            tokio::time::timeout(self.ctx.busy_timeout, Arc::clone(&self.writer).lock_owned())
+                .await
+                .map_err(|_| {
+                    StoreError::ReadOnly(format!(
+                        "database {} is locked: another unit of work in this process held the \
+                 write lock for more than {:?}",
+                        self.ctx.name, self.ctx.busy_timeout
+                    ))
+                })?;
+        let tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| map_err(&self.ctx, e))?;
+        Ok(WriteTx {
+            tx,
+            _turn: guard,
+            ctx: Arc::clone(&self.ctx),
+        })
+    }
+}
+
+/// A write transaction plus this process's writer turn. Field order matters: the
+/// transaction is dropped (rolled back) before the turn is handed to the next writer.
+struct WriteTx {
+    tx: Transaction<'static, Sqlite>,
+    _turn: OwnedMutexGuard<()>,
+    ctx: Arc<Ctx>,
+}
+
+impl WriteTx {
+    async fn commit(self) -> Result<(), StoreError> {
+        let WriteTx { tx, _turn, ctx } = self;
+        tx.commit().await.map_err(|e| map_err(&ctx, e))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Error mapping
+
+/// SQLite primary result codes we tell apart (extended codes carry them in the low byte).
+const SQLITE_BUSY: i64 = 5;
+const SQLITE_LOCKED: i64 = 6;
+const SQLITE_READONLY: i64 = 8;
+const SQLITE_IOERR: i64 = 10;
+const SQLITE_CORRUPT: i64 = 11;
+const SQLITE_FULL: i64 = 13;
+const SQLITE_CANTOPEN: i64 = 14;
+const SQLITE_NOTADB: i64 = 26;
+const SQLITE_BUSY_SNAPSHOT: i64 = 517;
+
+fn map_err(ctx: &Ctx, e: sqlx::Error) -> StoreError {
+    let name = &ctx.name;
+    match e {
+        sqlx::Error::Database(db) => {
+            let extended = db.code().and_then(|c| c.parse::<i64>().ok());
+            let msg = db.message().to_string();
+            if extended == Some(SQLITE_BUSY_SNAPSHOT) {
+                // Not a timeout: a read snapshot went stale before its first write. Units
+                // start with BEGIN IMMEDIATE precisely so this cannot happen to them.
+                return StoreError::ReadOnly(format!(
+                    "database {name}: write conflict with another writer: {msg}"
+                ));
+            }
+            match extended.map(|c| c & 0xff) {
+                Some(SQLITE_READONLY) => StoreError::ReadOnly(format!(
+                    "database {name} is read-only (check file and directory permissions and \
+                     the `mode` in the URL): {msg}"
+                )),
+                Some(SQLITE_BUSY | SQLITE_LOCKED) => StoreError::ReadOnly(format!(
+                    "database {name} is locked by another connection or process; gave up \
+                     after the busy timeout of {:?}: {msg}",
+                    ctx.busy_timeout
+                )),
+                Some(SQLITE_CANTOPEN) => {
+                    StoreError::Unavailable(format!("cannot open database {name}: {msg}"))
+                }
+                Some(SQLITE_IOERR | SQLITE_FULL) => {
+                    StoreError::Unavailable(format!("database {name}: {msg}"))
+                }
+                Some(SQLITE_CORRUPT | SQLITE_NOTADB) => {
+                    StoreError::Corrupt(format!("database {name}: {msg}"))
+                }
+                _ => StoreError::Other(format!("database {name}: {msg}")),
+            }
+        }
+        sqlx::Error::PoolTimedOut => StoreError::Unavailable(format!(
+            "database {name}: timed out waiting for a free connection"
+        )),
+        sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+            StoreError::Unavailable(format!("database {name} is closed"))
+        }
+        sqlx::Error::Io(e) => StoreError::Unavailable(format!("database {name}: {e}")),
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+            StoreError::Corrupt(format!("database {name}: {e}"))
+        }
+        sqlx::Error::RowNotFound => StoreError::NotFound(format!("database {name}: row")),
+        other => StoreError::Other(format!("database {name}: {other}")),
+    }
+}
+
+/// Opening is where a missing directory or unreadable file shows up.
+fn open_error(ctx: &Ctx, e: sqlx::Error) -> StoreError {
+    match map_err(ctx, e) {
+        StoreError::Other(msg) => StoreError::Unavailable(format!("cannot open: {msg}")),
+        other => other,
+    }
+}
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+// ---------------------------------------------------------------------------------------
+// Value conversion
+
+fn ms(t: Timestamp) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(v: i64, column: &str) -> Result<Timestamp, StoreError> {
+    chrono::DateTime::from_timestamp_millis(v)
+        .ok_or_else(|| corrupt(format!("{column}: timestamp {v} out of range")))
+}
+
+fn get<'r, T>(row: &'r SqliteRow, ctx: &Ctx, column: &str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    row.try_get::<T, _>(column).map_err(|e| map_err(ctx, e))
+}
+
+fn get_ts(row: &SqliteRow, ctx: &Ctx, column: &str) -> Result<Timestamp, StoreError> {
+    from_ms(get::<i64>(row, ctx, column)?, column)
+}
+
+fn get_opt_ts(row: &SqliteRow, ctx: &Ctx, column: &str) -> Result<Option<Timestamp>, StoreError> {
+    get::<Option<i64>>(row, ctx, column)?
+        .map(|v| from_ms(v, column))
+        .transpose()
+}
+
+fn parse_named<T: FromStr>(row: &SqliteRow, ctx: &Ctx, column: &str) -> Result<T, StoreError> {
+    let text: String = get(row, ctx, column)?;
+    text.parse::<T>()
+        .map_err(|_| corrupt(format!("{column}: unknown value `{text}`")))
+}
+
+fn direction_from(s: &str) -> Option<Direction> {
+    match s {
+        "inbound" => Some(Direction::Inbound),
+        "outbound" => Some(Direction::Outbound),
+        "internal" => Some(Direction::Internal),
+        _ => None,
+    }
+}
+
+fn feedback_column(feedback: FaqFeedback) -> (i64, i64, i64) {
+    match feedback {
+        FaqFeedback::Shown => (1, 0, 0),
+        FaqFeedback::Helped => (0, 1, 0),
+        FaqFeedback::Escalated => (0, 0, 1),
+    }
+}
+
+const TICKET_COLUMNS: &str = "number, customer, state, category, priority, department, \
+     assignee, subject, created_at, updated_at, first_response_due, resolution_due, \
+     first_response_at, resolved_at, closed_at";
+
+const CUSTOMER_COLUMNS: &str =
+    "id, platform, user_id, chat_id, display_name, language, vip, unreachable";
+
+fn ticket_from(row: &SqliteRow, ctx: &Ctx) -> Result<Ticket, StoreError> {
+    let number: i64 = get(row, ctx, "number")?;
+    let state_text: String = get(row, ctx, "state")?;
+    let state = TicketState::parse(&state_text)
+        .ok_or_else(|| corrupt(format!("ticket #{number}: unknown state `{state_text}`")))?;
+    Ok(Ticket {
+        no: TicketNo(number),
+        customer: CustomerId(get(row, ctx, "customer")?),
+        state,
+        category: parse_named::<Category>(row, ctx, "category")?,
+        priority: parse_named::<Priority>(row, ctx, "priority")?,
+        department: get(row, ctx, "department")?,
+        assignee: get(row, ctx, "assignee")?,
+        subject: get(row, ctx, "subject")?,
+        created_at: get_ts(row, ctx, "created_at")?,
+        updated_at: get_ts(row, ctx, "updated_at")?,
+        first_response_due: get_ts(row, ctx, "first_response_due")?,
+        resolution_due: get_ts(row, ctx, "resolution_due")?,
+        first_response_at: get_opt_ts(row, ctx, "first_response_at")?,
+        resolved_at: get_opt_ts(row, ctx, "resolved_at")?,
+        closed_at: get_opt_ts(row, ctx, "closed_at")?,
+    })
+}
+
+fn customer_from(row: &SqliteRow, ctx: &Ctx) -> Result<Customer, StoreError> {
+    Ok(Customer {
+        id: CustomerId(get(row, ctx, "id")?),
+        platform: parse_named::<Platform>(row, ctx, "platform")?,
+        user_id: get(row, ctx, "user_id")?,
+        chat_id: get(row, ctx, "chat_id")?,
+        display_name: get(row, ctx, "display_name")?,
+        language: parse_named::<Language>(row, ctx, "language")?,
+        vip: get(row, ctx, "vip")?,
+        unreachable: get(row, ctx, "unreachable")?,
+    })
+}
+
+fn message_from(row: &SqliteRow, ctx: &Ctx) -> Result<TicketMessage, StoreError> {
+    let ticket: i64 = get(row, ctx, "ticket")?;
+    let direction_text: String = get(row, ctx, "direction")?;
+    let direction = direction_from(&direction_text).ok_or_else(|| {
+        corrupt(format!(
+            "message of ticket #{ticket}: unknown direction `{direction_text}`"
+        ))
+    })?;
+    let attachments_json: String = get(row, ctx, "attachments")?;
+    let attachments: Vec<Attachment> = serde_json::from_str(&attachments_json).map_err(|e| {
+        corrupt(format!(
+            "message of ticket #{ticket}: attachments are not valid JSON: {e}"
+        ))
+    })?;
+    Ok(TicketMessage {
+        ticket: TicketNo(ticket),
+        direction,
+        author: get(row, ctx, "author")?,
+        text: get(row, ctx, "text")?,
+        attachments,
+        at: get_ts(row, ctx, "at")?,
+    })
+}
+
+fn event_from(row: &SqliteRow, ctx: &Ctx) -> Result<TicketEvent, StoreError> {
+    Ok(TicketEvent {
+        ticket: TicketNo(get(row, ctx, "ticket")?),
+        kind: get(row, ctx, "kind")?,
+        actor: get(row, ctx, "actor")?,
+        detail: get(row, ctx, "detail")?,
+        at: get_ts(row, ctx, "at")?,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Store
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn begin(&self) -> Result<Box<dyn Tx>, StoreError> {
+        Ok(Box::new(SqliteTx {
+            w: self.write_tx().await?,
+        }))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| map_err(&self.ctx, e))?;
+        Ok(())
+    }
+
+    async fn ticket_details(&self, no: TicketNo) -> Result<Option<TicketDetails>, StoreError> {
+        let ctx = &*self.ctx;
+        let mut conn = self.pool.acquire().await.map_err(|e| map_err(ctx, e))?;
+        // One read transaction so ticket, messages and events are one snapshot.
+        sqlx::query("BEGIN")
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| map_err(ctx, e))?;
+        let result: Result<Option<TicketDetails>, StoreError> = async {
+            let Some(row) = sqlx::query(&format!(
+                "SELECT {TICKET_COLUMNS} FROM tickets WHERE number = ?1"
+            ))
+            .bind(no.0)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(|e| map_err(ctx, e))?
+            else {
+                return Ok(None);
+            };
+            let ticket = ticket_from(&row, ctx)?;
+            let customer_row = sqlx::query(&format!(
+                "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = ?1"
+            ))
+            .bind(ticket.customer.0)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(|e| map_err(ctx, e))?
+            .ok_or_else(|| corrupt(format!("ticket {no}: its customer is missing")))?;
+            let customer = customer_from(&customer_row, ctx)?;
+            let messages = sqlx::query(
+                "SELECT ticket, direction, author, text, attachments, at \
+                 FROM ticket_messages WHERE ticket = ?1 ORDER BY id",
+            )
+            .bind(no.0)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| map_err(ctx, e))?
+            .iter()
+            .map(|r| message_from(r, ctx))
+            .collect::<Result<Vec<_>, _>>()?;
+            let events = sqlx::query(
+                "SELECT ticket, kind, actor, detail, at FROM ticket_events \
+                 WHERE ticket = ?1 ORDER BY id",
+            )
+            .bind(no.0)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(|e| map_err(ctx, e))?
+            .iter()
+            .map(|r| event_from(r, ctx))
+            .collect::<Result<Vec<_>, _>>()?;
+            Ok(Some(TicketDetails {
+                ticket,
+                customer,
+                messages,
+                events,
+            }))
+        }
+        .await;
+        // Read-only transaction: ending it cannot lose anything.
+        let _ = sqlx::query("COMMIT").execute(&mut *conn).await;
+        result
+    }
+
+    async fn list_tickets(&self, filter: &TicketFilter) -> Result<Vec<Ticket>, StoreError> {
+        let limit = filter.limit.map_or(-1, i64::from);
+        sqlx::query(&format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets \
+             WHERE (?1 IS NULL OR state = ?1) \
+               AND (?2 IS NULL OR customer = ?2) \
+               AND (?3 = 0 OR state <> 'closed') \
+             ORDER BY number DESC LIMIT ?4"
+        ))
+        .bind(filter.state.map(TicketState::as_str))
+        .bind(filter.customer.map(|c| c.0))
+        .bind(filter.active_only)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| map_err(&self.ctx, e))?
+        .iter()
+        .map(|r| ticket_from(r, &self.ctx))
+        .collect()
+    }
+
+    async fn customer(&self, id: CustomerId) -> Result<Option<Customer>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = ?1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| map_err(&self.ctx, e))?
+        .map(|r| customer_from(&r, &self.ctx))
+        .transpose()
+    }
+
+    async fn claim_outbox(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 4);
+        let mut w = self.write_tx().await?;
+        let ctx = Arc::clone(&w.ctx);
+        // Lane heads (oldest pending row of each lane) that are due and not leased.
+        let rows = sqlx::query(
+            "UPDATE outbox SET lease_owner = ?1, lease_until = ?2 + ?3 \
+             WHERE id IN ( \
+                 SELECT o.id FROM outbox o \
+                 JOIN (SELECT MIN(id) AS id FROM outbox WHERE state = 'pending' GROUP BY lane) h \
+                   ON h.id = o.id \
+                 WHERE o.next_attempt_at <= ?2 \
+                   AND (o.lease_until IS NULL OR o.lease_until < ?2) \
+                 ORDER BY o.next_attempt_at, o.id \
+                 LIMIT ?4) \
+             RETURNING id, payload, attempts, created_at",
+        )
+        .bind(worker)
+        .bind(ms(now))
+        .bind(lease_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?;
+
+        let mut items = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: i64 = get(row, &ctx, "id")?;
+            let payload: String = get(row, &ctx, "payload")?;
+            let parsed = serde_json::from_str::<Outbound>(&payload)
+                .map_err(|e| e.to_string())
+                .and_then(|message| {
+                    let attempts = get::<i64>(row, &ctx, "attempts").map_err(|e| e.to_string())?;
+                    let created_at = get_ts(row, &ctx, "created_at").map_err(|e| e.to_string())?;
+                    Ok(OutboxItem {
+                        id,
+                        message,
+                        attempts: u32::try_from(attempts.max(0)).unwrap_or(u32::MAX),
+                        created_at,
+                    })
+                });
+            match parsed {
+                Ok(item) => items.push(item),
+                Err(e) => {
+                    // A row nobody can deliver must not block its lane (or the worker)
+                    // forever: dead-letter it where people will see it.
+                    tracing::error!(outbox_id = id, error = %e, "corrupt outbox row dead-lettered");
+                    sqlx::query(
+                        "UPDATE outbox SET state = 'dead', dead_at = ?2, last_error = ?3, \
+                         lease_owner = NULL, lease_until = NULL WHERE id = ?1",
+                    )
+                    .bind(id)
+                    .bind(ms(now))
+                    .bind(format!("corrupt payload: {e}"))
+                    .execute(&mut *w.tx)
+                    .await
+                    .map_err(|e| map_err(&ctx, e))?;
+                }
+            }
+        }
+        w.commit().await?;
+        items.sort_by_key(|i| i.id);
+        Ok(items)
+    }
+
+    async fn outbox_sent(
+        &self,
+        id: i64,
+        now: Timestamp,
+        platform_message_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let mut w = self.write_tx().await?;
+        // Unconditional: even a row dead-lettered meanwhile was in fact delivered.
+        let done = sqlx::query(
+            "UPDATE outbox SET state = 'sent', sent_at = ?2, platform_message_id = ?3, \
+             lease_owner = NULL, lease_until = NULL WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(ms(now))
+        .bind(platform_message_id)
+        .execute(&mut *w.tx)
+        .await
+        .map_err(|e| map_err(&w.ctx, e))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("outbox item {id}")));
+        }
+        w.commit().await
+    }
+
+    async fn outbox_retry(
+        &self,
+        id: i64,
+        next_attempt_at: Timestamp,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        self.reschedule(id, next_attempt_at, error, true).await
+    }
+
+    async fn outbox_defer(
+        &self,
+        id: i64,
+        next_attempt_at: Timestamp,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        self.reschedule(id, next_attempt_at, reason, false).await
+    }
+
+    async fn outbox_dead(&self, id: i64, now: Timestamp, error: &str) -> Result<(), StoreError> {
+        let mut w = self.write_tx().await?;
+        let done = sqlx::query(
+            "UPDATE outbox SET state = 'dead', dead_at = ?2, last_error = ?3, \
+             lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND state <> 'sent'",
+        )
+        .bind(id)
+        .bind(ms(now))
+        .bind(error)
+        .execute(&mut *w.tx)
+        .await
+        .map_err(|e| map_err(&w.ctx, e))?;
+        if done.rows_affected() == 0 {
+            self.ensure_outbox_row(&mut w, id).await?;
+        }
+        w.commit().await
+    }
+
+    async fn outbox_stats(&self) -> Result<OutboxStats, StoreError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| map_err(&self.ctx, e))?;
+        let mut stats = OutboxStats::default();
+        for row in &rows {
+            let state: String = get(row, &self.ctx, "state")?;
+            let n = u64::try_from(get::<i64>(row, &self.ctx, "n")?).unwrap_or(0);
+            match state.as_str() {
+                "pending" => stats.pending = n,
+                "sent" => stats.sent = n,
+                "dead" => stats.dead = n,
+                other => return Err(corrupt(format!("outbox: unknown state `{other}`"))),
+            }
+        }
+        Ok(stats)
+    }
+
+    async fn next_outbox_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        // Only lane heads can be delivered next; a leased head is due when its lease ends.
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(MAX(o.next_attempt_at, COALESCE(o.lease_until + 1, 0))) FROM outbox o \
+             JOIN (SELECT MIN(id) AS id FROM outbox WHERE state = 'pending' GROUP BY lane) h \
+               ON h.id = o.id",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| map_err(&self.ctx, e))?;
+        due.map(|v| from_ms(v, "outbox.next_attempt_at"))
+            .transpose()
+    }
+
+    async fn mark_unreachable(
+        &self,
+        platform: Platform,
+        chat_id: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut w = self.write_tx().await?;
+        sqlx::query(
+            "UPDATE customers SET unreachable = 1, updated_at = ?3 \
+             WHERE platform = ?1 AND chat_id = ?2",
+        )
+        .bind(platform.as_str())
+        .bind(chat_id)
+        .bind(ms(now))
+        .execute(&mut *w.tx)
+        .await
+        .map_err(|e| map_err(&w.ctx, e))?;
+        sqlx::query(
+            "UPDATE outbox SET state = 'dead', dead_at = ?3, last_error = ?4, \
+             lease_owner = NULL, lease_until = NULL \
+             WHERE state = 'pending' AND platform = ?1 AND chat_id = ?2",
+        )
+        .bind(platform.as_str())
+        .bind(chat_id)
+        .bind(ms(now))
+        .bind(UNREACHABLE_REASON)
+        .execute(&mut *w.tx)
+        .await
+        .map_err(|e| map_err(&w.ctx, e))?;
+        w.commit().await
+    }
+}
+
+impl SqliteStore {
+    async fn reschedule(
+        &self,
+        id: i64,
+        next_attempt_at: Timestamp,
+        error: &str,
+        count_attempt: bool,
+    ) -> Result<(), StoreError> {
+        let mut w = self.write_tx().await?;
+        // Only a pending row: one dead-lettered meanwhile (mark_unreachable) stays dead.
+        let done = sqlx::query(
+            "UPDATE outbox SET attempts = attempts + ?2, next_attempt_at = ?3, last_error = ?4, \
+             lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND state = 'pending'",
+        )
+        .bind(id)
+        .bind(i64::from(count_attempt))
+        .bind(ms(next_attempt_at))
+        .bind(error)
+        .execute(&mut *w.tx)
+        .await
+        .map_err(|e| map_err(&w.ctx, e))?;
+        if done.rows_affected() == 0 {
+            self.ensure_outbox_row(&mut w, id).await?;
+        }
+        w.commit().await
+    }
+
+    async fn ensure_outbox_row(&self, w: &mut WriteTx, id: i64) -> Result<(), StoreError> {
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM outbox WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&mut *w.tx)
+            .await
+            .map_err(|e| map_err(&w.ctx, e))?;
+        match exists {
+            Some(_) => Ok(()),
+            None => Err(StoreError::NotFound(format!("outbox item {id}"))),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Tx
+
+/// A unit of work: holds the write lock from `begin` until commit or drop (rollback).
+pub struct SqliteTx {
+    w: WriteTx,
+}
+
+impl SqliteTx {
+    fn ctx(&self) -> Arc<Ctx> {
+        Arc::clone(&self.w.ctx)
+    }
+}
+
+#[async_trait]
+impl Tx for SqliteTx {
+    async fn record_inbound(&mut self, key: &str, now: Timestamp) -> Result<bool, StoreError> {
+        let ctx = self.ctx();
+        let done = sqlx::query(
+            "INSERT INTO inbound_keys (key, at) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(ms(now))
+        .execute(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn upsert_customer(
+        &mut self,
+        who: &CustomerIdentity,
+        vip: bool,
+        now: Timestamp,
+    ) -> Result<Customer, StoreError> {
+        let ctx = self.ctx();
+        // A customer who writes to us can be reached again: `unreachable` is cleared.
+        // `vip` comes from configuration, which is the source of truth.
+        let row = sqlx::query(&format!(
+            "INSERT INTO customers \
+                 (platform, user_id, chat_id, display_name, language, vip, unreachable, \
+                  created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, COALESCE(?5, 'en'), ?6, 0, ?7, ?7) \
+             ON CONFLICT (platform, user_id) DO UPDATE SET \
+                 chat_id = excluded.chat_id, \
+                 display_name = excluded.display_name, \
+                 language = COALESCE(?5, customers.language), \
+                 vip = excluded.vip, \
+                 unreachable = 0, \
+                 updated_at = excluded.updated_at \
+             RETURNING {CUSTOMER_COLUMNS}"
+        ))
+        .bind(who.platform.as_str())
+        .bind(&who.user_id)
+        .bind(&who.chat_id)
+        .bind(&who.display_name)
+        .bind(who.language.map(Language::as_str))
+        .bind(vip)
+        .bind(ms(now))
+        .fetch_one(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?;
+        customer_from(&row, &ctx)
+    }
+
+    async fn active_ticket(&mut self, customer: CustomerId) -> Result<Option<Ticket>, StoreError> {
+        let ctx = self.ctx();
+        sqlx::query(&format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets \
+             WHERE customer = ?1 AND state <> 'closed' ORDER BY number DESC LIMIT 1"
+        ))
+        .bind(customer.0)
+        .fetch_optional(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?
+        .map(|r| ticket_from(&r, &ctx))
+        .transpose()
+    }
+
+    async fn customer_tickets(
+        &mut self,
+        customer: CustomerId,
+        limit: u32,
+    ) -> Result<Vec<Ticket>, StoreError> {
+        let ctx = self.ctx();
+        sqlx::query(&format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE customer = ?1 \
+             ORDER BY number DESC LIMIT ?2"
+        ))
+        .bind(customer.0)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?
+        .iter()
+        .map(|r| ticket_from(r, &ctx))
+        .collect()
+    }
+
+    async fn ticket(&mut self, no: TicketNo) -> Result<Option<Ticket>, StoreError> {
+        let ctx = self.ctx();
+        sqlx::query(&format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE number = ?1"
+        ))
+        .bind(no.0)
+        .fetch_optional(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?
+        .map(|r| ticket_from(&r, &ctx))
+        .transpose()
+    }
+
+    async fn create_ticket(&mut self, new: &NewTicket) -> Result<Ticket, StoreError> {
+        let ctx = self.ctx();
+        // MAX+1 under the write lock held since BEGIN IMMEDIATE: no other unit can
+        // allocate concurrently, and a rollback returns the number.
+        let number: i64 = sqlx::query_scalar(
+            "INSERT INTO tickets \
+                 (number, customer, state, category, priority, department, assignee, subject, \
+                  created_at, updated_at, first_response_due, resolution_due) \
+             VALUES ((SELECT COALESCE(MAX(number), 0) + 1 FROM tickets), \
+                     ?1, 'new', ?2, ?3, ?4, NULL, ?5, ?6, ?6, ?7, ?8) \
+             RETURNING number",
+        )
+        .bind(new.customer.0)
+        .bind(new.category.as_str())
+        .bind(new.priority.as_str())
+        .bind(&new.department)
+        .bind(&new.subject)
+        .bind(ms(new.now))
+        .bind(ms(new.first_response_due))
+        .bind(ms(new.resolution_due))
+        .fetch_one(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?;
+        let at = |t: Timestamp| from_ms(ms(t), "tickets");
+        Ok(Ticket {
+            no: TicketNo(number),
+            customer: new.customer,
+            state: TicketState::New,
+            category: new.category,
+            priority: new.priority,
+            department: new.department.clone(),
+            assignee: None,
+            subject: new.subject.clone(),
+            // Returned as it will read back: millisecond precision.
+            created_at: at(new.now)?,
+            updated_at: at(new.now)?,
+            first_response_due: at(new.first_response_due)?,
+            resolution_due: at(new.resolution_due)?,
+            first_response_at: None,
+            resolved_at: None,
+            closed_at: None,
+        })
+    }
+
+    async fn save_ticket(&mut self, ticket: &Ticket) -> Result<(), StoreError> {
+        let ctx = self.ctx();
+        let done = sqlx::query(
+            "UPDATE tickets SET state = ?2, category = ?3, priority = ?4, department = ?5, \
+                 assignee = ?6, subject = ?7, updated_at = ?8, first_response_due = ?9, \
+                 resolution_due = ?10, first_response_at = ?11, resolved_at = ?12, \
+                 closed_at = ?13 \
+             WHERE number = ?1",
+        )
+        .bind(ticket.no.0)
+        .bind(ticket.state.as_str())
+        .bind(ticket.category.as_str())
+        .bind(ticket.priority.as_str())
+        .bind(&ticket.department)
+        .bind(ticket.assignee.as_deref())
+        .bind(&ticket.subject)
+        .bind(ms(ticket.updated_at))
+        .bind(ms(ticket.first_response_due))
+        .bind(ms(ticket.resolution_due))
+        .bind(ticket.first_response_at.map(ms))
+        .bind(ticket.resolved_at.map(ms))
+        .bind(ticket.closed_at.map(ms))
+        .execute(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("ticket {}", ticket.no)));
+        }
+        Ok(())
+    }
+
+    async fn add_message(&mut self, message: &TicketMessage) -> Result<(), StoreError> {
+        let ctx = self.ctx();
+        let attachments = serde_json::to_string(&message.attachments)
+            .map_err(|e| StoreError::Other(format!("attachments cannot be encoded: {e}")))?;
+        sqlx::query(
+            "INSERT INTO ticket_messages (ticket, direction, author, text, attachments, at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(message.ticket.0)
+        .bind(message.direction.as_str())
+        .bind(&message.author)
+        .bind(&message.text)
+        .bind(attachments)
+        .bind(ms(message.at))
+        .execute(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?;
+        Ok(())
+    }
+
+    async fn add_event(&mut self, event: &TicketEvent) -> Result<(), StoreError> {
+        let ctx = self.ctx();
+        sqlx::query(
+            "INSERT INTO ticket_events (ticket, kind, actor, detail, at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(event.ticket.0)
+        .bind(&event.kind)
+        .bind(&event.actor)
+        .bind(&event.detail)
+        .bind(ms(event.at))
+        .execute(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?;
+        Ok(())
+    }
+
+    async fn enqueue(&mut self, message: &Outbound, now: Timestamp) -> Result<(), StoreError> {
+        let ctx = self.ctx();
+        let payload = serde_json::to_string(message)
+            .map_err(|e| StoreError::Other(format!("outbound message cannot be encoded: {e}")))?;
+        sqlx::query(
+            "INSERT INTO outbox (lane, platform, chat_id, payload, ticket, state, attempts, \
+                                 next_attempt_at, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 'pending', 0, ?6, ?6)",
+        )
+        .bind(message.to.lane())
+        .bind(message.to.platform.as_str())
+        .bind(&message.to.chat_id)
+        .bind(payload)
+        .bind(message.ticket.map(|t| t.0))
+        .bind(ms(now))
+        .execute(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?;
+        Ok(())
+    }
+
+    async fn record_faq_feedback(
+        &mut self,
+        entry_id: &str,
+        feedback: FaqFeedback,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let ctx = self.ctx();
+        let (shown, helped, escalated) = feedback_column(feedback);
+        sqlx::query(
+            "INSERT INTO faq_stats (entry_id, shown, helped, escalated, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (entry_id) DO UPDATE SET \
+                 shown = shown + excluded.shown, \
+                 helped = helped + excluded.helped, \
+                 escalated = escalated + excluded.escalated, \
+                 updated_at = excluded.updated_at",
+        )
+        .bind(entry_id)
+        .bind(shown)
+        .bind(helped)
+        .bind(escalated)
+        .bind(ms(now))
+        .execute(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?;
+        Ok(())
+    }
+
+    async fn record_unanswered(
+        &mut self,
+        text: &str,
+        language: Language,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let ctx = self.ctx();
+        sqlx::query("INSERT INTO unanswered (text, language, at) VALUES (?1, ?2, ?3)")
+            .bind(text)
+            .bind(language.as_str())
+            .bind(ms(now))
+            .execute(&mut *self.w.tx)
+            .await
+            .map_err(|e| map_err(&ctx, e))?;
+        Ok(())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.w.commit().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extended_codes_map_to_their_primary_kind() {
+        let ctx = Ctx {
+            name: "x.db".into(),
+            busy_timeout: Duration::from_millis(10),
+        };
+        // Non-database errors never become a panic and name the database.
+        let e = map_err(&ctx, sqlx::Error::PoolTimedOut);
+        assert!(
+            matches!(e, StoreError::Unavailable(ref m) if m.contains("x.db")),
+            "{e}"
+        );
+        let e = map_err(&ctx, sqlx::Error::RowNotFound);
+        assert!(matches!(e, StoreError::NotFound(_)), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_timestamp_is_corrupt() {
+        assert!(matches!(
+            from_ms(i64::MAX, "t"),
+            Err(StoreError::Corrupt(_))
+        ));
+        assert_eq!(
+            from_ms(1_700_000_000_123, "t").map(ms).ok(),
+            Some(1_700_000_000_123)
+        );
+    }
+}

@@ -2,5 +2,8 @@
 
 mod cli;
 mod faq_check;
+mod outbox;
 mod service;
+mod state_machine;
+mod store_suite;
 mod support;
