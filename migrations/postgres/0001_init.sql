@@ -13,6 +13,9 @@ CREATE TABLE customers (
     unreachable  BOOLEAN NOT NULL DEFAULT FALSE,
     created_at   BIGINT NOT NULL,
     updated_at   BIGINT NOT NULL,
+    -- The customer's latest question, so "talk to a person" can carry it into the ticket.
+    last_question    TEXT,
+    last_question_at BIGINT,
     UNIQUE (platform, user_id)
 );
 -- mark_unreachable finds customers by the chat a delivery failed in.

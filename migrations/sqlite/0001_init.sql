@@ -13,6 +13,9 @@ CREATE TABLE customers (
     unreachable  INTEGER NOT NULL DEFAULT 0,
     created_at   INTEGER NOT NULL,
     updated_at   INTEGER NOT NULL,
+    -- The customer's latest question, so "talk to a person" can carry it into the ticket.
+    last_question    TEXT,
+    last_question_at INTEGER,
     UNIQUE (platform, user_id)
 );
 -- mark_unreachable finds customers by the chat a delivery failed in.

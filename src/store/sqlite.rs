@@ -1022,6 +1022,34 @@ impl Tx for SqliteTx {
         Ok(())
     }
 
+    async fn remember_question(
+        &mut self,
+        customer: CustomerId,
+        text: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let ctx = self.ctx();
+        sqlx::query("UPDATE customers SET last_question = ?1, last_question_at = ?2 WHERE id = ?3")
+            .bind(text)
+            .bind(ms(now))
+            .bind(customer.0)
+            .execute(&mut *self.w.tx)
+            .await
+            .map_err(|e| map_err(&ctx, e))?;
+        Ok(())
+    }
+
+    async fn last_question(&mut self, customer: CustomerId) -> Result<Option<String>, StoreError> {
+        let ctx = self.ctx();
+        let row: Option<(Option<String>,)> =
+            sqlx::query_as("SELECT last_question FROM customers WHERE id = ?1")
+                .bind(customer.0)
+                .fetch_optional(&mut *self.w.tx)
+                .await
+                .map_err(|e| map_err(&ctx, e))?;
+        Ok(row.and_then(|(q,)| q))
+    }
+
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         self.w.commit().await
     }
