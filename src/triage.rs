@@ -13,7 +13,8 @@
 //! 2. Every rule whose keyword or pattern occurs fires, at most once. Keywords are found by
 //!    one Aho-Corasick automaton over all rules; a keyword starting (ending) with a Latin
 //!    letter or digit must start (end) on a word boundary, so `fire` does not fire on
-//!    `firefox`, while Chinese keywords match anywhere. A trailing `*` lifts the end
+//!    `firefox` (a plural `s` may precede the end boundary: `invoice` matches `invoices`),
+//!    while Chinese keywords match anywhere. A trailing `*` lifts the end
 //!    boundary (`crash*` matches `crashes`). Patterns are regexes run as one `RegexSet`
 //!    over the normalised text.
 //! 3. **Category**: each fired rule adds its `weight` to its category's score. If the
@@ -226,7 +227,11 @@ const CATEGORY_ORDER: [Category; 4] = [
 /// 1-based line of a byte offset, for error messages.
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 impl TriageRules {
@@ -392,7 +397,9 @@ impl TriageRules {
                 .transpose()?;
             let weight = raw_rule.weight.unwrap_or(1.0);
             if !(weight.is_finite() && weight > 0.0) {
-                return Err(bad(format!("weight must be a positive number, not {weight}")));
+                return Err(bad(format!(
+                    "weight must be a positive number, not {weight}"
+                )));
             }
             let sub_category = raw_rule
                 .sub_category
@@ -515,10 +522,7 @@ impl TriageRules {
                 .chars()
                 .next_back()
                 .is_none_or(|c| !is_word_char(c));
-            let end_ok = text[m.end()..]
-                .chars()
-                .next()
-                .is_none_or(|c| !is_word_char(c));
+            let end_ok = ends_word(&text[m.end()..]);
             let pattern = m.pattern().as_usize();
             for (rule_use, u) in self.keyword_uses[pattern].iter().enumerate() {
                 if fired[u.rule].is_some()
@@ -587,11 +591,7 @@ impl TriageRules {
         reasons.push(format!("priority {}: {priority_source}", priority.label()));
         if vip {
             let raised = priority.raised();
-            reasons.push(format!(
-                "vip: {} -> {}",
-                priority.label(),
-                raised.label()
-            ));
+            reasons.push(format!("vip: {} -> {}", priority.label(), raised.label()));
             priority = raised;
         }
 
@@ -644,6 +644,17 @@ impl TriageRules {
             .map(|c| format!("{c} {}", scores[category_index(*c)]))
             .collect();
         (winner, format!("highest score ({})", detail.join(", ")))
+    }
+}
+
+/// True when a keyword match followed by `rest` ends on a word boundary. A plain English
+/// plural `s` is allowed first, so `invoice` also matches `invoices`.
+fn ends_word(rest: &str) -> bool {
+    let mut chars = rest.chars();
+    match chars.next() {
+        None => true,
+        Some('s') => chars.next().is_none_or(|c| !is_word_char(c)),
+        Some(c) => !is_word_char(c),
     }
 }
 
@@ -705,7 +716,10 @@ mod tests {
     fn english_keywords_respect_word_boundaries() {
         let rules = TriageRules::builtin();
         let t = rules.classify("firefox shows a blank page when I open the settings", false);
-        assert!(!t.reasons.iter().any(|r| r.starts_with("rule safety")), "{t:?}");
+        assert!(
+            !t.reasons.iter().any(|r| r.starts_with("rule safety")),
+            "{t:?}"
+        );
         let t = rules.classify("the charger caught fire", false);
         assert_eq!(t.priority, Priority::P1, "{t:?}");
     }
