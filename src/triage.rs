@@ -1,6 +1,51 @@
-//! Triage: category, priority and department from rules kept as data (SPEC §2).
+//! Triage: category, sub-category, priority, department and the supervisor flag for one
+//! customer message, from rules kept as data (SPEC §2).
+//!
+//! Owns the rule-file format (the shipped default is `rules/triage.toml`, embedded in the
+//! binary), its validation, and the matcher that applies it. Pure and synchronous: no I/O
+//! (callers read a rules file and hand over its text), no clock, no storage, no FAQ logic.
+//! Agent overrides of category and priority happen elsewhere; this module only proposes.
+//!
+//! # How a message is triaged
+//! 1. The text is normalised: NFKC (full-width letters and punctuation become ASCII),
+//!    lower case, apostrophes dropped (`can't`, `can’t` and `cant` are one form), runs of
+//!    white space collapsed, white space between two CJK characters removed.
+//! 2. Every rule whose keyword or pattern occurs fires, at most once. Keywords are found by
+//!    one Aho-Corasick automaton over all rules; a keyword starting (ending) with a Latin
+//!    letter or digit must start (end) on a word boundary, so `fire` does not fire on
+//!    `firefox` (a plural `s` may precede the end boundary: `invoice` matches `invoices`),
+//!    while Chinese keywords match anywhere. A trailing `*` lifts the end
+//!    boundary (`crash*` matches `crashes`). Patterns are regexes run as one `RegexSet`
+//!    over the normalised text.
+//! 3. **Category**: each fired rule adds its `weight` to its category's score. If the
+//!    complaint score reaches `resolution.strong_complaint`, the category is complaint;
+//!    otherwise the highest score wins and ties go to the first category in
+//!    `resolution.precedence`. Nothing fired: inquiry.
+//! 4. **Sub-category / department**: from the heaviest fired rule of the chosen category
+//!    that names one (ties: earlier in the file); department falls back to the category's.
+//! 5. **Priority**: the most urgent of every fired rule's `priority` (whatever its
+//!    category — a safety word makes a refund request P1) and the chosen category's base
+//!    priority. A VIP customer then gets [`Priority::raised`].
+//! 6. **Supervisors** are notified when the chosen category says so (complaint by default)
+//!    or any fired rule has `notify_supervisors` (safety and security signals).
+//!
+//! Rules match signals, not meaning: there is no negation handling, so phrases are chosen
+//! to avoid the obvious false positives ("how do I log in" is a question, only
+//! "can't log in" / "无法登录" is an urgent login failure).
 
-use crate::domain::{Category, Priority};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
+use regex::{RegexSet, RegexSetBuilder};
+use serde::Deserialize;
+use toml::Spanned;
+use unicode_normalization::UnicodeNormalization;
+
+use crate::domain::{is_han, Category, Priority};
+
+/// The shipped default rules, as embedded in the binary (`rules/triage.toml`).
+pub const BUILTIN_RULES_TOML: &str = include_str!("../rules/triage.toml");
 
 /// The outcome of triage for one customer message.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -11,18 +56,695 @@ pub struct Triage {
     pub department: String,
     /// Complaints and safety/security issues alert the supervisors at once.
     pub notify_supervisors: bool,
+    /// Which rules fired and how the decision was reached, for agents and `--json` output.
+    /// Quotes only rule text (keywords, pattern sources), never the customer's message.
+    pub reasons: Vec<String>,
 }
 
-/// Triage rules (keywords and patterns per category and urgency signal, en + zh).
+/// A rules file that cannot be used. Every variant names where the problem is.
+#[derive(Debug, thiserror::Error)]
+pub enum TriageError {
+    /// Not valid TOML, a missing or unknown field, or a value of the wrong type.
+    #[error("triage rules: {0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("triage rules, line {line}: unknown category `{value}` (expected one of: inquiry, problem, complaint, after_sales)")]
+    UnknownCategory { line: usize, value: String },
+    #[error("triage rules, line {line}: unknown priority `{value}` (expected one of: p1, p2, p3)")]
+    UnknownPriority { line: usize, value: String },
+    #[error("triage rules, line {line}: unknown department `{value}` (the `departments` list has: {known})")]
+    UnknownDepartment {
+        line: usize,
+        value: String,
+        known: String,
+    },
+    /// The regex error is part of the message: it points at the offending part of the pattern.
+    #[error("triage rules, line {line}: rule `{rule}`: invalid pattern: {error}")]
+    BadPattern {
+        line: usize,
+        rule: String,
+        error: regex::Error,
+    },
+    #[error("triage rules, line {line}: rule `{rule}`: {message}")]
+    BadRule {
+        line: usize,
+        rule: String,
+        message: String,
+    },
+    #[error("triage rules: {0}")]
+    Invalid(String),
+}
+
+/// Triage rules (keywords and patterns per category and urgency signal, en + zh),
+/// validated and compiled. Cheap to clone (the automata are shared).
 #[derive(Debug, Clone)]
-pub struct TriageRules {}
+pub struct TriageRules {
+    rules: Vec<Rule>,
+    /// One automaton over every keyword of every rule.
+    keywords: AhoCorasick,
+    /// Per automaton pattern: the rules that listed this (normalised) keyword.
+    keyword_uses: Vec<Vec<KeywordUse>>,
+    patterns: RegexSet,
+    /// Per regex of `patterns`: the rule it belongs to.
+    pattern_rule: Vec<usize>,
+    categories: [CategoryPolicy; 4],
+    departments: Vec<String>,
+    precedence: [Category; 4],
+    strong_complaint: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    name: String,
+    category: Option<Category>,
+    sub_category: Option<String>,
+    weight: f64,
+    priority: Option<Priority>,
+    notify_supervisors: bool,
+    department: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+struct KeywordUse {
+    rule: usize,
+    /// The keyword as written in the file, for `reasons`.
+    display: String,
+    needs_start_boundary: bool,
+    needs_end_boundary: bool,
+}
+
+#[derive(Debug, Clone)]
+struct CategoryPolicy {
+    department: String,
+    priority: Priority,
+    notify_supervisors: bool,
+}
+
+/// Why a rule fired (the first evidence found is kept).
+#[derive(Debug, Clone, Copy)]
+enum Evidence {
+    Keyword { pattern: usize, rule_use: usize },
+    Pattern(usize),
+}
+
+// ---------------------------------------------------------------------------------------
+// The file format, as deserialised before validation.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRules {
+    departments: Vec<Spanned<String>>,
+    #[serde(default)]
+    resolution: RawResolution,
+    category: BTreeMap<String, RawCategory>,
+    #[serde(default, rename = "rule")]
+    rules: Vec<RawRule>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawResolution {
+    #[serde(default)]
+    precedence: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    strong_complaint: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCategory {
+    department: Spanned<String>,
+    priority: Spanned<String>,
+    #[serde(default)]
+    notify_supervisors: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    name: Spanned<String>,
+    #[serde(default)]
+    category: Option<Spanned<String>>,
+    #[serde(default)]
+    sub_category: Option<String>,
+    #[serde(default)]
+    weight: Option<f64>,
+    #[serde(default)]
+    priority: Option<Spanned<String>>,
+    #[serde(default)]
+    notify_supervisors: bool,
+    #[serde(default)]
+    department: Option<Spanned<String>>,
+    #[serde(default)]
+    keywords: Vec<Spanned<String>>,
+    #[serde(default)]
+    patterns: Vec<Spanned<String>>,
+}
+
+/// Default precedence for equal scores: the more specific, more consequential reading wins.
+const DEFAULT_PRECEDENCE: [Category; 4] = [
+    Category::Complaint,
+    Category::AfterSales,
+    Category::Problem,
+    Category::Inquiry,
+];
+
+fn category_index(c: Category) -> usize {
+    match c {
+        Category::Inquiry => 0,
+        Category::Problem => 1,
+        Category::Complaint => 2,
+        Category::AfterSales => 3,
+    }
+}
+
+const CATEGORY_ORDER: [Category; 4] = [
+    Category::Inquiry,
+    Category::Problem,
+    Category::Complaint,
+    Category::AfterSales,
+];
+
+/// 1-based line of a byte offset, for error messages.
+fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
 
 impl TriageRules {
+    /// The shipped default rules. Parsed once per process; a unit test guarantees the
+    /// embedded file is valid, so this cannot fail at run time.
     pub fn builtin() -> TriageRules {
-        TriageRules {}
+        static BUILTIN: OnceLock<TriageRules> = OnceLock::new();
+        BUILTIN
+            .get_or_init(|| {
+                // The embedded text is part of the binary, not outside input; the
+                // `builtin_rules_parse` test keeps it valid.
+                #[allow(clippy::expect_used)]
+                TriageRules::from_toml_str(BUILTIN_RULES_TOML)
+                    .expect("embedded rules/triage.toml is valid (checked by tests)")
+            })
+            .clone()
     }
 
-    pub fn classify(&self, _text: &str, _vip: bool) -> Triage {
-        todo!("triage")
+    /// Parse and validate a rules file (same format as `rules/triage.toml`).
+    pub fn from_toml_str(text: &str) -> Result<TriageRules, TriageError> {
+        let raw: RawRules = toml::from_str(text)?;
+        let line = |span: std::ops::Range<usize>| line_of(text, span.start);
+
+        let mut departments = Vec::new();
+        for d in &raw.departments {
+            let name = d.get_ref().trim();
+            if name.is_empty() {
+                return Err(TriageError::Invalid(format!(
+                    "line {}: empty department name",
+                    line(d.span())
+                )));
+            }
+            departments.push(name.to_string());
+        }
+        let check_department = |d: &Spanned<String>| -> Result<String, TriageError> {
+            let name = d.get_ref().trim();
+            if departments.iter().any(|known| known == name) {
+                Ok(name.to_string())
+            } else {
+                Err(TriageError::UnknownDepartment {
+                    line: line(d.span()),
+                    value: d.get_ref().clone(),
+                    known: departments.join(", "),
+                })
+            }
+        };
+        let parse_category = |s: &Spanned<String>| -> Result<Category, TriageError> {
+            s.get_ref()
+                .parse::<Category>()
+                .map_err(|_| TriageError::UnknownCategory {
+                    line: line(s.span()),
+                    value: s.get_ref().clone(),
+                })
+        };
+        let parse_priority = |s: &Spanned<String>| -> Result<Priority, TriageError> {
+            s.get_ref()
+                .parse::<Priority>()
+                .map_err(|_| TriageError::UnknownPriority {
+                    line: line(s.span()),
+                    value: s.get_ref().clone(),
+                })
+        };
+
+        // Categories: every one must be configured, nothing else may be.
+        let mut policies: [Option<CategoryPolicy>; 4] = [None, None, None, None];
+        for (key, cat) in &raw.category {
+            let category = key
+                .parse::<Category>()
+                .map_err(|_| TriageError::UnknownCategory {
+                    line: line(cat.department.span()),
+                    value: key.clone(),
+                })?;
+            let slot = &mut policies[category_index(category)];
+            if slot.is_some() {
+                return Err(TriageError::Invalid(format!(
+                    "[category.{key}]: category `{category}` is configured twice"
+                )));
+            }
+            *slot = Some(CategoryPolicy {
+                department: check_department(&cat.department)?,
+                priority: parse_priority(&cat.priority)?,
+                notify_supervisors: cat.notify_supervisors,
+            });
+        }
+        let mut categories = Vec::with_capacity(4);
+        for (i, policy) in policies.into_iter().enumerate() {
+            match policy {
+                Some(p) => categories.push(p),
+                None => {
+                    return Err(TriageError::Invalid(format!(
+                        "missing [category.{}] table (department and priority)",
+                        CATEGORY_ORDER[i]
+                    )))
+                }
+            }
+        }
+        let categories: [CategoryPolicy; 4] = categories
+            .try_into()
+            .map_err(|_| TriageError::Invalid("category table".into()))?;
+
+        let precedence = match &raw.resolution.precedence {
+            None => DEFAULT_PRECEDENCE,
+            Some(list) => {
+                let mut out = Vec::with_capacity(4);
+                for item in list.get_ref() {
+                    let c = parse_category(item)?;
+                    if out.contains(&c) {
+                        return Err(TriageError::Invalid(format!(
+                            "line {}: resolution.precedence lists `{c}` twice",
+                            line(item.span())
+                        )));
+                    }
+                    out.push(c);
+                }
+                out.try_into().map_err(|_| {
+                    TriageError::Invalid(format!(
+                        "line {}: resolution.precedence must list all four categories once",
+                        line(list.span())
+                    ))
+                })?
+            }
+        };
+        let strong_complaint = match &raw.resolution.strong_complaint {
+            None => None,
+            Some(v) if v.get_ref().is_finite() && *v.get_ref() > 0.0 => Some(*v.get_ref()),
+            Some(v) => {
+                return Err(TriageError::Invalid(format!(
+                    "line {}: resolution.strong_complaint must be a positive number",
+                    line(v.span())
+                )))
+            }
+        };
+
+        // Rules, their keywords and their patterns.
+        let mut rules = Vec::with_capacity(raw.rules.len());
+        let mut keyword_index: HashMap<String, usize> = HashMap::new();
+        let mut keyword_texts: Vec<String> = Vec::new();
+        let mut keyword_uses: Vec<Vec<KeywordUse>> = Vec::new();
+        let mut pattern_sources: Vec<String> = Vec::new();
+        let mut pattern_rule: Vec<usize> = Vec::new();
+        let mut seen_names: HashMap<String, usize> = HashMap::new();
+
+        for raw_rule in &raw.rules {
+            let name = raw_rule.name.get_ref().trim().to_string();
+            let rule_line = line(raw_rule.name.span());
+            let bad = |message: String| TriageError::BadRule {
+                line: rule_line,
+                rule: name.clone(),
+                message,
+            };
+            if name.is_empty() {
+                return Err(bad("empty rule name".into()));
+            }
+            if let Some(first) = seen_names.insert(name.clone(), rule_line) {
+                return Err(bad(format!("duplicate rule name (first at line {first})")));
+            }
+            let category = raw_rule.category.as_ref().map(parse_category).transpose()?;
+            let priority = raw_rule.priority.as_ref().map(parse_priority).transpose()?;
+            let department = raw_rule
+                .department
+                .as_ref()
+                .map(check_department)
+                .transpose()?;
+            let weight = raw_rule.weight.unwrap_or(1.0);
+            if !(weight.is_finite() && weight > 0.0) {
+                return Err(bad(format!(
+                    "weight must be a positive number, not {weight}"
+                )));
+            }
+            let sub_category = raw_rule
+                .sub_category
+                .as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string);
+            if category.is_none() && (sub_category.is_some() || department.is_some()) {
+                return Err(bad(
+                    "sub_category and department need a category on the same rule".into(),
+                ));
+            }
+            if category.is_none() && priority.is_none() && !raw_rule.notify_supervisors {
+                return Err(bad(
+                    "rule has no effect: give it a category, a priority or notify_supervisors"
+                        .into(),
+                ));
+            }
+            if raw_rule.keywords.is_empty() && raw_rule.patterns.is_empty() {
+                return Err(bad("rule has neither keywords nor patterns".into()));
+            }
+
+            let rule_idx = rules.len();
+            for kw in &raw_rule.keywords {
+                let written = kw.get_ref().trim();
+                let (body, prefix) = match written.strip_suffix('*') {
+                    Some(body) => (body, true),
+                    None => (written, false),
+                };
+                let normalised = normalize(body);
+                if normalised.is_empty() {
+                    return Err(TriageError::BadRule {
+                        line: line(kw.span()),
+                        rule: name.clone(),
+                        message: format!("empty keyword `{written}`"),
+                    });
+                }
+                let starts_word = normalised.chars().next().is_some_and(is_word_char);
+                let ends_word = normalised.chars().next_back().is_some_and(is_word_char);
+                let pattern = *keyword_index.entry(normalised.clone()).or_insert_with(|| {
+                    keyword_texts.push(normalised.clone());
+                    keyword_uses.push(Vec::new());
+                    keyword_texts.len() - 1
+                });
+                keyword_uses[pattern].push(KeywordUse {
+                    rule: rule_idx,
+                    display: written.to_string(),
+                    needs_start_boundary: starts_word,
+                    needs_end_boundary: ends_word && !prefix,
+                });
+            }
+            for pat in &raw_rule.patterns {
+                // Compile alone first so the error names the rule and line.
+                if let Err(error) = regex::RegexBuilder::new(pat.get_ref())
+                    .case_insensitive(true)
+                    .build()
+                {
+                    return Err(TriageError::BadPattern {
+                        line: line(pat.span()),
+                        rule: name.clone(),
+                        error,
+                    });
+                }
+                pattern_sources.push(pat.get_ref().clone());
+                pattern_rule.push(rule_idx);
+            }
+            rules.push(Rule {
+                name,
+                category,
+                sub_category,
+                weight,
+                priority,
+                notify_supervisors: raw_rule.notify_supervisors,
+                department,
+            });
+        }
+
+        let keywords = AhoCorasick::new(&keyword_texts)
+            .map_err(|e| TriageError::Invalid(format!("keyword automaton: {e}")))?;
+        let patterns = RegexSetBuilder::new(&pattern_sources)
+            .case_insensitive(true)
+            .build()
+            .map_err(|e| TriageError::Invalid(format!("pattern set: {e}")))?;
+
+        Ok(TriageRules {
+            rules,
+            keywords,
+            keyword_uses,
+            patterns,
+            pattern_rule,
+            categories,
+            departments,
+            precedence,
+            strong_complaint,
+        })
+    }
+
+    /// The configured departments (targets of `/transfer`).
+    pub fn departments(&self) -> &[String] {
+        &self.departments
+    }
+
+    /// The department that owns a category (used when an agent changes the category).
+    pub fn department_for(&self, category: Category) -> &str {
+        &self.categories[category_index(category)].department
+    }
+
+    /// Number of rules loaded (for startup logs).
+    pub fn rule_count(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Triage one customer message. `vip` raises the priority one level.
+    pub fn classify(&self, text: &str, vip: bool) -> Triage {
+        let text = normalize(text);
+        let mut fired: Vec<Option<Evidence>> = vec![None; self.rules.len()];
+
+        for m in self.keywords.find_overlapping_iter(&text) {
+            let start_ok = text[..m.start()]
+                .chars()
+                .next_back()
+                .is_none_or(|c| !is_word_char(c));
+            let end_ok = ends_word(&text[m.end()..]);
+            let pattern = m.pattern().as_usize();
+            for (rule_use, u) in self.keyword_uses[pattern].iter().enumerate() {
+                if fired[u.rule].is_some()
+                    || (u.needs_start_boundary && !start_ok)
+                    || (u.needs_end_boundary && !end_ok)
+                {
+                    continue;
+                }
+                fired[u.rule] = Some(Evidence::Keyword { pattern, rule_use });
+            }
+        }
+        if !self.pattern_rule.is_empty() {
+            for idx in self.patterns.matches(&text).iter() {
+                fired[self.pattern_rule[idx]].get_or_insert(Evidence::Pattern(idx));
+            }
+        }
+
+        let mut reasons = Vec::new();
+        let mut scores = [0.0f64; 4];
+        for (rule, evidence) in self.rules.iter().zip(&fired) {
+            let Some(evidence) = evidence else { continue };
+            if let Some(c) = rule.category {
+                scores[category_index(c)] += rule.weight;
+            }
+            let what = match *evidence {
+                Evidence::Keyword { pattern, rule_use } => format!(
+                    "keyword \"{}\"",
+                    self.keyword_uses[pattern][rule_use].display
+                ),
+                Evidence::Pattern(idx) => {
+                    format!("pattern /{}/", self.patterns.patterns()[idx])
+                }
+            };
+            reasons.push(format!("rule {}: {what}", rule.name));
+        }
+
+        let (category, why) = self.choose_category(&scores);
+        reasons.push(format!("category {category}: {why}"));
+        let policy = &self.categories[category_index(category)];
+
+        // Heaviest fired rule of the chosen category that names a sub-category / department;
+        // `max_by` keeps the last of equals, so iterate in reverse to prefer the earlier rule.
+        let lead = |pick: fn(&Rule) -> Option<&String>| -> Option<String> {
+            self.rules
+                .iter()
+                .zip(&fired)
+                .rev()
+                .filter(|(r, e)| e.is_some() && r.category == Some(category) && pick(r).is_some())
+                .max_by(|(a, _), (b, _)| a.weight.total_cmp(&b.weight))
+                .and_then(|(r, _)| pick(r).cloned())
+        };
+        let sub_category = lead(|r| r.sub_category.as_ref());
+        let department = lead(|r| r.department.as_ref()).unwrap_or(policy.department.clone());
+
+        let mut priority = policy.priority;
+        let mut priority_source = format!("base for {category}");
+        for (rule, evidence) in self.rules.iter().zip(&fired) {
+            if let (Some(p), Some(_)) = (rule.priority, evidence) {
+                // Ord on Priority: P1 < P2 < P3, so smaller is more urgent.
+                if p < priority {
+                    priority = p;
+                    priority_source = format!("rule {}", rule.name);
+                }
+            }
+        }
+        reasons.push(format!("priority {}: {priority_source}", priority.label()));
+        if vip {
+            let raised = priority.raised();
+            reasons.push(format!("vip: {} -> {}", priority.label(), raised.label()));
+            priority = raised;
+        }
+
+        let mut notify_supervisors = policy.notify_supervisors;
+        if notify_supervisors {
+            reasons.push(format!("supervisors: category {category}"));
+        }
+        for (rule, evidence) in self.rules.iter().zip(&fired) {
+            if rule.notify_supervisors && evidence.is_some() {
+                notify_supervisors = true;
+                reasons.push(format!("supervisors: rule {}", rule.name));
+            }
+        }
+
+        Triage {
+            category,
+            sub_category,
+            priority,
+            department,
+            notify_supervisors,
+            reasons,
+        }
+    }
+
+    fn choose_category(&self, scores: &[f64; 4]) -> (Category, String) {
+        let complaint = scores[category_index(Category::Complaint)];
+        if let Some(threshold) = self.strong_complaint {
+            if complaint >= threshold {
+                return (
+                    Category::Complaint,
+                    format!("strong complaint signal (score {complaint} >= {threshold})"),
+                );
+            }
+        }
+        let best = scores.iter().copied().fold(0.0f64, f64::max);
+        if best <= 0.0 {
+            return (Category::Inquiry, "no rule fired (default)".into());
+        }
+        let mut winner = Category::Inquiry;
+        for c in self.precedence {
+            if scores[category_index(c)] == best {
+                winner = c;
+                break;
+            }
+        }
+        let detail: Vec<String> = self
+            .precedence
+            .iter()
+            .filter(|c| scores[category_index(**c)] > 0.0)
+            .map(|c| format!("{c} {}", scores[category_index(*c)]))
+            .collect();
+        (winner, format!("highest score ({})", detail.join(", ")))
+    }
+}
+
+/// True when a keyword match followed by `rest` ends on a word boundary. A plain English
+/// plural `s` is allowed first, so `invoice` also matches `invoices`.
+fn ends_word(rest: &str) -> bool {
+    let mut chars = rest.chars();
+    match chars.next() {
+        None => true,
+        Some('s') => chars.next().is_none_or(|c| !is_word_char(c)),
+        Some(c) => !is_word_char(c),
+    }
+}
+
+/// A letter or digit of a script that separates words with spaces. CJK text has no word
+/// boundaries, so its characters never count as word characters.
+fn is_word_char(c: char) -> bool {
+    (c.is_alphanumeric() || c == '_') && !is_cjk(c)
+}
+
+fn is_cjk(c: char) -> bool {
+    is_han(c) || matches!(c as u32, 0x3040..=0x30FF | 0xAC00..=0xD7AF)
+}
+
+/// Normalise text for matching (see the module docs). Applied to keywords when the rules
+/// are loaded and to each message, so both sides compare in the same form.
+// TODO(lead): unify with src/faq/normalize.rs once it lands.
+fn normalize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut pending_space = false;
+    for c in text.nfkc().flat_map(char::to_lowercase) {
+        if matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{02BC}' | '`') {
+            continue;
+        }
+        if c.is_whitespace() {
+            pending_space = !out.is_empty();
+            continue;
+        }
+        if pending_space {
+            let joins_cjk = out.chars().next_back().is_some_and(is_cjk) && is_cjk(c);
+            if !joins_cjk {
+                out.push(' ');
+            }
+            pending_space = false;
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_rules_parse() {
+        let rules = TriageRules::from_toml_str(BUILTIN_RULES_TOML);
+        assert!(rules.is_ok(), "{:?}", rules.err());
+        assert!(TriageRules::builtin().rule_count() > 20);
+    }
+
+    #[test]
+    fn normalize_folds_width_case_apostrophes_and_cjk_spaces() {
+        assert_eq!(normalize("  ＣＡＮ’Ｔ   Log\tIN！ "), "cant log in!");
+        assert_eq!(normalize("无法 登录 my App"), "无法登录 my app");
+        assert_eq!(normalize("退款？"), "退款?");
+    }
+
+    #[test]
+    fn english_keywords_respect_word_boundaries() {
+        let rules = TriageRules::builtin();
+        let t = rules.classify("firefox shows a blank page when I open the settings", false);
+        assert!(
+            !t.reasons.iter().any(|r| r.starts_with("rule safety")),
+            "{t:?}"
+        );
+        let t = rules.classify("the charger caught fire", false);
+        assert_eq!(t.priority, Priority::P1, "{t:?}");
+    }
+
+    #[test]
+    fn prefix_keyword_matches_word_forms() {
+        let rules = TriageRules::builtin();
+        let t = rules.classify("app crashes on startup", false);
+        assert_eq!(t.category, Category::Problem, "{t:?}");
+    }
+
+    #[test]
+    fn chinese_keywords_match_inside_text() {
+        let rules = TriageRules::builtin();
+        let t = rules.classify("我的账号昨天晚上被盗了", false);
+        assert_eq!(t.priority, Priority::P1, "{t:?}");
+        assert!(t.notify_supervisors);
+    }
+
+    #[test]
+    fn empty_text_is_a_default_inquiry() {
+        let t = TriageRules::builtin().classify("", false);
+        assert_eq!(t.category, Category::Inquiry);
+        assert_eq!(t.priority, Priority::P3);
+        assert_eq!(t.department, "support");
+        assert!(!t.notify_supervisors);
     }
 }

@@ -7,3 +7,4 @@ mod service;
 mod state_machine;
 mod store_suite;
 mod support;
+mod triage;
