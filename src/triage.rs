@@ -558,7 +558,7 @@ impl TriageRules {
                     self.keyword_uses[pattern][rule_use].display
                 ),
                 Evidence::Pattern(idx) => {
-                    format!("pattern /{}/", self.pattern_display[idx])
+                    format!("pattern /{}/", shorten(&self.pattern_display[idx], 48))
                 }
             };
             reasons.push(format!("rule {}: {what}", rule.name));
@@ -674,6 +674,14 @@ fn ascii_word_boundaries(pattern: &str) -> String {
         }
     }
     out
+}
+
+/// A long pattern cut to `max` characters for `reasons`, which agents read on a ticket card.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
 }
 
 /// True when a keyword match followed by `rest` ends on a word boundary. A plain English
