@@ -229,7 +229,7 @@ fn triage_serializes_with_stable_names() {
     let v = serde_json::to_value(&t).unwrap_or_default();
     assert_eq!(v["category"], "after_sales");
     assert_eq!(v["sub_category"], "refund");
-    assert_eq!(v["priority"], "p2");
+    assert_eq!(v["priority"], "P2");
     assert_eq!(v["department"], "after_sales");
     assert_eq!(v["notify_supervisors"], false);
     assert!(v["reasons"].as_array().is_some_and(|r| !r.is_empty()));
