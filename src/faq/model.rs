@@ -1,0 +1,207 @@
+//! A sparse multiclass linear model: averaged passive-aggressive training with the
+//! Crammer–Singer multiclass hinge loss.
+//!
+//! Owns training and scoring only. Each update touches the true class and the single
+//! most violating class, so most (feature, class) weights stay zero; weights are kept
+//! as a postings list per feature and scoring is an inverted-index accumulation, which
+//! is what keeps 10,000-entry knowledge bases fast. Deterministic (seeded shuffles).
+
+use super::features::SparseVec;
+
+/// Training knobs; the defaults were chosen on BANKING77/CLINC150 train splits.
+#[derive(Debug, Clone, Copy)]
+pub struct TrainOptions {
+    pub epochs: usize,
+    /// PA-I aggressiveness `C`: the largest step one example may take.
+    pub aggressiveness: f32,
+    pub seed: u64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            epochs: 12,
+            aggressiveness: 0.5,
+            seed: 0x5eed,
+        }
+    }
+}
+
+/// Weights of a trained model, as postings: feature → [(class, weight)].
+#[derive(Debug, Clone, Default)]
+pub struct LinearModel {
+    n_classes: usize,
+    offsets: Vec<u32>,
+    classes: Vec<u32>,
+    weights: Vec<f32>,
+}
+
+/// One (class, weight, averaging accumulator) cell during training.
+#[derive(Clone, Copy)]
+struct Cell {
+    class: u32,
+    w: f32,
+    u: f32,
+}
+
+impl LinearModel {
+    /// Train on `xs` (sparse vectors over `n_features`) with labels `ys` < `n_classes`.
+    pub fn train(
+        xs: &[SparseVec],
+        ys: &[u32],
+        n_features: usize,
+        n_classes: usize,
+        opts: &TrainOptions,
+    ) -> LinearModel {
+        let mut post: Vec<Vec<Cell>> = vec![Vec::new(); n_features];
+        let mut scores = vec![0f32; n_classes];
+        let mut mark = vec![false; n_classes];
+        let mut touched: Vec<u32> = Vec::new();
+        let mut order: Vec<usize> = (0..xs.len().min(ys.len())).collect();
+        let mut rng = fastrand::Rng::with_seed(opts.seed);
+        // Averaging trick: u accumulates step × update, the average is w − u/step.
+        let mut step: f32 = 1.0;
+        for _ in 0..opts.epochs {
+            rng.shuffle(&mut order);
+            let mut mistakes = 0usize;
+            for &i in &order {
+                let x = &xs[i];
+                let y = ys[i];
+                if y as usize >= n_classes || x.is_empty() {
+                    continue;
+                }
+                for &(f, v) in x {
+                    for cell in &post[f as usize] {
+                        let c = cell.class as usize;
+                        if !mark[c] {
+                            mark[c] = true;
+                            touched.push(cell.class);
+                        }
+                        scores[c] += v * cell.w;
+                    }
+                }
+                let sy = scores[y as usize];
+                let others_touched = touched.len() - usize::from(mark[y as usize]);
+                // Untouched classes score exactly 0: they compete as a "virtual" class
+                // that needs no update (pushing an arbitrary one down would only add
+                // weights).
+                let mut rival: Option<u32> = None;
+                let mut sr = if others_touched < n_classes - 1 {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                };
+                for &c in &touched {
+                    if c != y && scores[c as usize] > sr {
+                        sr = scores[c as usize];
+                        rival = Some(c);
+                    }
+                }
+                for &c in &touched {
+                    scores[c as usize] = 0.0;
+                    mark[c as usize] = false;
+                }
+                touched.clear();
+                let loss = 1.0 - (sy - sr);
+                if loss > 0.0 {
+                    mistakes += usize::from(sy <= sr);
+                    let xx: f32 = x.iter().map(|(_, v)| v * v).sum();
+                    let denom = if rival.is_some() { 2.0 * xx } else { xx };
+                    let tau = (loss / denom).min(opts.aggressiveness);
+                    update(&mut post, x, y, tau, step);
+                    if let Some(r) = rival {
+                        update(&mut post, x, r, -tau, step);
+                    }
+                }
+                step += 1.0;
+            }
+            if mistakes == 0 {
+                break;
+            }
+        }
+        let mut model = LinearModel {
+            n_classes,
+            offsets: Vec::with_capacity(n_features + 1),
+            classes: Vec::new(),
+            weights: Vec::new(),
+        };
+        model.offsets.push(0);
+        for cells in &post {
+            for cell in cells {
+                let w = cell.w - cell.u / step;
+                if w.abs() > 1e-4 {
+                    model.classes.push(cell.class);
+                    model.weights.push(w);
+                }
+            }
+            model.offsets.push(model.classes.len() as u32);
+        }
+        model
+    }
+
+    pub fn n_classes(&self) -> usize {
+        self.n_classes
+    }
+
+    /// Number of stored (feature, class) weights.
+    pub fn n_weights(&self) -> usize {
+        self.weights.len()
+    }
+
+    /// Add `x · w_c` to `scores[c]` for every class (scores must be `n_classes` long).
+    pub fn accumulate(&self, x: &[(u32, f32)], scores: &mut [f32]) {
+        for &(f, v) in x {
+            let f = f as usize;
+            if f + 1 >= self.offsets.len() {
+                continue;
+            }
+            let (a, b) = (self.offsets[f] as usize, self.offsets[f + 1] as usize);
+            for (c, w) in self.classes[a..b].iter().zip(&self.weights[a..b]) {
+                if let Some(s) = scores.get_mut(*c as usize) {
+                    *s += v * w;
+                }
+            }
+        }
+    }
+}
+
+fn update(post: &mut [Vec<Cell>], x: &[(u32, f32)], class: u32, tau: f32, step: f32) {
+    for &(f, v) in x {
+        let cells = &mut post[f as usize];
+        let d = tau * v;
+        match cells.iter_mut().find(|c| c.class == class) {
+            Some(cell) => {
+                cell.w += d;
+                cell.u += step * d;
+            }
+            None => cells.push(Cell {
+                class,
+                w: d,
+                u: step * d,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn separates_simple_classes() {
+        let xs: Vec<SparseVec> = vec![
+            vec![(0, 1.0)],
+            vec![(0, 0.8), (2, 0.6)],
+            vec![(1, 1.0)],
+            vec![(1, 0.8), (2, 0.6)],
+        ];
+        let ys = vec![0, 0, 1, 1];
+        let m = LinearModel::train(&xs, &ys, 3, 2, &TrainOptions::default());
+        let mut s = vec![0.0; 2];
+        m.accumulate(&[(0, 1.0)], &mut s);
+        assert!(s[0] > s[1], "{s:?}");
+        let mut s = vec![0.0; 2];
+        m.accumulate(&[(1, 0.7), (2, 0.7)], &mut s);
+        assert!(s[1] > s[0], "{s:?}");
+    }
+}
