@@ -190,6 +190,9 @@ fn faq_eval(args: EvalArgs) -> Result<()> {
     println!("precision      {}", opt(report.precision));
     println!("oos_recall     {}", opt(report.oos_recall));
     println!("coverage_at_97 {:.4}", report.coverage_at_97);
+    for (level, recall) in &report.curve {
+        println!("  (diagnostic) oos_recall reachable at answered {level:.2}: {recall:.4}");
+    }
     println!();
     println!("{:<40} {:>5} {:>9} {:>9}", "worst labels", "n", "accuracy", "answered");
     for (label, r) in report.worst_labels(10) {

@@ -1,7 +1,7 @@
 //! Confidence calibration and operating thresholds.
 //!
 //! Owns the mapping from raw match evidence (top score, margin over the runner-up,
-//! cosine to the nearest example phrasing) to a probability that the entry is right
+//! share of the message's words the knowledge base knows) to a probability that the entry is right
 //! (a small logistic regression, Platt-style, fitted on held-out predictions), and the
 //! choice of the answer/suggest thresholds from such held-out predictions. It never
 //! sees test data: callers feed it cross-validation rows or a validation file.
@@ -138,6 +138,13 @@ impl Default for Thresholds {
 /// Precision wanted from answers when no out-of-scope examples are available to tune on.
 pub const TARGET_PRECISION: f32 = 0.95;
 
+/// Weight of the out-of-scope refusal rate against the in-scope right-answer rate when
+/// picking the threshold: 0.5 weighs both the same, whatever the example counts.
+pub const OOS_PRIOR: f32 = 0.5;
+
+/// Cuts whose objective is within this of the best count as equally good.
+const PLATEAU: f32 = 0.005;
+
 /// One held-out prediction: probability of the top entry, whether it was right, and
 /// whether the message was in scope at all (`false` for `oos` examples).
 #[derive(Debug, Clone, Copy)]
@@ -152,7 +159,7 @@ impl Thresholds {
     ///
     /// With out-of-scope examples: maximise (share of in-scope messages answered right)
     /// + (share of out-of-scope messages not answered) — both kinds weigh the same
-    /// whatever their counts. Without them: the lowest threshold whose answers reach
+    /// whatever their counts — taking the median cut of the near-optimal plateau. Without them: the lowest threshold whose answers reach
     /// [`TARGET_PRECISION`], kept within [0.4, 0.9] because small knowledge bases give
     /// noisy estimates.
     pub fn choose(rows: &[HeldOut]) -> Thresholds {
@@ -166,7 +173,7 @@ impl Thresholds {
         let answer = if n_oos > 0 {
             // Walking down the sorted list, answering everything above the cut.
             let (mut right, mut oos_answered) = (0usize, 0usize);
-            let mut best = (f32::NEG_INFINITY, 1.0f32);
+            let mut cuts: Vec<(f32, f32)> = Vec::new();
             for (i, r) in sorted.iter().enumerate() {
                 if r.in_scope && r.correct {
                     right += 1;
@@ -178,12 +185,19 @@ impl Thresholds {
                 if sorted.get(i + 1).is_some_and(|n| n.probability == r.probability) {
                     continue;
                 }
-                let value = right as f32 / n_in as f32
-                    + (n_oos - oos_answered) as f32 / n_oos as f32;
-                if value > best.0 {
-                    best = (value, r.probability);
-                }
+                let value = (1.0 - OOS_PRIOR) * right as f32 / n_in as f32
+                    + OOS_PRIOR * (n_oos - oos_answered) as f32 / n_oos as f32;
+                cuts.push((value, r.probability));
             }
+            // The objective is flat near its top and a few examples move the arg-max a
+            // lot; take the median cut of the near-optimal plateau instead.
+            let top = cuts.iter().map(|c| c.0).fold(f32::NEG_INFINITY, f32::max);
+            let plateau: Vec<f32> = cuts
+                .iter()
+                .filter(|c| c.0 >= top - PLATEAU)
+                .map(|c| c.1)
+                .collect();
+            let best = (top, plateau.get(plateau.len() / 2).copied().unwrap_or(0.5));
             best.1.clamp(0.05, 0.95)
         } else {
             let (mut right, mut answered) = (0usize, 0usize);

@@ -189,6 +189,12 @@ pub struct EvalReport {
     pub oos_recall: Option<f64>,
     pub coverage_at_97: f64,
     pub per_label: BTreeMap<String, LabelReport>,
+    /// Diagnostic for people, not part of the JSON: the best `oos_recall` reachable at
+    /// each `answered` level (0.80, 0.85, 0.90, 0.95), sweeping the threshold on the
+    /// test rows. Says how separable out-of-scope messages are, independent of where
+    /// the shipped threshold landed.
+    #[serde(skip)]
+    pub curve: Vec<(f64, f64)>,
 }
 
 impl EvalReport {
@@ -272,7 +278,9 @@ pub fn evaluate(matcher: &Matcher, test: &[Row], mut progress: impl FnMut(usize)
             )
         })
         .collect();
+    let curve = oos_curve(&sweep, n_in, n_oos);
     EvalReport {
+        curve,
         n: test.len(),
         accuracy: share(top1_right, n_in),
         answered: share(answered_in, n_in),
@@ -281,6 +289,31 @@ pub fn evaluate(matcher: &Matcher, test: &[Row], mut progress: impl FnMut(usize)
         coverage_at_97: coverage_at(&mut sweep, n_in, COVERAGE_PRECISION),
         per_label,
     }
+}
+
+fn oos_curve(rows: &[(f32, bool, bool)], n_in: usize, n_oos: usize) -> Vec<(f64, f64)> {
+    if n_in == 0 || n_oos == 0 {
+        return Vec::new();
+    }
+    let mut sorted = rows.to_vec();
+    sorted.sort_by(|a, b| b.0.total_cmp(&a.0));
+    [0.80, 0.85, 0.90, 0.95]
+        .iter()
+        .map(|&level| {
+            let (mut answered_in, mut answered_oos) = (0usize, 0usize);
+            for r in &sorted {
+                if answered_in as f64 / n_in as f64 >= level {
+                    break;
+                }
+                if r.2 {
+                    answered_in += 1;
+                } else {
+                    answered_oos += 1;
+                }
+            }
+            (level, 1.0 - answered_oos as f64 / n_oos as f64)
+        })
+        .collect()
 }
 
 /// Largest share of in-scope rows answerable with precision ≥ `target`, cutting the

@@ -292,15 +292,28 @@ impl FeatureSpace {
     /// Sublinear TF-IDF, each group (words, characters) L2-normalised on its own and
     /// scaled by 1/√2 so a text with both has unit norm.
     pub fn vectorize(&self, raw: &RawFeatures) -> SparseVec {
-        let mut out = SparseVec::with_capacity(raw.word.len() + raw.chars.len());
-        self.group(&raw.word, true, &mut out);
-        self.group(&raw.chars, false, &mut out);
-        out.sort_unstable_by_key(|(i, _)| *i);
-        out
+        self.vectorize_known(raw).0
     }
 
-    fn group(&self, sorted: &[u64], words: bool, out: &mut SparseVec) {
+    /// The vector and the share of the text's distinct word features that the
+    /// knowledge base has ever seen (low for messages about something else entirely).
+    pub fn vectorize_known(&self, raw: &RawFeatures) -> (SparseVec, f32) {
+        let mut out = SparseVec::with_capacity(raw.word.len() + raw.chars.len());
+        let (known, distinct) = self.group(&raw.word, true, &mut out);
+        self.group(&raw.chars, false, &mut out);
+        out.sort_unstable_by_key(|(i, _)| *i);
+        let share = if distinct == 0 {
+            0.0
+        } else {
+            known as f32 / distinct as f32
+        };
+        (out, share)
+    }
+
+    /// Adds one group's weighted features; returns (known, distinct) feature counts.
+    fn group(&self, sorted: &[u64], words: bool, out: &mut SparseVec) -> (usize, usize) {
         let start = out.len();
+        let mut distinct = 0;
         let mut i = 0;
         while i < sorted.len() {
             let h = sorted[i];
@@ -308,6 +321,7 @@ impl FeatureSpace {
             while j < sorted.len() && sorted[j] == h {
                 j += 1;
             }
+            distinct += 1;
             if let Some(idx) = self.index.get(&h) {
                 let tf = 1.0 + ((j - i) as f32).ln();
                 let mut v = tf * self.idf[*idx as usize];
@@ -325,6 +339,7 @@ impl FeatureSpace {
                 *v *= scale;
             }
         }
+        (out.len() - start, distinct)
     }
 }
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::calibrate::{Calibrator, Evidence, HeldOut, Thresholds};
 use super::features::{
-    concept_hashes, dot, Extractor, FeatureSpace, PhraseIndex, RawFeatures, SparseVec,
+    concept_hashes, Extractor, FeatureSpace, PhraseIndex, RawFeatures, SparseVec,
 };
 use super::model::{LinearModel, TrainOptions};
 use super::normalize::{normalize, normalize_capped, tokens, Token};
@@ -112,8 +112,6 @@ const SHIPPED_SMALL_TALK: &str = include_str!("smalltalk.toml");
 struct Core {
     space: FeatureSpace,
     model: LinearModel,
-    /// Example phrasing vectors per entry, for the nearest-phrasing cosine.
-    phrasings: Vec<Vec<SparseVec>>,
 }
 
 /// One example phrasing after feature extraction.
@@ -140,6 +138,8 @@ pub struct Matcher {
     thresholds: Thresholds,
     small_talk: Vec<(Vec<String>, SmallTalk)>,
     stats: BuildStats,
+    /// Held-out predictions (evidence, right, in scope) the calibration was fitted on.
+    held_out: Vec<(Evidence, bool, bool)>,
 }
 
 impl Matcher {
@@ -172,12 +172,12 @@ impl Matcher {
             core: Core {
                 space: FeatureSpace::fit(&[], 1, &[]),
                 model: LinearModel::default(),
-                phrasings: Vec::new(),
             },
             calibrator: Calibrator::default(),
             thresholds: Thresholds::default(),
             small_talk: small_talk_phrases(),
             stats: BuildStats::default(),
+            held_out: Vec::new(),
             kb,
         };
         let docs: Vec<Doc> = matcher
@@ -230,10 +230,7 @@ impl Matcher {
             let pats = self.pattern_hits(&norm);
             let scored = self.score(&self.core, &raw, &pats);
             let Some(top) = scored.first() else {
-                if label.is_none() {
-                    continue;
-                }
-                fit_rows.push(([0.0; 3], false, true));
+                fit_rows.push(([0.0; 3], false, label.is_some()));
                 continue;
             };
             let correct = label
@@ -241,7 +238,12 @@ impl Matcher {
                 .is_some_and(|l| self.kb.entries[top.entry as usize].id == l);
             fit_rows.push((top.evidence, correct, label.is_some()));
         }
-        self.apply_calibration(&fit_rows);
+        // Validation rows add to the cross-validation rows rather than replace them:
+        // a few dozen out-of-scope examples alone make a jumpy threshold.
+        let mut all = std::mem::take(&mut self.held_out);
+        all.extend(fit_rows);
+        self.apply_calibration(&all);
+        self.held_out = all;
     }
 
     /// Match one customer message.
@@ -332,7 +334,7 @@ impl Matcher {
     /// Top candidates with their evidence, best first.
     fn score(&self, core: &Core, raw: &RawFeatures, pattern_entries: &[u32]) -> Vec<Scored> {
         let n = core.model.n_classes();
-        let x = core.space.vectorize(raw);
+        let (x, known) = core.space.vectorize_known(raw);
         if n == 0 || (x.is_empty() && raw.keyword_entries.is_empty() && pattern_entries.is_empty())
         {
             return Vec::new();
@@ -364,12 +366,9 @@ impl Matcher {
             .enumerate()
             .map(|(rank, &(entry, s))| {
                 let rival = if rank == 0 { second } else { first };
-                let cos = core.phrasings.get(entry as usize).map_or(0.0, |ps| {
-                    ps.iter().map(|p| dot(&x, p)).fold(0.0, f32::max)
-                });
                 Scored {
                     entry,
-                    evidence: [s, s - rival, cos],
+                    evidence: [s, s - rival, known],
                 }
             })
             .collect()
@@ -427,6 +426,7 @@ impl Matcher {
         }
         self.stats.folds = used_folds;
         self.apply_calibration(&rows);
+        self.held_out = rows;
     }
 
     /// Fit the calibrator and thresholds on (evidence, correct, in scope) rows.
@@ -498,17 +498,7 @@ impl Core {
         let xs: Vec<SparseVec> = raws.iter().map(|r| space.vectorize(r)).collect();
         let ys: Vec<u32> = subset.iter().map(|&i| docs[i].entry).collect();
         let model = LinearModel::train(&xs, &ys, space.len(), n_entries, train);
-        let mut phrasings: Vec<Vec<SparseVec>> = vec![Vec::new(); n_entries];
-        for (x, y) in xs.into_iter().zip(ys) {
-            if let Some(p) = phrasings.get_mut(y as usize) {
-                p.push(x);
-            }
-        }
-        Core {
-            space,
-            model,
-            phrasings,
-        }
+        Core { space, model }
     }
 }
 

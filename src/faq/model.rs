@@ -8,7 +8,8 @@
 
 use super::features::SparseVec;
 
-/// Training knobs; the defaults were chosen on BANKING77/CLINC150 train splits.
+/// Training knobs. Accuracy moves by under a point for `C` in 0.1–1 and beyond ~10
+/// epochs; training stops early once an epoch makes no mistakes.
 #[derive(Debug, Clone, Copy)]
 pub struct TrainOptions {
     pub epochs: usize,
@@ -21,7 +22,7 @@ impl Default for TrainOptions {
     fn default() -> Self {
         TrainOptions {
             epochs: 12,
-            aggressiveness: 0.5,
+            aggressiveness: 0.25,
             seed: 0x5eed,
         }
     }
@@ -44,6 +45,110 @@ struct Cell {
     u: f32,
 }
 
+/// Training-time weight storage: dense when features × classes is small enough
+/// (fast, vectorisable), postings otherwise (10,000-entry knowledge bases).
+trait Weights {
+    /// Fill `scores` for the classes `x` touches, listing them in `touched`.
+    fn score(&self, x: &[(u32, f32)], scores: &mut [f32], mark: &mut [bool], touched: &mut Vec<u32>);
+    fn update(&mut self, x: &[(u32, f32)], class: u32, tau: f32, step: f32);
+    /// Averaged weights as postings.
+    fn finish(self, step: f32, n_classes: usize) -> LinearModel;
+}
+
+/// Above this many (feature, class) cells training switches to postings.
+const DENSE_LIMIT: usize = 24_000_000;
+
+struct Dense {
+    n_classes: usize,
+    w: Vec<f32>,
+    u: Vec<f32>,
+}
+
+impl Weights for Dense {
+    fn score(&self, x: &[(u32, f32)], scores: &mut [f32], mark: &mut [bool], touched: &mut Vec<u32>) {
+        let c = self.n_classes;
+        for &(f, v) in x {
+            let row = &self.w[f as usize * c..(f as usize + 1) * c];
+            for (s, w) in scores.iter_mut().zip(row) {
+                *s += v * w;
+            }
+        }
+        // Every class competes; `mark` stays false so the caller resets all of them.
+        let _ = mark;
+        touched.extend(0..c as u32);
+    }
+
+    fn update(&mut self, x: &[(u32, f32)], class: u32, tau: f32, step: f32) {
+        for &(f, v) in x {
+            let i = f as usize * self.n_classes + class as usize;
+            let d = tau * v;
+            self.w[i] += d;
+            self.u[i] += step * d;
+        }
+    }
+
+    fn finish(self, step: f32, n_classes: usize) -> LinearModel {
+        let n_features = self.w.len() / n_classes.max(1);
+        let mut model = LinearModel::empty(n_classes, n_features);
+        for f in 0..n_features {
+            for c in 0..n_classes {
+                let i = f * n_classes + c;
+                model.push(c as u32, self.w[i] - self.u[i] / step);
+            }
+            model.end_feature();
+        }
+        model
+    }
+}
+
+struct Sparse {
+    post: Vec<Vec<Cell>>,
+}
+
+impl Weights for Sparse {
+    fn score(&self, x: &[(u32, f32)], scores: &mut [f32], mark: &mut [bool], touched: &mut Vec<u32>) {
+        for &(f, v) in x {
+            for cell in &self.post[f as usize] {
+                let c = cell.class as usize;
+                if !mark[c] {
+                    mark[c] = true;
+                    touched.push(cell.class);
+                }
+                scores[c] += v * cell.w;
+            }
+        }
+    }
+
+    fn update(&mut self, x: &[(u32, f32)], class: u32, tau: f32, step: f32) {
+        for &(f, v) in x {
+            let cells = &mut self.post[f as usize];
+            let d = tau * v;
+            match cells.iter_mut().find(|c| c.class == class) {
+                Some(cell) => {
+                    cell.w += d;
+                    cell.u += step * d;
+                }
+                None => cells.push(Cell {
+                    class,
+                    w: d,
+                    u: step * d,
+                }),
+            }
+        }
+    }
+
+    fn finish(self, step: f32, n_classes: usize) -> LinearModel {
+        let mut model = LinearModel::empty(n_classes, self.post.len());
+        for cells in &self.post {
+            for cell in cells {
+                model.push(cell.class, cell.w - cell.u / step);
+            }
+            model.end_feature();
+        }
+        model
+    }
+}
+
 impl LinearModel {
     /// Train on `xs` (sparse vectors over `n_features`) with labels `ys` < `n_classes`.
     pub fn train(
@@ -53,90 +158,46 @@ impl LinearModel {
         n_classes: usize,
         opts: &TrainOptions,
     ) -> LinearModel {
-        let mut post: Vec<Vec<Cell>> = vec![Vec::new(); n_features];
-        let mut scores = vec![0f32; n_classes];
-        let mut mark = vec![false; n_classes];
-        let mut touched: Vec<u32> = Vec::new();
-        let mut order: Vec<usize> = (0..xs.len().min(ys.len())).collect();
-        let mut rng = fastrand::Rng::with_seed(opts.seed);
-        // Averaging trick: u accumulates step × update, the average is w − u/step.
-        let mut step: f32 = 1.0;
-        for _ in 0..opts.epochs {
-            rng.shuffle(&mut order);
-            let mut mistakes = 0usize;
-            for &i in &order {
-                let x = &xs[i];
-                let y = ys[i];
-                if y as usize >= n_classes || x.is_empty() {
-                    continue;
-                }
-                for &(f, v) in x {
-                    for cell in &post[f as usize] {
-                        let c = cell.class as usize;
-                        if !mark[c] {
-                            mark[c] = true;
-                            touched.push(cell.class);
-                        }
-                        scores[c] += v * cell.w;
-                    }
-                }
-                let sy = scores[y as usize];
-                let others_touched = touched.len() - usize::from(mark[y as usize]);
-                // Untouched classes score exactly 0: they compete as a "virtual" class
-                // that needs no update (pushing an arbitrary one down would only add
-                // weights).
-                let mut rival: Option<u32> = None;
-                let mut sr = if others_touched < n_classes - 1 {
-                    0.0
-                } else {
-                    f32::NEG_INFINITY
-                };
-                for &c in &touched {
-                    if c != y && scores[c as usize] > sr {
-                        sr = scores[c as usize];
-                        rival = Some(c);
-                    }
-                }
-                for &c in &touched {
-                    scores[c as usize] = 0.0;
-                    mark[c as usize] = false;
-                }
-                touched.clear();
-                let loss = 1.0 - (sy - sr);
-                if loss > 0.0 {
-                    mistakes += usize::from(sy <= sr);
-                    let xx: f32 = x.iter().map(|(_, v)| v * v).sum();
-                    let denom = if rival.is_some() { 2.0 * xx } else { xx };
-                    let tau = (loss / denom).min(opts.aggressiveness);
-                    update(&mut post, x, y, tau, step);
-                    if let Some(r) = rival {
-                        update(&mut post, x, r, -tau, step);
-                    }
-                }
-                step += 1.0;
-            }
-            if mistakes == 0 {
-                break;
-            }
+        if n_classes == 0 {
+            return LinearModel::empty(0, n_features);
         }
-        let mut model = LinearModel {
+        if n_features.saturating_mul(n_classes) <= DENSE_LIMIT {
+            let cells = n_features * n_classes;
+            let dense = Dense {
+                n_classes,
+                w: vec![0.0; cells],
+                u: vec![0.0; cells],
+            };
+            run(dense, xs, ys, n_classes, opts)
+        } else {
+            let sparse = Sparse {
+                post: vec![Vec::new(); n_features],
+            };
+            run(sparse, xs, ys, n_classes, opts)
+        }
+    }
+
+    fn empty(n_classes: usize, n_features: usize) -> LinearModel {
+        let mut offsets = Vec::with_capacity(n_features + 1);
+        offsets.push(0);
+        LinearModel {
             n_classes,
-            offsets: Vec::with_capacity(n_features + 1),
+            offsets,
             classes: Vec::new(),
             weights: Vec::new(),
-        };
-        model.offsets.push(0);
-        for cells in &post {
-            for cell in cells {
-                let w = cell.w - cell.u / step;
-                if w.abs() > 1e-4 {
-                    model.classes.push(cell.class);
-                    model.weights.push(w);
-                }
-            }
-            model.offsets.push(model.classes.len() as u32);
         }
-        model
+    }
+
+    /// Weights this small change no ranking; dropping them keeps postings short.
+    fn push(&mut self, class: u32, w: f32) {
+        if w.abs() > 1e-3 {
+            self.classes.push(class);
+            self.weights.push(w);
+        }
+    }
+
+    fn end_feature(&mut self) {
+        self.offsets.push(self.classes.len() as u32);
     }
 
     pub fn n_classes(&self) -> usize {
@@ -165,22 +226,71 @@ impl LinearModel {
     }
 }
 
-fn update(post: &mut [Vec<Cell>], x: &[(u32, f32)], class: u32, tau: f32, step: f32) {
-    for &(f, v) in x {
-        let cells = &mut post[f as usize];
-        let d = tau * v;
-        match cells.iter_mut().find(|c| c.class == class) {
-            Some(cell) => {
-                cell.w += d;
-                cell.u += step * d;
+fn run<W: Weights>(
+    mut weights: W,
+    xs: &[SparseVec],
+    ys: &[u32],
+    n_classes: usize,
+    opts: &TrainOptions,
+) -> LinearModel {
+    let mut scores = vec![0f32; n_classes];
+    let mut mark = vec![false; n_classes];
+    let mut touched: Vec<u32> = Vec::new();
+    let mut order: Vec<usize> = (0..xs.len().min(ys.len())).collect();
+    let mut rng = fastrand::Rng::with_seed(opts.seed);
+    // Averaging trick: u accumulates step × update, the average is w − u/step.
+    let mut step: f32 = 1.0;
+    for _ in 0..opts.epochs {
+        rng.shuffle(&mut order);
+        let mut mistakes = 0usize;
+        for &i in &order {
+            let x = &xs[i];
+            let y = ys[i];
+            if y as usize >= n_classes || x.is_empty() {
+                continue;
             }
-            None => cells.push(Cell {
-                class,
-                w: d,
-                u: step * d,
-            }),
+            weights.score(x, &mut scores, &mut mark, &mut touched);
+            let sy = scores[y as usize];
+            let y_touched = touched.contains(&y);
+            let others_touched = touched.len() - usize::from(y_touched);
+            // Classes never touched score exactly 0: they compete as one "virtual"
+            // class that needs no update (pushing an arbitrary one down would only
+            // add weights).
+            let mut rival: Option<u32> = None;
+            let mut sr = if others_touched < n_classes - 1 {
+                0.0
+            } else {
+                f32::NEG_INFINITY
+            };
+            for &c in &touched {
+                if c != y && scores[c as usize] > sr {
+                    sr = scores[c as usize];
+                    rival = Some(c);
+                }
+            }
+            for &c in &touched {
+                scores[c as usize] = 0.0;
+                mark[c as usize] = false;
+            }
+            touched.clear();
+            let loss = 1.0 - (sy - sr);
+            if loss > 0.0 {
+                mistakes += usize::from(sy <= sr);
+                let xx: f32 = x.iter().map(|(_, v)| v * v).sum();
+                let denom = if rival.is_some() { 2.0 * xx } else { xx };
+                let tau = (loss / denom).min(opts.aggressiveness);
+                weights.update(x, y, tau, step);
+                if let Some(r) = rival {
+                    weights.update(x, r, -tau, step);
+                }
+            }
+            step += 1.0;
+        }
+        if mistakes == 0 {
+            break;
         }
     }
+    weights.finish(step, n_classes)
 }
 
 #[cfg(test)]

@@ -16,6 +16,20 @@ pub const MAX_CHARS: usize = 2000;
 /// Canonical form of `text`: controls removed, NFKC, lower case, whitespace collapsed
 /// and trimmed. Idempotent: `normalize(&normalize(x)) == normalize(x)`.
 pub fn normalize(text: &str) -> String {
+    if text.is_ascii() {
+        // ASCII is already NFKC; this fast path is most English traffic.
+        let mut out = String::with_capacity(text.len());
+        for word in text.split(|c: char| c.is_ascii_whitespace() || c.is_ascii_control()) {
+            if word.is_empty() {
+                continue;
+            }
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.extend(word.chars().map(|c| c.to_ascii_lowercase()));
+        }
+        return out;
+    }
     // Controls become spaces *before* NFKC: removing one between a letter and a
     // combining mark afterwards would let them compose later and break idempotence.
     let mut current: String = text
