@@ -62,8 +62,8 @@ pub type PreHashedMap<V> = HashMap<u64, V, BuildHasherDefault<PreHashed>>;
 /// What one aho-corasick pattern means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Hit {
-    /// A synonym: emits the concept feature of its group.
-    Concept(u64),
+    /// A synonym: emits the concept feature of its group (index into `concepts`).
+    Concept(u32),
     /// An entry keyword: boosts that entry.
     Keyword(u32),
 }
@@ -75,6 +75,8 @@ pub struct PhraseIndex {
     hits: Vec<Vec<Hit>>,
     /// For each pattern: (needs a word boundary at the start, at the end).
     boundaries: Vec<(bool, bool)>,
+    /// Per synonym group: its concept feature and its canonical term.
+    concepts: Vec<(u64, String)>,
 }
 
 impl PhraseIndex {
@@ -97,13 +99,16 @@ impl PhraseIndex {
                 hits[i].push(hit);
             }
         };
+        let mut concepts = Vec::new();
         for group in groups {
             let Some(canonical) = group.first() else {
                 continue;
             };
-            let concept = fnv(SEED_CONCEPT, normalize(canonical).as_bytes());
+            let canonical = normalize(canonical);
+            let id = concepts.len() as u32;
+            concepts.push((fnv(SEED_CONCEPT, canonical.as_bytes()), canonical));
             for term in group {
-                add(term, Hit::Concept(concept));
+                add(term, Hit::Concept(id));
             }
         }
         for (entry, phrase) in keywords {
@@ -131,6 +136,7 @@ impl PhraseIndex {
             automaton,
             hits,
             boundaries,
+            concepts,
         }
     }
 
@@ -182,13 +188,47 @@ pub struct RawFeatures {
 pub struct Extractor {
     stemmer: Stemmer,
     phrases: PhraseIndex,
+    /// Per concept: its feature and the word features of its canonical term, emitted
+    /// on any synonym hit so "money back" also reads as "refund".
+    concept_words: Vec<Vec<u64>>,
 }
 
 impl Extractor {
     pub fn new(phrases: PhraseIndex) -> Extractor {
-        Extractor {
+        let mut ex = Extractor {
             stemmer: Stemmer::default(),
             phrases,
+            concept_words: Vec::new(),
+        };
+        let mut words = Vec::new();
+        ex.concept_words = ex
+            .phrases
+            .concepts
+            .iter()
+            .map(|(hash, canonical)| {
+                words.clear();
+                ex.word_features(canonical, &mut words);
+                let mut all = vec![*hash];
+                all.extend(&words);
+                all
+            })
+            .collect();
+        ex
+    }
+
+    /// Word unigrams and bigrams (stemmed words, Han characters).
+    fn word_features(&self, norm: &str, out: &mut Vec<u64>) {
+        let mut prev: Option<u64> = None;
+        for tok in tokens(norm) {
+            let h = match tok {
+                Token::Word(w) => fnv(SEED_WORD, self.stemmer.stem(w).as_bytes()),
+                Token::Han(c) => fnv(SEED_WORD, c.as_bytes()),
+            };
+            out.push(h);
+            if let Some(p) = prev {
+                out.push(fnv_u32(SEED_BIGRAM ^ p, (h >> 32) as u32) ^ h);
+            }
+            prev = Some(h);
         }
     }
 
@@ -197,18 +237,7 @@ impl Extractor {
         out.word.clear();
         out.chars.clear();
         out.keyword_entries.clear();
-        let mut prev: Option<u64> = None;
-        for tok in tokens(norm) {
-            let h = match tok {
-                Token::Word(w) => fnv(SEED_WORD, self.stemmer.stem(w).as_bytes()),
-                Token::Han(c) => fnv(SEED_WORD, c.as_bytes()),
-            };
-            out.word.push(h);
-            if let Some(p) = prev {
-                out.word.push(fnv_u32(SEED_BIGRAM ^ p, (h >> 32) as u32) ^ h);
-            }
-            prev = Some(h);
-        }
+        self.word_features(norm, &mut out.word);
         let mut buf: Vec<u32> = Vec::with_capacity(64);
         for run in word_runs(norm) {
             buf.clear();
@@ -227,8 +256,13 @@ impl Extractor {
         }
         let word = &mut out.word;
         let kw = &mut out.keyword_entries;
+        let concept_words = &self.concept_words;
         self.phrases.scan(norm, |hit| match hit {
-            Hit::Concept(c) => word.push(c),
+            Hit::Concept(c) => {
+                if let Some(ws) = concept_words.get(c as usize) {
+                    word.extend(ws);
+                }
+            }
             Hit::Keyword(e) => {
                 if !kw.contains(&e) {
                     kw.push(e);

@@ -1,1 +1,2 @@
-
+mod faq_eval;
+mod faq_matcher;
