@@ -8,14 +8,56 @@ use frontdesk::domain::Language;
 use frontdesk::faq::{Answer, Entry, KnowledgeBase, Matcher, Phrasing};
 
 const SUBJECTS: &[&str] = &[
-    "refund", "password", "delivery", "invoice", "subscription", "account", "order",
-    "payment", "card", "address", "email", "phone number", "coupon", "warranty", "return",
-    "exchange", "shipping fee", "tracking number", "gift card", "membership", "points",
-    "receipt", "discount", "price", "stock", "size chart", "login", "two-factor code",
-    "profile photo", "newsletter", "cancellation", "upgrade", "downgrade", "trial",
-    "bank transfer", "paypal", "installments", "tax", "customs", "pickup point", "locker",
-    "damaged item", "missing item", "wrong item", "late parcel", "store hours",
-    "contact details", "privacy settings", "data export", "account deletion",
+    "refund",
+    "password",
+    "delivery",
+    "invoice",
+    "subscription",
+    "account",
+    "order",
+    "payment",
+    "card",
+    "address",
+    "email",
+    "phone number",
+    "coupon",
+    "warranty",
+    "return",
+    "exchange",
+    "shipping fee",
+    "tracking number",
+    "gift card",
+    "membership",
+    "points",
+    "receipt",
+    "discount",
+    "price",
+    "stock",
+    "size chart",
+    "login",
+    "two-factor code",
+    "profile photo",
+    "newsletter",
+    "cancellation",
+    "upgrade",
+    "downgrade",
+    "trial",
+    "bank transfer",
+    "paypal",
+    "installments",
+    "tax",
+    "customs",
+    "pickup point",
+    "locker",
+    "damaged item",
+    "missing item",
+    "wrong item",
+    "late parcel",
+    "store hours",
+    "contact details",
+    "privacy settings",
+    "data export",
+    "account deletion",
 ];
 const TEMPLATES: &[&str] = &[
     "how do i change my {}",
@@ -78,8 +120,8 @@ fn small_messages() -> Vec<String> {
 /// Pseudo-words from syllables, deterministic.
 fn vocabulary(n: usize, rng: &mut fastrand::Rng) -> Vec<String> {
     const SYL: &[&str] = &[
-        "ka", "lo", "mi", "ne", "su", "ta", "ri", "po", "an", "el", "or", "ut", "ba", "de",
-        "fi", "go", "hu", "ja", "ke", "ly", "mo", "nu", "pa", "qui", "ro", "se", "ti", "vo",
+        "ka", "lo", "mi", "ne", "su", "ta", "ri", "po", "an", "el", "or", "ut", "ba", "de", "fi",
+        "go", "hu", "ja", "ke", "ly", "mo", "nu", "pa", "qui", "ro", "se", "ti", "vo",
     ];
     (0..n)
         .map(|_| {
@@ -89,14 +131,19 @@ fn vocabulary(n: usize, rng: &mut fastrand::Rng) -> Vec<String> {
         .collect()
 }
 
-fn large_kb(entries: usize) -> (KnowledgeBase, Vec<String>) {
+/// The knowledge base and (message, entry it was written for) pairs.
+fn large_kb(entries: usize) -> (KnowledgeBase, Vec<(String, String)>) {
     let mut rng = fastrand::Rng::with_seed(42);
     let vocab = vocabulary(3000, &mut rng);
-    let common = ["how", "do", "i", "my", "the", "what", "is", "can", "you", "help"];
+    let common = [
+        "how", "do", "i", "my", "the", "what", "is", "can", "you", "help",
+    ];
     let mut kb = KnowledgeBase::default();
     let mut messages = Vec::new();
     for i in 0..entries {
-        let topic: Vec<&str> = (0..3).map(|_| vocab[rng.usize(0..vocab.len())].as_str()).collect();
+        let topic: Vec<&str> = (0..3)
+            .map(|_| vocab[rng.usize(0..vocab.len())].as_str())
+            .collect();
         let mut questions = Vec::new();
         for _ in 0..3 {
             let mut words: Vec<&str> = Vec::new();
@@ -113,7 +160,10 @@ fn large_kb(entries: usize) -> (KnowledgeBase, Vec<String>) {
             });
         }
         if i % 10 == 0 {
-            messages.push(format!("{} {} please help", topic[0], topic[1]));
+            messages.push((
+                format!("{} {} please help", topic[0], topic[1]),
+                format!("e{i}"),
+            ));
         }
         kb.entries.push(Entry {
             id: format!("e{i}"),
@@ -146,7 +196,9 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("build");
     g.sample_size(10);
-    g.bench_function("50_entries", |b| b.iter(|| Matcher::new(black_box(kb.clone()))));
+    g.bench_function("50_entries", |b| {
+        b.iter(|| Matcher::new(black_box(kb.clone())))
+    });
     g.finish();
 
     let (big, big_messages) = large_kb(10_000);
@@ -157,12 +209,25 @@ fn bench(c: &mut Criterion) {
         started.elapsed(),
         big_matcher.stats()
     );
+    let right = big_messages
+        .iter()
+        .filter(|(m, id)| {
+            big_matcher
+                .match_text(m)
+                .best
+                .is_some_and(|b| &b.entry_id == id)
+        })
+        .count();
+    eprintln!(
+        "10,000-entry sanity: top-1 right for {right}/{}",
+        big_messages.len()
+    );
     let mut g = c.benchmark_group("match_10000_entries");
     g.throughput(Throughput::Elements(big_messages.len() as u64));
     g.sample_size(20);
     g.bench_function("messages", |b| {
         b.iter(|| {
-            for m in &big_messages {
+            for (m, _) in &big_messages {
                 black_box(big_matcher.match_text(black_box(m)));
             }
         })

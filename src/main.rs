@@ -13,7 +13,11 @@ use frontdesk::faq::{Decision, Matcher};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
-#[command(name = "frontdesk", version, about = "Support front door for chat platforms")]
+#[command(
+    name = "frontdesk",
+    version,
+    about = "Support front door for chat platforms"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -124,7 +128,10 @@ fn faq_match(args: MatchArgs) -> Result<()> {
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        println!("decision: {:?} (language {})", outcome.decision, outcome.language);
+        println!(
+            "decision: {:?} (language {})",
+            outcome.decision, outcome.language
+        );
         if let Some(kind) = outcome.small_talk {
             println!("small talk: {kind:?}");
         }
@@ -176,7 +183,10 @@ fn faq_eval(args: EvalArgs) -> Result<()> {
         "built: {} entries, {} phrasings, {} features, {} weights, {} calibration rows ({} folds) in {:.2?}",
         stats.entries, stats.phrasings, stats.features, stats.weights, stats.calibration_rows, stats.folds, train_time
     );
-    println!("thresholds: answer ≥ {:.3}, suggest ≥ {:.3}", t.answer, t.suggest);
+    println!(
+        "thresholds: answer ≥ {:.3}, suggest ≥ {:.3}",
+        t.answer, t.suggest
+    );
     println!(
         "scored {} rows in {:.2?} ({:.0} msg/s incl. ranking twice for small talk)",
         report.n,
@@ -194,7 +204,10 @@ fn faq_eval(args: EvalArgs) -> Result<()> {
         println!("  (diagnostic) oos_recall reachable at answered {level:.2}: {recall:.4}");
     }
     println!();
-    println!("{:<40} {:>5} {:>9} {:>9}", "worst labels", "n", "accuracy", "answered");
+    println!(
+        "{:<40} {:>5} {:>9} {:>9}",
+        "worst labels", "n", "accuracy", "answered"
+    );
     for (label, r) in report.worst_labels(10) {
         println!(
             "{:<40} {:>5} {:>9.3} {:>9.3}",

@@ -105,8 +105,9 @@ fn solve<const D: usize>(mut a: [[f64; D]; D], mut b: [f64; D]) -> Option<[f64; 
         b.swap(col, pivot);
         for row in col + 1..D {
             let f = a[row][col] / a[col][col];
-            for k in col..D {
-                a[row][k] -= f * a[col][k];
+            let pivot_row = a[col];
+            for (cell, p) in a[row].iter_mut().zip(pivot_row).skip(col) {
+                *cell -= f * p;
             }
             b[row] -= f * b[col];
         }
@@ -157,11 +158,13 @@ pub struct HeldOut {
 impl Thresholds {
     /// Pick thresholds from held-out predictions.
     ///
-    /// With out-of-scope examples: maximise (share of in-scope messages answered right)
-    /// + (share of out-of-scope messages not answered) — both kinds weigh the same
-    /// whatever their counts — taking the median cut of the near-optimal plateau. Without them: the lowest threshold whose answers reach
-    /// [`TARGET_PRECISION`], kept within [0.4, 0.9] because small knowledge bases give
-    /// noisy estimates.
+    /// With out-of-scope examples: maximise the share of in-scope messages answered
+    /// right plus the share of out-of-scope messages not answered (both kinds weigh
+    /// the same whatever their counts, see [`OOS_PRIOR`]), taking the median cut of the
+    /// near-optimal plateau.
+    ///
+    /// Without them: the lowest threshold whose answers reach [`TARGET_PRECISION`],
+    /// kept within [0.4, 0.9] because small knowledge bases give noisy estimates.
     pub fn choose(rows: &[HeldOut]) -> Thresholds {
         let n_in = rows.iter().filter(|r| r.in_scope).count();
         let n_oos = rows.len() - n_in;
@@ -182,7 +185,10 @@ impl Thresholds {
                     oos_answered += 1;
                 }
                 // Only cut between distinct probabilities.
-                if sorted.get(i + 1).is_some_and(|n| n.probability == r.probability) {
+                if sorted
+                    .get(i + 1)
+                    .is_some_and(|n| n.probability == r.probability)
+                {
                     continue;
                 }
                 let value = (1.0 - OOS_PRIOR) * right as f32 / n_in as f32
@@ -205,7 +211,10 @@ impl Thresholds {
             for (i, r) in sorted.iter().enumerate() {
                 answered += 1;
                 right += usize::from(r.correct);
-                if sorted.get(i + 1).is_some_and(|n| n.probability == r.probability) {
+                if sorted
+                    .get(i + 1)
+                    .is_some_and(|n| n.probability == r.probability)
+                {
                     continue;
                 }
                 if right as f32 / answered as f32 >= TARGET_PRECISION {

@@ -360,10 +360,22 @@ mod tests {
     #[test]
     fn oos_is_never_an_entry() {
         let rows = vec![
-            Row { text: "a".into(), label: "x".into() },
-            Row { text: "b".into(), label: OOS.into() },
-            Row { text: "c".into(), label: "x".into() },
-            Row { text: "d".into(), label: "x".into() },
+            Row {
+                text: "a".into(),
+                label: "x".into(),
+            },
+            Row {
+                text: "b".into(),
+                label: OOS.into(),
+            },
+            Row {
+                text: "c".into(),
+                label: "x".into(),
+            },
+            Row {
+                text: "d".into(),
+                label: "x".into(),
+            },
         ];
         let (kb, oos) = kb_from_rows(&rows, Some(2));
         assert_eq!(kb.entries.len(), 1);
@@ -374,8 +386,9 @@ mod tests {
     #[test]
     fn coverage_sweep() {
         // 97 right then 3 wrong at lower confidence: everything but the wrong ones.
-        let mut rows: Vec<(f32, bool, bool)> =
-            (0..100).map(|i| (1.0 - i as f32 / 100.0, i < 97, true)).collect();
+        let mut rows: Vec<(f32, bool, bool)> = (0..100)
+            .map(|i| (1.0 - i as f32 / 100.0, i < 97, true))
+            .collect();
         assert!((coverage_at(&mut rows, 100, 0.97) - 1.0).abs() < 1e-9);
         let mut rows = vec![(0.9, false, true), (0.8, true, true)];
         assert_eq!(coverage_at(&mut rows, 2, 0.97), 0.0);

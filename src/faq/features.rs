@@ -148,7 +148,12 @@ impl PhraseIndex {
         for m in ac.find_iter(text) {
             let i = m.pattern().as_usize();
             let (start_b, end_b) = self.boundaries[i];
-            if start_b && text[..m.start()].chars().next_back().is_some_and(needs_boundary) {
+            if start_b
+                && text[..m.start()]
+                    .chars()
+                    .next_back()
+                    .is_some_and(needs_boundary)
+            {
                 continue;
             }
             if end_b && !end_ok(&text[m.end()..]) {
@@ -284,7 +289,17 @@ pub struct FeatureSpace {
 impl FeatureSpace {
     /// Learn the vocabulary from `docs`; features seen in fewer than `min_df` documents
     /// are dropped (they cannot generalise and cost memory on large knowledge bases).
-    pub fn fit(docs: &[&RawFeatures], min_df: u32, concepts: &[u64]) -> FeatureSpace {
+    ///
+    /// `max_df` (a share of documents) drops features common to a large share of the
+    /// phrasings: they say little and, on knowledge bases with thousands of entries,
+    /// their weight lists would make every match walk thousands of classes.
+    /// Synonym concepts are always kept.
+    pub fn fit(
+        docs: &[&RawFeatures],
+        min_df: u32,
+        max_df: Option<f32>,
+        concepts: &[u64],
+    ) -> FeatureSpace {
         let mut df: PreHashedMap<u32> = PreHashedMap::default();
         for d in docs {
             for list in [&d.word, &d.chars] {
@@ -298,7 +313,12 @@ impl FeatureSpace {
             }
         }
         let n = docs.len() as f32;
-        let mut keys: Vec<(u64, u32)> = df.into_iter().filter(|(_, c)| *c >= min_df).collect();
+        let max_count = max_df.map_or(u32::MAX, |r| ((r * n).ceil() as u32).max(min_df));
+        let is_concept = |h: &u64| concepts.contains(h);
+        let mut keys: Vec<(u64, u32)> = df
+            .into_iter()
+            .filter(|(h, c)| *c >= min_df && (*c <= max_count || is_concept(h)))
+            .collect();
         keys.sort_unstable();
         let mut index = PreHashedMap::default();
         index.reserve(keys.len());
@@ -434,7 +454,7 @@ mod tests {
         let ex = Extractor::new(PhraseIndex::new(&[], &[]));
         let mut a = RawFeatures::default();
         ex.extract("cancel my order please", &mut a);
-        let space = FeatureSpace::fit(&[&a], 1, &[]);
+        let space = FeatureSpace::fit(&[&a], 1, None, &[]);
         let v = space.vectorize(&a);
         let n: f32 = v.iter().map(|(_, x)| x * x).sum();
         assert!((n - 1.0).abs() < 1e-4, "{n}");

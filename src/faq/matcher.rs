@@ -102,6 +102,14 @@ const MIN_SUGGESTION: f32 = 0.02;
 const KEYWORD_BOOST: f32 = 0.5;
 /// Added to an entry's score when one of its patterns matches.
 const PATTERN_BOOST: f32 = 1.0;
+/// Above this many entries the matcher trades a little accuracy for speed: very
+/// common features are dropped, cross-validation runs one fold, and each feature keeps
+/// only its strongest class weights.
+const LARGE_KB: usize = 1000;
+/// Document-frequency cap (share of phrasings) for large knowledge bases.
+const LARGE_KB_MAX_DF: f32 = 0.01;
+/// Class weights kept per feature for large knowledge bases.
+const LARGE_KB_MAX_POSTINGS: usize = 64;
 /// Candidates examined for evidence.
 const TOP_K: usize = 3;
 
@@ -170,7 +178,7 @@ impl Matcher {
             patterns,
             pattern_entries,
             core: Core {
-                space: FeatureSpace::fit(&[], 1, &[]),
+                space: FeatureSpace::fit(&[], 1, None, &[]),
                 model: LinearModel::default(),
             },
             calibrator: Calibrator::default(),
@@ -403,9 +411,18 @@ impl Matcher {
             .collect();
         let mut rows: Vec<(Evidence, bool, bool)> = Vec::new();
         let mut used_folds = 0;
+        // One held-out third of a large knowledge base is plenty of calibration rows.
+        let runs = if n_entries > LARGE_KB { 1 } else { k };
         for fold in 0..k {
-            let train: Vec<usize> = (0..docs.len()).filter(|&i| fold_of[i] != Some(fold)).collect();
-            let held: Vec<usize> = (0..docs.len()).filter(|&i| fold_of[i] == Some(fold)).collect();
+            if used_folds == runs {
+                break;
+            }
+            let train: Vec<usize> = (0..docs.len())
+                .filter(|&i| fold_of[i] != Some(fold))
+                .collect();
+            let held: Vec<usize> = (0..docs.len())
+                .filter(|&i| fold_of[i] == Some(fold))
+                .collect();
             if held.is_empty() {
                 continue;
             }
@@ -478,11 +495,61 @@ impl Matcher {
 
 /// Words that may surround a greeting/thanks/goodbye without making it a question.
 const SMALL_TALK_FILLERS: &[&str] = &[
-    "there", "all", "everyone", "everybody", "guys", "folks", "again", "a", "lot", "so",
-    "much", "very", "you", "ya", "bot", "team", "mate", "friend", "sir", "madam", "ok",
-    "okay", "oh", "well", "and", "for", "help", "the", "your", "many", "again", "now",
-    "later", "soon", "then", "dear", "hi", "呀", "啊", "哦", "哈", "啦", "嘛", "呢", "吧",
-    "了", "你", "您", "大", "家", "好", "的", "嗯", "喔", "哟",
+    "there",
+    "all",
+    "everyone",
+    "everybody",
+    "guys",
+    "folks",
+    "again",
+    "a",
+    "lot",
+    "so",
+    "much",
+    "very",
+    "you",
+    "ya",
+    "bot",
+    "team",
+    "mate",
+    "friend",
+    "sir",
+    "madam",
+    "ok",
+    "okay",
+    "oh",
+    "well",
+    "and",
+    "for",
+    "help",
+    "the",
+    "your",
+    "many",
+    "again",
+    "now",
+    "later",
+    "soon",
+    "then",
+    "dear",
+    "hi",
+    "呀",
+    "啊",
+    "哦",
+    "哈",
+    "啦",
+    "嘛",
+    "呢",
+    "吧",
+    "了",
+    "你",
+    "您",
+    "大",
+    "家",
+    "好",
+    "的",
+    "嗯",
+    "喔",
+    "哟",
 ];
 
 impl Core {
@@ -494,10 +561,15 @@ impl Core {
         train: &TrainOptions,
     ) -> Core {
         let raws: Vec<&RawFeatures> = subset.iter().map(|&i| &docs[i].raw).collect();
-        let space = FeatureSpace::fit(&raws, 1, concepts);
+        let max_df = (n_entries > LARGE_KB).then_some(LARGE_KB_MAX_DF);
+        let space = FeatureSpace::fit(&raws, 1, max_df, concepts);
         let xs: Vec<SparseVec> = raws.iter().map(|r| space.vectorize(r)).collect();
         let ys: Vec<u32> = subset.iter().map(|&i| docs[i].entry).collect();
-        let model = LinearModel::train(&xs, &ys, space.len(), n_entries, train);
+        let mut train = *train;
+        if n_entries > LARGE_KB {
+            train.max_postings = Some(LARGE_KB_MAX_POSTINGS);
+        }
+        let model = LinearModel::train(&xs, &ys, space.len(), n_entries, &train);
         Core { space, model }
     }
 }

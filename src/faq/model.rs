@@ -16,6 +16,8 @@ pub struct TrainOptions {
     /// PA-I aggressiveness `C`: the largest step one example may take.
     pub aggressiveness: f32,
     pub seed: u64,
+    /// Keep at most this many class weights per feature (largest magnitude first).
+    pub max_postings: Option<usize>,
 }
 
 impl Default for TrainOptions {
@@ -24,6 +26,7 @@ impl Default for TrainOptions {
             epochs: 12,
             aggressiveness: 0.25,
             seed: 0x5eed,
+            max_postings: None,
         }
     }
 }
@@ -49,10 +52,16 @@ struct Cell {
 /// (fast, vectorisable), postings otherwise (10,000-entry knowledge bases).
 trait Weights {
     /// Fill `scores` for the classes `x` touches, listing them in `touched`.
-    fn score(&self, x: &[(u32, f32)], scores: &mut [f32], mark: &mut [bool], touched: &mut Vec<u32>);
+    fn score(
+        &self,
+        x: &[(u32, f32)],
+        scores: &mut [f32],
+        mark: &mut [bool],
+        touched: &mut Vec<u32>,
+    );
     fn update(&mut self, x: &[(u32, f32)], class: u32, tau: f32, step: f32);
     /// Averaged weights as postings.
-    fn finish(self, step: f32, n_classes: usize) -> LinearModel;
+    fn finish(self, step: f32, n_classes: usize, cap: Option<usize>) -> LinearModel;
 }
 
 /// Above this many (feature, class) cells training switches to postings.
@@ -65,7 +74,13 @@ struct Dense {
 }
 
 impl Weights for Dense {
-    fn score(&self, x: &[(u32, f32)], scores: &mut [f32], mark: &mut [bool], touched: &mut Vec<u32>) {
+    fn score(
+        &self,
+        x: &[(u32, f32)],
+        scores: &mut [f32],
+        mark: &mut [bool],
+        touched: &mut Vec<u32>,
+    ) {
         let c = self.n_classes;
         for &(f, v) in x {
             let row = &self.w[f as usize * c..(f as usize + 1) * c];
@@ -87,7 +102,7 @@ impl Weights for Dense {
         }
     }
 
-    fn finish(self, step: f32, n_classes: usize) -> LinearModel {
+    fn finish(self, step: f32, n_classes: usize, cap: Option<usize>) -> LinearModel {
         let n_features = self.w.len() / n_classes.max(1);
         let mut model = LinearModel::empty(n_classes, n_features);
         for f in 0..n_features {
@@ -95,7 +110,7 @@ impl Weights for Dense {
                 let i = f * n_classes + c;
                 model.push(c as u32, self.w[i] - self.u[i] / step);
             }
-            model.end_feature();
+            model.end_feature(cap);
         }
         model
     }
@@ -106,7 +121,13 @@ struct Sparse {
 }
 
 impl Weights for Sparse {
-    fn score(&self, x: &[(u32, f32)], scores: &mut [f32], mark: &mut [bool], touched: &mut Vec<u32>) {
+    fn score(
+        &self,
+        x: &[(u32, f32)],
+        scores: &mut [f32],
+        mark: &mut [bool],
+        touched: &mut Vec<u32>,
+    ) {
         for &(f, v) in x {
             for cell in &self.post[f as usize] {
                 let c = cell.class as usize;
@@ -123,27 +144,31 @@ impl Weights for Sparse {
         for &(f, v) in x {
             let cells = &mut self.post[f as usize];
             let d = tau * v;
-            match cells.iter_mut().find(|c| c.class == class) {
-                Some(cell) => {
-                    cell.w += d;
-                    cell.u += step * d;
+            // Postings stay sorted by class so updates are a binary search.
+            match cells.binary_search_by_key(&class, |c| c.class) {
+                Ok(i) => {
+                    cells[i].w += d;
+                    cells[i].u += step * d;
                 }
-                None => cells.push(Cell {
-                    class,
-                    w: d,
-                    u: step * d,
-                }),
+                Err(i) => cells.insert(
+                    i,
+                    Cell {
+                        class,
+                        w: d,
+                        u: step * d,
+                    },
+                ),
             }
         }
     }
 
-    fn finish(self, step: f32, n_classes: usize) -> LinearModel {
+    fn finish(self, step: f32, n_classes: usize, cap: Option<usize>) -> LinearModel {
         let mut model = LinearModel::empty(n_classes, self.post.len());
         for cells in &self.post {
             for cell in cells {
                 model.push(cell.class, cell.w - cell.u / step);
             }
-            model.end_feature();
+            model.end_feature(cap);
         }
         model
     }
@@ -196,7 +221,25 @@ impl LinearModel {
         }
     }
 
-    fn end_feature(&mut self) {
+    fn end_feature(&mut self, max_postings: Option<usize>) {
+        let start = self.offsets.last().copied().unwrap_or(0) as usize;
+        if let Some(cap) = max_postings {
+            if self.classes.len() - start > cap {
+                let mut cells: Vec<(u32, f32)> = self.classes[start..]
+                    .iter()
+                    .copied()
+                    .zip(self.weights[start..].iter().copied())
+                    .collect();
+                cells.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+                cells.truncate(cap);
+                self.classes.truncate(start);
+                self.weights.truncate(start);
+                for (c, w) in cells {
+                    self.classes.push(c);
+                    self.weights.push(w);
+                }
+            }
+        }
         self.offsets.push(self.classes.len() as u32);
     }
 
@@ -290,7 +333,7 @@ fn run<W: Weights>(
             break;
         }
     }
-    weights.finish(step, n_classes)
+    weights.finish(step, n_classes, opts.max_postings)
 }
 
 #[cfg(test)]

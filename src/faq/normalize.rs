@@ -104,7 +104,8 @@ pub fn tokens(text: &str) -> Vec<Token<'_>> {
 
 /// Maximal runs of word characters (Han included), for character n-grams.
 pub fn word_runs(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !is_word_char(c)).filter(|s| !s.is_empty())
+    text.split(|c: char| !is_word_char(c))
+        .filter(|s| !s.is_empty())
 }
 
 /// English light stemmer (Porter 2 / Snowball), shared by every matcher.
@@ -112,7 +113,9 @@ pub struct Stemmer(rust_stemmers::Stemmer);
 
 impl Default for Stemmer {
     fn default() -> Self {
-        Stemmer(rust_stemmers::Stemmer::create(rust_stemmers::Algorithm::English))
+        Stemmer(rust_stemmers::Stemmer::create(
+            rust_stemmers::Algorithm::English,
+        ))
     }
 }
 

@@ -11,7 +11,9 @@ fn rows(path: &Path) -> Vec<Row> {
 }
 
 fn data(rel: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(rel)
 }
 
 #[test]
@@ -22,16 +24,26 @@ fn xsid_zh_meets_the_target() {
     let report = eval::evaluate(&matcher, &test, |_| {});
     assert_eq!(report.n, 500);
     assert!(report.accuracy >= 0.88, "accuracy {}", report.accuracy);
-    assert!(report.coverage_at_97 > 0.5, "coverage {}", report.coverage_at_97);
+    assert!(
+        report.coverage_at_97 > 0.5,
+        "coverage {}",
+        report.coverage_at_97
+    );
     assert!(report.answered > 0.5 && report.answered <= 1.0);
     assert!(report.per_label.contains_key("oos"));
-    assert_eq!(report.oos_recall.map(|r| (0.0..=1.0).contains(&r)), Some(true));
+    assert_eq!(
+        report.oos_recall.map(|r| (0.0..=1.0).contains(&r)),
+        Some(true)
+    );
 }
 
 #[test]
 fn report_json_has_exactly_the_spec_fields() {
     let train = rows(&data("xsid/zh.train.jsonl"));
-    let test: Vec<Row> = rows(&data("xsid/zh.test.jsonl")).into_iter().take(40).collect();
+    let test: Vec<Row> = rows(&data("xsid/zh.test.jsonl"))
+        .into_iter()
+        .take(40)
+        .collect();
     let matcher = eval::build_matcher(&train, None, &EvalOptions::default()).expect("matcher");
     let report = eval::evaluate(&matcher, &test, |_| {});
     let json = serde_json::to_value(&report).expect("json");
@@ -44,7 +56,15 @@ fn report_json_has_exactly_the_spec_fields() {
     keys.sort_unstable();
     assert_eq!(
         keys,
-        ["accuracy", "answered", "coverage_at_97", "n", "oos_recall", "per_label", "precision"]
+        [
+            "accuracy",
+            "answered",
+            "coverage_at_97",
+            "n",
+            "oos_recall",
+            "per_label",
+            "precision"
+        ]
     );
 }
 
@@ -63,7 +83,11 @@ fn thresholds_do_not_depend_on_test_data() {
     // Same training rows → same thresholds (deterministic), whatever is tested later.
     let again = eval::build_matcher(&train, None, &EvalOptions::default()).expect("matcher");
     assert_eq!(again.thresholds(), before);
-    assert!(matcher.stats().calibration_rows >= 250, "{:?}", matcher.stats());
+    assert!(
+        matcher.stats().calibration_rows >= 250,
+        "{:?}",
+        matcher.stats()
+    );
     // A validation file does move them: it is where they may come from.
     let mut val: Vec<Row> = test[..200].to_vec();
     for r in val.iter_mut().step_by(3) {
@@ -124,7 +148,12 @@ fn lexicon_helps_few_phrasing_kbs() {
     let a = eval::evaluate(&with, &test, |_| {});
     let b = eval::evaluate(&without, &test, |_| {});
     assert!(a.accuracy >= 0.85, "with lexicon {}", a.accuracy);
-    assert!(a.accuracy > b.accuracy + 0.3, "with {} vs without {}", a.accuracy, b.accuracy);
+    assert!(
+        a.accuracy > b.accuracy + 0.3,
+        "with {} vs without {}",
+        a.accuracy,
+        b.accuracy
+    );
 }
 
 fn shared(rel: &str) -> std::path::PathBuf {

@@ -44,7 +44,11 @@ fn shop_kb() -> KnowledgeBase {
             ),
             entry(
                 "password",
-                &["How do I reset my password?", "I forgot my password", "怎么重置密码"],
+                &[
+                    "How do I reset my password?",
+                    "I forgot my password",
+                    "怎么重置密码",
+                ],
                 &[],
                 &[],
             ),
@@ -62,7 +66,10 @@ fn shop_kb() -> KnowledgeBase {
             ),
             entry(
                 "address",
-                &["How do I change my delivery address?", "Update my shipping address"],
+                &[
+                    "How do I change my delivery address?",
+                    "Update my shipping address",
+                ],
                 &[],
                 &[],
             ),
@@ -103,7 +110,11 @@ fn synonyms_reach_entries_written_with_other_words() {
             ..MatcherOptions::default()
         },
     );
-    for query in ["can I have my money back", "我要退钱", "please reimburse me"] {
+    for query in [
+        "can I have my money back",
+        "我要退钱",
+        "please reimburse me",
+    ] {
         assert_eq!(best_id(&with, query).as_deref(), Some("refund"), "{query}");
         let conf_with = with.match_text(query).best.map_or(0.0, |b| b.confidence);
         let conf_without = without
@@ -111,10 +122,16 @@ fn synonyms_reach_entries_written_with_other_words() {
             .best
             .filter(|b| b.entry_id == "refund")
             .map_or(0.0, |b| b.confidence);
-        assert!(conf_with > conf_without, "{query}: {conf_with} vs {conf_without}");
+        assert!(
+            conf_with > conf_without,
+            "{query}: {conf_with} vs {conf_without}"
+        );
     }
     // The knowledge base's own synonyms count too.
-    assert_eq!(best_id(&with, "end my membership").as_deref(), Some("cancel"));
+    assert_eq!(
+        best_id(&with, "end my membership").as_deref(),
+        Some("cancel")
+    );
     assert_eq!(best_id(&with, "取消会员").as_deref(), Some("cancel"));
 }
 
@@ -164,11 +181,18 @@ fn small_talk_in_both_languages() {
     ] {
         let o = m.match_text(text);
         assert_eq!(o.small_talk, Some(kind), "{text}: {o:?}");
-        assert_eq!(o.decision, Decision::Answer, "small talk is never escalated");
+        assert_eq!(
+            o.decision,
+            Decision::Answer,
+            "small talk is never escalated"
+        );
         assert!(o.best.is_none());
     }
     assert_eq!(m.match_text("你好呀").language, Language::Zh);
-    for text in ["hi, how do I reset my password", "thanks but my refund never came"] {
+    for text in [
+        "hi, how do I reset my password",
+        "thanks but my refund never came",
+    ] {
         assert_eq!(m.match_text(text).small_talk, None, "{text}");
     }
 }
@@ -181,7 +205,10 @@ fn suggest_and_escalate_follow_the_thresholds() {
     assert_eq!(o.decision, Decision::Escalate);
     assert!(o.suggestions.is_empty());
     // Unrelated question: not answered.
-    assert_ne!(m.match_text("what is the weather on mars").decision, Decision::Answer);
+    assert_ne!(
+        m.match_text("what is the weather on mars").decision,
+        Decision::Answer
+    );
 
     m.set_thresholds(Thresholds {
         answer: 0.999,
@@ -202,13 +229,20 @@ fn suggest_and_escalate_follow_the_thresholds() {
     });
     let o = m.match_text("change my address");
     assert_eq!(o.decision, Decision::Escalate);
-    assert_eq!(o.best.map(|b| b.entry_id).as_deref(), Some("address"), "kept for statistics");
+    assert_eq!(
+        o.best.map(|b| b.entry_id).as_deref(),
+        Some("address"),
+        "kept for statistics"
+    );
 }
 
 #[test]
 fn keywords_and_patterns_point_at_entries() {
     let m = matcher();
-    assert_eq!(best_id(&m, "my tracking number?").as_deref(), Some("delivery"));
+    assert_eq!(
+        best_id(&m, "my tracking number?").as_deref(),
+        Some("delivery")
+    );
     assert_eq!(best_id(&m, "UNSUBSCRIBE").as_deref(), Some("cancel"));
 }
 
@@ -248,7 +282,12 @@ fn empty_knowledge_base_escalates() {
 #[test]
 fn confidences_are_probabilities() {
     let m = matcher();
-    for q in ["refund please", "opening hours", "random words here", "我要退钱"] {
+    for q in [
+        "refund please",
+        "opening hours",
+        "random words here",
+        "我要退钱",
+    ] {
         for c in m.rank(q) {
             assert!((0.0..=1.0).contains(&c.confidence), "{q}: {c:?}");
         }
