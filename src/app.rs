@@ -202,7 +202,11 @@ async fn shutdown_signal() {
 }
 
 /// Reloads the knowledge base when its files change; a bad edit keeps the previous one live.
-async fn watch_knowledge(dir: std::path::PathBuf, knowledge: Knowledge, mut shutdown: watch::Receiver<bool>) {
+async fn watch_knowledge(
+    dir: std::path::PathBuf,
+    knowledge: Knowledge,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut watcher = crate::faq::kb::KbWatcher::new(dir);
     loop {
         tokio::select! {
@@ -210,7 +214,9 @@ async fn watch_knowledge(dir: std::path::PathBuf, knowledge: Knowledge, mut shut
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
         // Reading a few small files: cheap enough for the runtime thread every 2 s.
-        let Some(report) = watcher.poll() else { continue };
+        let Some(report) = watcher.poll() else {
+            continue;
+        };
         match report.kb {
             Some(kb) => {
                 let entries = kb.entries.len();
