@@ -41,7 +41,7 @@ enum FaqCommand {
 #[derive(Args)]
 struct KbSource {
     /// Knowledge base directory.
-    #[arg(long, env = "FRONTDESK_FAQ_DIR", conflicts_with = "train")]
+    #[arg(long, conflicts_with = "train")]
     faq: Option<PathBuf>,
     /// Build the knowledge base from JSONL rows {"text","label"} instead.
     #[arg(long)]
