@@ -183,6 +183,7 @@ fn init_logging(filter: &str, quiet: bool) {
             tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -348,7 +349,10 @@ fn faq_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
             let mut kb = app::load_knowledge(dir)?;
             if let Some(keep) = args.holdout {
                 let (kept, held_out) = eval::holdout_split(&kb, keep);
-                anyhow::ensure!(!held_out.is_empty(), "--holdout {keep} leaves no phrasing to test on");
+                anyhow::ensure!(
+                    !held_out.is_empty(),
+                    "--holdout {keep} leaves no phrasing to test on"
+                );
                 kb = kept;
                 test = held_out;
             }

@@ -145,7 +145,10 @@ pub fn holdout_split(kb: &KnowledgeBase, keep: usize) -> (KnowledgeBase, Vec<Row
             if *n <= keep {
                 return true;
             }
-            test.push(Row { text: q.text.clone(), label: entry.id.clone() });
+            test.push(Row {
+                text: q.text.clone(),
+                label: entry.id.clone(),
+            });
             false
         });
     }
