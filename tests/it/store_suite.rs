@@ -785,3 +785,48 @@ async fn two_processes_share_one_gap_free_sequence() {
     numbers.sort_unstable();
     assert_eq!(numbers, (1..=80).collect::<Vec<_>>());
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 12, ..Default::default() })]
+
+    /// Any number of concurrent writers, any pattern of rolled-back units: the committed
+    /// tickets are numbered exactly 1..=N, each once.
+    #[test]
+    fn ticket_numbers_stay_unique_and_gap_free(
+        plan in proptest::collection::vec(proptest::collection::vec(proptest::bool::ANY, 1..12), 1..6)
+    ) {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let (committed, numbers) = runtime.block_on(async {
+            let (_dir, store) = sqlite_store().await;
+            let mut handles = Vec::new();
+            for (task, units) in plan.iter().cloned().enumerate() {
+                let store = Arc::clone(&store);
+                handles.push(tokio::spawn(async move {
+                    let mut numbers = Vec::new();
+                    for commit in units {
+                        let mut tx = store.begin().await.unwrap();
+                        let c = tx.upsert_customer(&identity(&format!("p{task}")), false, t0()).await.unwrap();
+                        let t = tx.create_ticket(&new_ticket(c.id, t0())).await.unwrap();
+                        if commit {
+                            tx.commit().await.unwrap();
+                            numbers.push(t.no.0);
+                        }
+                    }
+                    numbers
+                }));
+            }
+            let mut numbers = Vec::new();
+            for h in handles {
+                numbers.extend(h.await.unwrap());
+            }
+            let stored = store.list_tickets(&TicketFilter::default()).await.unwrap();
+            let mut stored: Vec<i64> = stored.iter().map(|t| t.no.0).collect();
+            stored.sort_unstable();
+            numbers.sort_unstable();
+            proptest::prop_assert_eq!(&stored, &numbers);
+            Ok((plan.iter().flatten().filter(|c| **c).count(), numbers))
+        })?;
+        let expected: Vec<i64> = (1..=committed as i64).collect();
+        proptest::prop_assert_eq!(numbers, expected);
+    }
+}
