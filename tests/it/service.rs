@@ -151,11 +151,8 @@ async fn chinese_question_gets_the_chinese_answer() {
 async fn unanswered_question_becomes_one_ticket_and_follow_ups_join_it() {
     let h = harness().await;
     let first = ticket_of(
-        &h.say(
-            "ana",
-            "Quarterly VAT statement shows wrong company name",
-        )
-        .await,
+        &h.say("ana", "Quarterly VAT statement shows wrong company name")
+            .await,
     );
     let replies = h.replies().await;
     assert_eq!(replies.len(), 1);
@@ -388,11 +385,21 @@ async fn unsure_matches_offer_did_you_mean_buttons_and_a_person() {
     assert!(text.contains("Did you mean"), "{text}");
     let data: Vec<_> = buttons.iter().flatten().map(|b| b.data.as_str()).collect();
     assert!(data.len() >= 2 && data.len() <= 4, "{data:?}");
-    assert!(data.iter().any(|d| d.starts_with("faq:orders.")), "{data:?}");
+    assert!(
+        data.iter().any(|d| d.starts_with("faq:orders.")),
+        "{data:?}"
+    );
     assert_eq!(data.last(), Some(&"human"), "{data:?}");
     // Pressing a suggestion shows that answer.
-    let pick = data.iter().find(|d| d.starts_with("faq:")).unwrap().to_string();
+    let pick = data
+        .iter()
+        .find(|d| d.starts_with("faq:"))
+        .unwrap()
+        .to_string();
     h.press("ana", &pick).await;
     let answer = h.replies().await.pop().unwrap();
-    assert!(answer.contains("Track") || answer.contains("Cancel"), "{answer}");
+    assert!(
+        answer.contains("Track") || answer.contains("Cancel"),
+        "{answer}"
+    );
 }
