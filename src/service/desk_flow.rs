@@ -8,7 +8,7 @@
 
 use crate::desk::{self, DeskCommand, FindQuery, InfoView};
 use crate::domain::{
-    ChatAddress, Customer, Direction, Outbound, Platform, Ticket, TicketAction, TicketNo,
+    ChatAddress, Customer, Direction, Language, Outbound, Platform, Ticket, TicketAction, TicketNo,
     TicketState, Timestamp, TransitionError,
 };
 use crate::replies;
@@ -65,6 +65,25 @@ pub enum DeskOutcome {
     Usage,
     /// Not allowed in the ticket's state (or no such ticket): explained, nothing changed.
     Refused,
+}
+
+/// Messages looked at to tell the customer's language from their own words.
+const LANGUAGE_SAMPLE: u32 = 20;
+
+/// The language of the customer's latest words in this ticket; the stored preference
+/// (platform locale) when none tell. Keeps desk pushes in the language the customer wrote.
+async fn ticket_language(
+    tx: &mut Box<dyn Tx>,
+    no: TicketNo,
+    fallback: Language,
+) -> Result<Language, StoreError> {
+    let messages = tx.recent_messages(no, LANGUAGE_SAMPLE).await?;
+    Ok(messages
+        .iter()
+        .rev()
+        .filter(|m| m.direction == Direction::Inbound)
+        .find_map(|m| Language::detect(&m.text))
+        .unwrap_or(fallback))
 }
 
 /// Per-desk-message working state.
@@ -255,7 +274,7 @@ impl Service {
         let no = t.no;
         let now = turn.now;
         let agent = turn.agent.name.clone();
-        let language = customer.language;
+        let language = ticket_language(&mut turn.tx, no, customer.language).await?;
         let to_customer = |text: String| Outbound::text(customer.chat(), text).for_ticket(no);
         let changes_closed = matches!(
             command,
@@ -562,6 +581,7 @@ impl Service {
         let Some(mut t) = self.own_ticket(turn, no).await? else {
             return Ok(None);
         };
+        turn.language = ticket_language(&mut turn.tx, no, turn.language).await?;
         if t.state != TicketState::Resolved || t.apply(TicketAction::Confirm, turn.now).is_err() {
             let text = replies::confirmation_not_pending(turn.language, no, t.state);
             turn.say_text(text).await?;
@@ -593,6 +613,7 @@ impl Service {
         let Some(mut t) = self.own_ticket(turn, no).await? else {
             return Ok(None);
         };
+        turn.language = ticket_language(&mut turn.tx, no, turn.language).await?;
         if t.state != TicketState::Resolved || t.apply(TicketAction::Reopen, turn.now).is_err() {
             let text = replies::confirmation_not_pending(turn.language, no, t.state);
             turn.say_text(text).await?;
@@ -629,6 +650,7 @@ impl Service {
         let Some(t) = self.own_ticket(turn, no).await? else {
             return Ok(None);
         };
+        turn.language = ticket_language(&mut turn.tx, no, turn.language).await?;
         if t.state != TicketState::Closed {
             turn.say_text(replies::rating_not_yet(turn.language, no))
                 .await?;
