@@ -1012,3 +1012,53 @@ async fn the_whole_journey_in_order() {
         assert!(kinds.contains(&k), "{k} in {kinds:?}");
     }
 }
+
+/// `frontdesk desk` from the outside: a ticket from `frontdesk chat`, worked in the console desk.
+#[test]
+fn console_desk_works_a_ticket_from_the_console_chat() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str], script: &str| {
+        let mut child = crate::cli::frontdesk(dir.path())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let chat = run(
+        &["chat", "--user", "ana"],
+        "/human my invoice lists a kettle I never bought\n",
+    );
+    assert!(chat.contains("#1"), "{chat}");
+    let desk = run(
+        &["desk", "--agent", "sam"],
+        "/queue\n#1 /claim\n#1 /note looks like a duplicate line\n#1 /priority P9\n/claim\n",
+    );
+    for want in [
+        "desk> Queue, most urgent first (1):",
+        "desk #1> #1 claimed by sam; it is open.",
+        "to console:ana> Good news: an agent is now working on your ticket #1.",
+        "desk #1> Note added to #1",
+        "desk #1> Usage: /priority P1|P2|P3",
+        "desk> /claim works in a ticket's thread",
+    ] {
+        assert!(desk.contains(want), "{want:?} missing in:\n{desk}");
+    }
+    assert!(!desk.contains("to console:ana> looks like"), "{desk}");
+}
