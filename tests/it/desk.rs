@@ -1062,3 +1062,79 @@ fn console_desk_works_a_ticket_from_the_console_chat() {
     }
     assert!(!desk.contains("to console:ana> looks like"), "{desk}");
 }
+
+#[tokio::test]
+async fn chinese_customers_get_chinese_resolution_buttons() {
+    let d = desk().await;
+    let no = d.ticket_for("li", "我的发票金额不对").await;
+    d.agent("sam", Some(no), "/resolve 已为您更正发票。").await;
+    let sent = d.sent().await;
+    let labels: Vec<String> = buttons_of(sent.to_customer("li")[0])
+        .concat()
+        .into_iter()
+        .map(|(label, _)| label)
+        .collect();
+    assert_eq!(labels, vec!["已解决".to_string(), "未解决".to_string()]);
+    d.press("li", ButtonAction::Solved(no)).await;
+    assert!(d.sent().await.customer_texts("li")[0].contains("已关闭"));
+}
+
+/// The store queries behind the desk, checked directly.
+#[tokio::test]
+async fn store_desk_queries() {
+    let d = desk().await;
+    let a = d.ticket_for("ana", "discount code 50%_OFF rejected").await;
+    let b = d.ticket_for("bob", "discount code 50 OFF rejected").await;
+    d.agent("sam", Some(a), "/note first").await;
+    d.agent("sam", Some(a), "/note second").await;
+    d.agent("sam", Some(a), "/note third").await;
+    d.sent().await;
+    let mut tx = d.store.begin().await.unwrap();
+
+    // `%` and `_` are literal, not wildcards.
+    let found: Vec<TicketNo> = tx
+        .find_tickets("50%_off", 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| t.no)
+        .collect();
+    assert_eq!(found, vec![a]);
+    let found = tx.find_tickets("second", 10).await.unwrap();
+    assert_eq!(found.len(), 1, "notes are searchable by agents");
+
+    // The last messages, oldest first.
+    let texts: Vec<String> = tx
+        .recent_messages(a, 2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.text)
+        .collect();
+    assert_eq!(texts, vec!["second".to_string(), "third".to_string()]);
+
+    // The desk thread is remembered and replaced.
+    assert_eq!(tx.desk_thread(a).await.unwrap(), Some(thread(a)));
+    assert_eq!(tx.desk_thread(b).await.unwrap(), None);
+    let other = ChatAddress::new(Platform::Telegram, "-100123");
+    tx.set_desk_thread(a, &other).await.unwrap();
+    assert_eq!(tx.desk_thread(a).await.unwrap(), Some(other));
+
+    // One rating per ticket.
+    let rating = |score| frontdesk::store::Rating {
+        ticket: b,
+        customer: frontdesk::domain::CustomerId(2),
+        score,
+        comment: Some("quick".into()),
+        at: d.clock.now(),
+    };
+    assert!(tx.record_rating(&rating(3)).await.unwrap());
+    assert!(!tx.record_rating(&rating(5)).await.unwrap());
+    let stored = tx.rating(b).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.score, stored.comment.as_deref()),
+        (3, Some("quick"))
+    );
+
+    assert!(tx.tickets_assigned_to("sam", 10).await.unwrap().is_empty());
+}
