@@ -304,6 +304,8 @@ impl Service {
                         .await?;
                     return Ok(DeskOutcome::Answered);
                 }
+                // The customer hears when someone first picks the ticket up (not on hand-overs).
+                let pickup = t.state == TicketState::New || t.assignee.is_none();
                 let previous = t.assignee.replace(agent.clone());
                 let change = transition!(TicketAction::Claim);
                 let detail = match &previous {
@@ -311,7 +313,7 @@ impl Service {
                     _ => change,
                 };
                 turn.event(no, "claimed", detail).await?;
-                if previous.is_none() {
+                if pickup {
                     turn.push(to_customer(replies::agent_on_it(language, no)))
                         .await?;
                 }
@@ -323,14 +325,12 @@ impl Service {
                         .await?;
                     return Ok(DeskOutcome::Answered);
                 }
+                // Only responsibility changes: the state (and the customer's "an agent is on
+                // it") waits until the assignee claims or answers.
                 let previous = t.assignee.replace(to.clone());
                 t.updated_at = now;
                 let was = previous.as_deref().unwrap_or("unassigned");
                 turn.event(no, "assigned", format!("{was} → {to}")).await?;
-                if previous.is_none() {
-                    turn.push(to_customer(replies::agent_on_it(language, no)))
-                        .await?;
-                }
                 format!("{no} assigned to {to} (was {was}).")
             }
             DeskCommand::Transfer(department) => {

@@ -297,10 +297,9 @@ async fn assign_and_transfer() {
     );
     let sent = d.sent().await;
     assert_one_desk_line(&sent, &["assigned to kim", "was unassigned"]);
-    assert_eq!(
-        sent.customer_texts("ana").len(),
-        1,
-        "the customer hears someone is on it"
+    assert!(
+        sent.customer_texts("ana").is_empty(),
+        "told when the assignee claims"
     );
     let t = d.details(no).await;
     assert_eq!(t.ticket.assignee.as_deref(), Some("kim"));
@@ -308,6 +307,15 @@ async fn assign_and_transfer() {
         .events
         .iter()
         .any(|e| e.kind == "assigned" && e.actor == "sam" && e.detail.contains("kim")));
+    assert_eq!(t.ticket.state, TicketState::New);
+    // The assignee claims: now the customer hears about it.
+    assert_eq!(
+        d.agent("kim", Some(no), "/claim").await,
+        DeskOutcome::Applied
+    );
+    let sent = d.sent().await;
+    assert!(sent.customer_texts("ana")[0].contains("an agent is now working"));
+    let t = d.details(no).await;
     assert_eq!(
         d.agent("sam", Some(no), "/assign").await,
         DeskOutcome::Usage
