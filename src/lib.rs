@@ -10,7 +10,8 @@
 //!                       outbox worker ──ChatTransport──▶ adapter ──▶ platform
 //! ```
 //!
-//! * Pure core, no I/O: [`domain`], [`faq`], [`triage`], [`sla`], [`replies`].
+//! * Pure core, no I/O: [`domain`], [`faq`], [`triage`], [`sla`], [`replies`], [`desk`]
+//!   (agents' commands).
 //! * Ports (traits the core owns): [`store::Store`], [`ports::ChatTransport`], [`ports::Clock`].
 //! * Application: [`service`] (one transaction per inbound message), [`outbox`] (delivery).
 //! * Adapters and edges: [`adapters`], [`http`], [`config`], [`app`] (wiring for `frontdesk run`).
@@ -18,6 +19,7 @@
 pub mod adapters;
 pub mod app;
 pub mod config;
+pub mod desk;
 pub mod domain;
 pub mod faq;
 pub mod http;

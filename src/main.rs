@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use frontdesk::adapters::console::{ConsoleSession, ConsoleTransport};
+use frontdesk::adapters::console::{ConsoleDesk, ConsoleSession, ConsoleTransport};
 use frontdesk::app;
 use frontdesk::config::Settings;
 use frontdesk::domain::{Language, TicketNo, TicketState};
@@ -44,6 +44,12 @@ enum Command {
         /// Preferred language when it cannot be told from the text (en or zh).
         #[arg(long)]
         lang: Option<Language>,
+    },
+    /// Work tickets as an agent from the terminal: `#12 /claim`, `#12 text…`, `/queue`.
+    Desk {
+        /// Agent name (shown to colleagues, stored as assignee and author).
+        #[arg(long, default_value = "agent")]
+        agent: String,
     },
     /// Knowledge base tools.
     Faq {
@@ -165,6 +171,9 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Chat { user, lang } => runtime
             .block_on(chat(settings, user, lang))
             .map(|_| ExitCode::SUCCESS),
+        Command::Desk { agent } => runtime
+            .block_on(desk(settings, agent))
+            .map(|_| ExitCode::SUCCESS),
         Command::Faq { command } => faq(settings, command),
         Command::Tickets { command } => runtime.block_on(tickets(settings, command)),
     }
@@ -211,6 +220,30 @@ async fn chat(settings: Settings, user: String, lang: Option<Language>) -> anyho
     session
         .run(&app.service, &transport, stdin, deliver)
         .await?;
+    Ok(())
+}
+
+async fn desk(settings: Settings, agent: String) -> anyhow::Result<()> {
+    let transport = Arc::new(ConsoleTransport::for_desk(Box::new(std::io::stdout())));
+    let app = app::build(settings, vec![transport]).await?;
+    let session = ConsoleDesk {
+        agent,
+        session_id: chrono::Utc::now()
+            .timestamp_nanos_opt()
+            .unwrap_or_default()
+            .to_string(),
+    };
+    let outbox = app.outbox.clone();
+    let deliver = || {
+        let outbox = outbox.clone();
+        async move {
+            if let Err(e) = outbox.drain().await {
+                eprintln!("frontdesk: delivery paused: {e}");
+            }
+        }
+    };
+    let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    session.run(&app.service, stdin, deliver).await?;
     Ok(())
 }
 

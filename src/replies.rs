@@ -19,6 +19,12 @@ pub enum ButtonAction {
     /// Show the questions of a topic.
     Topic(String),
     Status,
+    /// "Solved" under a solution: the customer confirms, the ticket closes.
+    Solved(TicketNo),
+    /// "Not solved" under a solution: the ticket goes back to its agent.
+    NotSolved(TicketNo),
+    /// A 1–5 satisfaction rating of a closed ticket.
+    Rate(TicketNo, u8),
 }
 
 impl ButtonAction {
@@ -30,6 +36,9 @@ impl ButtonAction {
             ButtonAction::Human(None) => "human".into(),
             ButtonAction::Topic(id) => format!("topic:{id}"),
             ButtonAction::Status => "status".into(),
+            ButtonAction::Solved(no) => format!("solved:{}", no.0),
+            ButtonAction::NotSolved(no) => format!("notsolved:{}", no.0),
+            ButtonAction::Rate(no, score) => format!("rate:{}:{score}", no.0),
         }
     }
 
@@ -44,6 +53,13 @@ impl ButtonAction {
             ("human", id) => Some(ButtonAction::Human(id)),
             ("topic", Some(id)) => Some(ButtonAction::Topic(id)),
             ("status", None) => Some(ButtonAction::Status),
+            ("solved", Some(no)) => ticket_arg(&no).map(ButtonAction::Solved),
+            ("notsolved", Some(no)) => ticket_arg(&no).map(ButtonAction::NotSolved),
+            ("rate", Some(arg)) => {
+                let (no, score) = arg.split_once(':')?;
+                let score = score.parse::<u8>().ok().filter(|s| (1..=5).contains(s))?;
+                Some(ButtonAction::Rate(ticket_arg(no)?, score))
+            }
             _ => None,
         }
     }
@@ -54,6 +70,11 @@ impl ButtonAction {
             data: self.encode(),
         }
     }
+}
+
+/// A ticket number in a payload: digits only (no `#`), positive.
+fn ticket_arg(text: &str) -> Option<TicketNo> {
+    text.parse::<i64>().ok().filter(|n| *n > 0).map(TicketNo)
 }
 
 fn pick(language: Language, en: &'static str, zh: &'static str) -> &'static str {
@@ -304,6 +325,115 @@ fn human_ago(language: Language, d: chrono::Duration) -> String {
     }
 }
 
+pub fn solved_label(language: Language) -> &'static str {
+    pick(language, "Solved", "已解决")
+}
+
+pub fn not_solved_label(language: Language) -> &'static str {
+    pick(language, "Not solved", "未解决")
+}
+
+/// Under a solution: "Solved" first, "Not solved" second, in one row.
+pub fn resolution_buttons(language: Language, no: TicketNo) -> Vec<Vec<Button>> {
+    vec![vec![
+        ButtonAction::Solved(no).button(solved_label(language)),
+        ButtonAction::NotSolved(no).button(not_solved_label(language)),
+    ]]
+}
+
+/// Five buttons 1…5 in one row.
+pub fn rating_buttons(no: TicketNo) -> Vec<Vec<Button>> {
+    vec![(1..=5u8)
+        .map(|score| ButtonAction::Rate(no, score).button(score.to_string()))
+        .collect()]
+}
+
+/// Pushed when an agent claims the ticket.
+pub fn agent_on_it(language: Language, no: TicketNo) -> String {
+    match language {
+        Language::En => format!("Good news: an agent is now working on your ticket {no}."),
+        Language::Zh => format!("客服已开始处理您的工单 {no}。"),
+    }
+}
+
+/// Pushed when an agent reopens the ticket.
+pub fn reopened_by_agent(language: Language, no: TicketNo) -> String {
+    match language {
+        Language::En => {
+            format!("Your ticket {no} has been reopened; our agent is looking at it again.")
+        }
+        Language::Zh => format!("您的工单 {no} 已重新打开，客服会继续跟进。"),
+    }
+}
+
+/// After "Solved": the ticket is closed; asks for the rating (sent with [`rating_buttons`]).
+pub fn solved_ask_rating(language: Language, no: TicketNo) -> String {
+    match language {
+        Language::En => format!(
+            "Thank you for confirming — ticket {no} is now closed. How would you rate our help, from 1 (poor) to 5 (excellent)?"
+        ),
+        Language::Zh => format!("感谢您的确认，工单 {no} 已关闭。请为我们的服务打分：1（很差）到 5（很好）。"),
+    }
+}
+
+/// After "Not solved": the ticket goes back to the agent; asks what is missing.
+pub fn not_solved_followup(language: Language, no: TicketNo) -> String {
+    match language {
+        Language::En => format!(
+            "Sorry it isn't solved yet. Ticket {no} is reopened and back with our agent. What is still missing? Please reply here with the details."
+        ),
+        Language::Zh => format!("很抱歉问题仍未解决。工单 {no} 已重新打开并交回客服。请在这里告诉我们还缺少什么。"),
+    }
+}
+
+pub fn rating_thanks(language: Language, score: u8) -> String {
+    match language {
+        Language::En => format!("Thank you for your rating ({score}/5)! It helps us improve."),
+        Language::Zh => format!("感谢您的评分（{score}/5）！这能帮助我们改进服务。"),
+    }
+}
+
+pub fn rating_already_given(language: Language, no: TicketNo) -> String {
+    match language {
+        Language::En => {
+            format!("You have already rated ticket {no} — thank you, we keep your first rating.")
+        }
+        Language::Zh => format!("您已为工单 {no} 评过分，谢谢！我们保留您的第一次评分。"),
+    }
+}
+
+pub fn rating_not_yet(language: Language, no: TicketNo) -> String {
+    match language {
+        Language::En => {
+            format!("Ticket {no} is not closed yet; you can rate it once it is closed.")
+        }
+        Language::Zh => format!("工单 {no} 尚未关闭，关闭后即可评分。"),
+    }
+}
+
+/// A button for a ticket that is not the customer's own (or does not exist).
+pub fn not_your_ticket(language: Language) -> &'static str {
+    pick(
+        language,
+        "Sorry, that button is not for one of your tickets. /status shows your tickets.",
+        "抱歉，该按钮不属于您的工单。发送 /status 查看您的工单。",
+    )
+}
+
+/// "Solved" / "Not solved" pressed when the ticket no longer waits for a confirmation.
+pub fn confirmation_not_pending(language: Language, no: TicketNo, state: TicketState) -> String {
+    match language {
+        Language::En => format!(
+            "Ticket {no} is {} now, so there is nothing to confirm.",
+            state_name(language, state)
+        ),
+        Language::Zh => format!(
+            "工单 {no} 当前状态为「{}」，无需确认。",
+            state_name(language, state)
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -317,11 +447,25 @@ mod tests {
             ButtonAction::Human(Some("x".into())),
             ButtonAction::Topic("orders".into()),
             ButtonAction::Status,
+            ButtonAction::Solved(TicketNo(12)),
+            ButtonAction::NotSolved(TicketNo(12)),
+            ButtonAction::Rate(TicketNo(12), 5),
+            ButtonAction::Rate(TicketNo(1), 1),
         ] {
             assert_eq!(ButtonAction::decode(&action.encode()), Some(action));
         }
         assert_eq!(ButtonAction::decode("nonsense"), None);
         assert_eq!(ButtonAction::decode(""), None);
+        for bad in [
+            "rate:12:6",
+            "rate:12:0",
+            "rate:12",
+            "solved:x",
+            "solved:0",
+            "notsolved:-3",
+        ] {
+            assert_eq!(ButtonAction::decode(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! Dedup key, customer, FAQ decision or ticket change, history and every reply the
 //! message causes are written in the same [`Tx`]; nothing is sent from here — replies
 //! go to the outbox and the delivery worker is woken after commit. Adapters translate
-//! platform events into [`Inbound`]; this module decides.
+//! platform events into [`Inbound`]; this module decides. The agents' side (desk commands)
+//! and the customer's answers to a solution live in `desk_flow`.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
@@ -20,6 +21,10 @@ use crate::replies::{self, ButtonAction};
 use crate::sla::{human_duration, SlaPolicy};
 use crate::store::{FaqFeedback, NewTicket, Store, StoreError, TicketEvent, TicketMessage, Tx};
 use crate::triage::TriageRules;
+
+mod desk_flow;
+
+pub use desk_flow::{Agent, DeskHandled, DeskInbound, DeskOutcome};
 
 /// Longest subject kept for a ticket (lists, topic names).
 const SUBJECT_CHARS: usize = 80;
@@ -420,6 +425,9 @@ impl Service {
                 self.send_status(turn).await?;
                 Ok(None)
             }
+            ButtonAction::Solved(no) => self.on_solved(turn, no).await,
+            ButtonAction::NotSolved(no) => self.on_not_solved(turn, no).await,
+            ButtonAction::Rate(no, score) => self.on_rate(turn, no, score).await,
         }
     }
 
@@ -461,8 +469,10 @@ impl Service {
         attachments: Vec<Attachment>,
     ) -> Result<TicketNo, StoreError> {
         let no = ticket.no;
+        let files = attachments.len();
         self.add_customer_message(turn, no, text, attachments)
             .await?;
+        self.relay_to_desk(turn, no, text, files).await?;
         if ticket.state == TicketState::WaitingOnCustomer {
             // The answer the agent waited for: back to the agent.
             if ticket.apply(TicketAction::CustomerReply, turn.now).is_ok() {

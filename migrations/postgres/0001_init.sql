@@ -124,3 +124,21 @@ CREATE TABLE unanswered (
     at       BIGINT NOT NULL
 );
 CREATE INDEX unanswered_at ON unanswered (at);
+
+-- Satisfaction ratings (SPEC §1.6): at most one per ticket; a second one is ignored.
+CREATE TABLE ratings (
+    ticket   BIGINT PRIMARY KEY REFERENCES tickets (number),
+    customer BIGINT NOT NULL REFERENCES customers (id),
+    score    SMALLINT NOT NULL CHECK (score BETWEEN 1 AND 5),
+    comment  TEXT,
+    at       BIGINT NOT NULL
+);
+
+-- Where the desk talks about a ticket (its thread/topic, as a ChatAddress in JSON), so
+-- customer-side events (e.g. "Not solved") can be told to the agents.
+CREATE TABLE desk_threads (
+    ticket  BIGINT PRIMARY KEY REFERENCES tickets (number),
+    address TEXT   NOT NULL
+);
+-- The desk's /mine.
+CREATE INDEX tickets_assignee ON tickets (assignee, state) WHERE assignee IS NOT NULL;

@@ -117,3 +117,21 @@ CREATE TABLE unanswered (
     at       INTEGER NOT NULL
 );
 CREATE INDEX unanswered_at ON unanswered (at);
+
+-- Satisfaction ratings (SPEC §1.6): at most one per ticket; a second one is ignored.
+CREATE TABLE ratings (
+    ticket   INTEGER PRIMARY KEY REFERENCES tickets (number),
+    customer INTEGER NOT NULL REFERENCES customers (id),
+    score    INTEGER NOT NULL CHECK (score BETWEEN 1 AND 5),
+    comment  TEXT,
+    at       INTEGER NOT NULL
+);
+
+-- Where the desk talks about a ticket (its thread/topic, as a ChatAddress in JSON), so
+-- customer-side events (e.g. "Not solved") can be told to the agents.
+CREATE TABLE desk_threads (
+    ticket  INTEGER PRIMARY KEY REFERENCES tickets (number),
+    address TEXT    NOT NULL
+);
+-- The desk's /mine.
+CREATE INDEX tickets_assignee ON tickets (assignee, state) WHERE assignee IS NOT NULL;

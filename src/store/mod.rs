@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    Attachment, Category, Customer, CustomerId, CustomerIdentity, Direction, Outbound, Priority,
-    Ticket, TicketNo, TicketState, Timestamp,
+    Attachment, Category, ChatAddress, Customer, CustomerId, CustomerIdentity, Direction, Outbound,
+    Priority, Ticket, TicketNo, TicketState, Timestamp,
 };
 
 pub mod sqlite;
@@ -89,6 +89,17 @@ pub struct TicketFilter {
     /// Only tickets that are not closed.
     pub active_only: bool,
     pub limit: Option<u32>,
+}
+
+/// A customer's satisfaction rating of a closed ticket (one per ticket).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rating {
+    pub ticket: TicketNo,
+    pub customer: CustomerId,
+    /// 1 (poor) … 5 (excellent).
+    pub score: u8,
+    pub comment: Option<String>,
+    pub at: Timestamp,
 }
 
 /// FAQ interaction counted per entry (SPEC §5).
@@ -257,6 +268,46 @@ pub trait Tx: Send {
         language: crate::domain::Language,
         now: Timestamp,
     ) -> Result<(), StoreError>;
+
+    async fn customer(&mut self, id: CustomerId) -> Result<Option<Customer>, StoreError>;
+    /// The last `limit` messages of a ticket (internal notes included), oldest first.
+    async fn recent_messages(
+        &mut self,
+        ticket: TicketNo,
+        limit: u32,
+    ) -> Result<Vec<TicketMessage>, StoreError>;
+    /// The last `limit` history entries of a ticket, oldest first.
+    async fn recent_events(
+        &mut self,
+        ticket: TicketNo,
+        limit: u32,
+    ) -> Result<Vec<TicketEvent>, StoreError>;
+
+    /// The desk's `/queue`: tickets agents must act on (new, open, waiting on the customer),
+    /// most urgent first — by first-response deadline until answered, then by resolution
+    /// deadline.
+    async fn queue(&mut self, limit: u32) -> Result<Vec<Ticket>, StoreError>;
+    /// The desk's `/mine`: an agent's tickets that are not closed, most urgent first.
+    async fn tickets_assigned_to(
+        &mut self,
+        assignee: &str,
+        limit: u32,
+    ) -> Result<Vec<Ticket>, StoreError>;
+    /// The desk's `/find`: tickets whose subject or any message contains `text`
+    /// (case-insensitive for ASCII), newest first.
+    async fn find_tickets(&mut self, text: &str, limit: u32) -> Result<Vec<Ticket>, StoreError>;
+
+    /// Stores a rating. Returns `false` (and changes nothing) when the ticket already has one.
+    async fn record_rating(&mut self, rating: &Rating) -> Result<bool, StoreError>;
+    async fn rating(&mut self, ticket: TicketNo) -> Result<Option<Rating>, StoreError>;
+
+    /// Remembers where the desk discusses a ticket (its thread), replacing an older address.
+    async fn set_desk_thread(
+        &mut self,
+        ticket: TicketNo,
+        address: &ChatAddress,
+    ) -> Result<(), StoreError>;
+    async fn desk_thread(&mut self, ticket: TicketNo) -> Result<Option<ChatAddress>, StoreError>;
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }

@@ -24,12 +24,12 @@ use sqlx::{Row, Sqlite, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::{
-    FaqFeedback, NewTicket, OutboxItem, OutboxStats, Store, StoreError, TicketDetails, TicketEvent,
-    TicketFilter, TicketMessage, Tx,
+    FaqFeedback, NewTicket, OutboxItem, OutboxStats, Rating, Store, StoreError, TicketDetails,
+    TicketEvent, TicketFilter, TicketMessage, Tx,
 };
 use crate::domain::{
-    Attachment, Category, Customer, CustomerId, CustomerIdentity, Direction, Language, Outbound,
-    Platform, Priority, Ticket, TicketNo, TicketState, Timestamp,
+    Attachment, Category, ChatAddress, Customer, CustomerId, CustomerIdentity, Direction, Language,
+    Outbound, Platform, Priority, Ticket, TicketNo, TicketState, Timestamp,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -304,6 +304,11 @@ fn feedback_column(feedback: FaqFeedback) -> (i64, i64, i64) {
 const TICKET_COLUMNS: &str = "number, customer, state, category, priority, department, \
      assignee, subject, created_at, updated_at, first_response_due, resolution_due, \
      first_response_at, resolved_at, closed_at";
+
+/// Most urgent first: the first-response deadline until someone answered, then the
+/// resolution deadline (SPEC §3 `/queue`).
+const URGENCY: &str =
+    "CASE WHEN first_response_at IS NULL THEN first_response_due ELSE resolution_due END";
 
 const CUSTOMER_COLUMNS: &str =
     "id, platform, user_id, chat_id, display_name, language, vip, unreachable";
@@ -1058,6 +1063,198 @@ impl Tx for SqliteTx {
                 .await
                 .map_err(|e| map_err(&ctx, e))?;
         Ok(row.and_then(|(q,)| q))
+    }
+
+    async fn customer(&mut self, id: CustomerId) -> Result<Option<Customer>, StoreError> {
+        let ctx = self.ctx();
+        sqlx::query(&format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = ?1"
+        ))
+        .bind(id.0)
+        .fetch_optional(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?
+        .map(|r| customer_from(&r, &ctx))
+        .transpose()
+    }
+
+    async fn recent_messages(
+        &mut self,
+        ticket: TicketNo,
+        limit: u32,
+    ) -> Result<Vec<TicketMessage>, StoreError> {
+        let ctx = self.ctx();
+        let mut messages = sqlx::query(
+            "SELECT ticket, direction, author, text, attachments, at \
+             FROM ticket_messages WHERE ticket = ?1 ORDER BY id DESC LIMIT ?2",
+        )
+        .bind(ticket.0)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?
+        .iter()
+        .map(|r| message_from(r, &ctx))
+        .collect::<Result<Vec<_>, _>>()?;
+        messages.reverse();
+        Ok(messages)
+    }
+
+    async fn recent_events(
+        &mut self,
+        ticket: TicketNo,
+        limit: u32,
+    ) -> Result<Vec<TicketEvent>, StoreError> {
+        let ctx = self.ctx();
+        let mut events = sqlx::query(
+            "SELECT ticket, kind, actor, detail, at FROM ticket_events \
+             WHERE ticket = ?1 ORDER BY id DESC LIMIT ?2",
+        )
+        .bind(ticket.0)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?
+        .iter()
+        .map(|r| event_from(r, &ctx))
+        .collect::<Result<Vec<_>, _>>()?;
+        events.reverse();
+        Ok(events)
+    }
+
+    async fn queue(&mut self, limit: u32) -> Result<Vec<Ticket>, StoreError> {
+        let ctx = self.ctx();
+        sqlx::query(&format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets \
+             WHERE state IN ('new', 'open', 'waiting_on_customer') \
+             ORDER BY {URGENCY}, number LIMIT ?1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?
+        .iter()
+        .map(|r| ticket_from(r, &ctx))
+        .collect()
+    }
+
+    async fn tickets_assigned_to(
+        &mut self,
+        assignee: &str,
+        limit: u32,
+    ) -> Result<Vec<Ticket>, StoreError> {
+        let ctx = self.ctx();
+        sqlx::query(&format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets \
+             WHERE assignee = ?1 AND state <> 'closed' \
+             ORDER BY {URGENCY}, number LIMIT ?2"
+        ))
+        .bind(assignee)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?
+        .iter()
+        .map(|r| ticket_from(r, &ctx))
+        .collect()
+    }
+
+    async fn find_tickets(&mut self, text: &str, limit: u32) -> Result<Vec<Ticket>, StoreError> {
+        let ctx = self.ctx();
+        // instr() instead of LIKE: the agent's text is matched literally (no wildcards).
+        sqlx::query(&format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets t \
+             WHERE instr(lower(t.subject), lower(?1)) > 0 \
+                OR EXISTS (SELECT 1 FROM ticket_messages m \
+                           WHERE m.ticket = t.number AND instr(lower(m.text), lower(?1)) > 0) \
+             ORDER BY t.number DESC LIMIT ?2"
+        ))
+        .bind(text)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?
+        .iter()
+        .map(|r| ticket_from(r, &ctx))
+        .collect()
+    }
+
+    async fn record_rating(&mut self, rating: &Rating) -> Result<bool, StoreError> {
+        let ctx = self.ctx();
+        let done = sqlx::query(
+            "INSERT INTO ratings (ticket, customer, score, comment, at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (ticket) DO NOTHING",
+        )
+        .bind(rating.ticket.0)
+        .bind(rating.customer.0)
+        .bind(i64::from(rating.score))
+        .bind(rating.comment.as_deref())
+        .bind(ms(rating.at))
+        .execute(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn rating(&mut self, ticket: TicketNo) -> Result<Option<Rating>, StoreError> {
+        let ctx = self.ctx();
+        let Some(row) = sqlx::query(
+            "SELECT ticket, customer, score, comment, at FROM ratings WHERE ticket = ?1",
+        )
+        .bind(ticket.0)
+        .fetch_optional(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?
+        else {
+            return Ok(None);
+        };
+        let score: i64 = get(&row, &ctx, "score")?;
+        let score = u8::try_from(score)
+            .ok()
+            .filter(|s| (1..=5).contains(s))
+            .ok_or_else(|| corrupt(format!("rating of {ticket}: score {score} out of range")))?;
+        Ok(Some(Rating {
+            ticket: TicketNo(get(&row, &ctx, "ticket")?),
+            customer: CustomerId(get(&row, &ctx, "customer")?),
+            score,
+            comment: get(&row, &ctx, "comment")?,
+            at: get_ts(&row, &ctx, "at")?,
+        }))
+    }
+
+    async fn set_desk_thread(
+        &mut self,
+        ticket: TicketNo,
+        address: &ChatAddress,
+    ) -> Result<(), StoreError> {
+        let ctx = self.ctx();
+        let json = serde_json::to_string(address)
+            .map_err(|e| StoreError::Other(format!("desk address cannot be encoded: {e}")))?;
+        sqlx::query(
+            "INSERT INTO desk_threads (ticket, address) VALUES (?1, ?2) \
+             ON CONFLICT (ticket) DO UPDATE SET address = excluded.address",
+        )
+        .bind(ticket.0)
+        .bind(json)
+        .execute(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?;
+        Ok(())
+    }
+
+    async fn desk_thread(&mut self, ticket: TicketNo) -> Result<Option<ChatAddress>, StoreError> {
+        let ctx = self.ctx();
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT address FROM desk_threads WHERE ticket = ?1")
+                .bind(ticket.0)
+                .fetch_optional(&mut *self.w.tx)
+                .await
+                .map_err(|e| map_err(&ctx, e))?;
+        row.map(|(json,)| {
+            serde_json::from_str(&json)
+                .map_err(|e| corrupt(format!("desk thread of {ticket} is not valid JSON: {e}")))
+        })
+        .transpose()
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {

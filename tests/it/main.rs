@@ -1,6 +1,7 @@
 //! The single integration-test binary: one module per area.
 
 mod cli;
+mod desk;
 mod faq_check;
 mod faq_eval;
 mod faq_matcher;
