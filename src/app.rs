@@ -202,42 +202,34 @@ async fn shutdown_signal() {
 }
 
 /// Reloads the knowledge base when its files change; a bad edit keeps the previous one live.
-async fn watch_knowledge(
-    dir: std::path::PathBuf,
-    knowledge: Knowledge,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut last = crate::faq::kb::fingerprint(&dir);
+async fn watch_knowledge(dir: std::path::PathBuf, knowledge: Knowledge, mut shutdown: watch::Receiver<bool>) {
+    let mut watcher = crate::faq::kb::KbWatcher::new(dir);
     loop {
         tokio::select! {
             _ = tokio::time::sleep(KB_POLL) => {}
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
-        let now = crate::faq::kb::fingerprint(&dir);
-        if now == last {
-            continue;
-        }
-        last = now;
-        let loaded = {
-            let dir = dir.clone();
-            tokio::task::spawn_blocking(move || crate::faq::kb::load_dir(&dir)).await
-        };
-        match loaded {
-            Ok(Ok(kb)) => {
+        // Reading a few small files: cheap enough for the runtime thread every 2 s.
+        let Some(report) = watcher.poll() else { continue };
+        match report.kb {
+            Some(kb) => {
                 let entries = kb.entries.len();
-                knowledge.replace(kb);
-                tracing::info!(entries, "knowledge base reloaded");
+                // Training the matcher takes a moment on large knowledge bases.
+                let knowledge = knowledge.clone();
+                match tokio::task::spawn_blocking(move || knowledge.replace(kb)).await {
+                    Ok(()) => tracing::info!(entries, "knowledge base reloaded"),
+                    Err(e) => tracing::warn!("knowledge base reload failed: {e}"),
+                }
             }
-            Ok(Err(problems)) => {
+            None => {
                 tracing::warn!(
-                    problems = problems.len(),
+                    problems = report.problems.len(),
                     "knowledge base edit rejected, keeping the previous one"
                 );
-                for p in problems.iter().take(20) {
+                for p in report.errors().take(20) {
                     tracing::warn!("{p}");
                 }
             }
-            Err(e) => tracing::warn!("knowledge base reload failed: {e}"),
         }
     }
 }

@@ -106,6 +106,8 @@ pub struct TriageRules {
     patterns: RegexSet,
     /// Per regex of `patterns`: the rule it belongs to.
     pattern_rule: Vec<usize>,
+    /// Per regex of `patterns`: the pattern as written in the file, for `reasons`.
+    pattern_display: Vec<String>,
     categories: [CategoryPolicy; 4],
     departments: Vec<String>,
     precedence: [Category; 4],
@@ -372,6 +374,7 @@ impl TriageRules {
         let mut keyword_uses: Vec<Vec<KeywordUse>> = Vec::new();
         let mut pattern_sources: Vec<String> = Vec::new();
         let mut pattern_rule: Vec<usize> = Vec::new();
+        let mut pattern_display: Vec<String> = Vec::new();
         let mut seen_names: HashMap<String, usize> = HashMap::new();
 
         for raw_rule in &raw.rules {
@@ -463,7 +466,8 @@ impl TriageRules {
                         error,
                     });
                 }
-                pattern_sources.push(pat.get_ref().clone());
+                pattern_sources.push(ascii_word_boundaries(pat.get_ref()));
+                pattern_display.push(pat.get_ref().clone());
                 pattern_rule.push(rule_idx);
             }
             rules.push(Rule {
@@ -490,6 +494,7 @@ impl TriageRules {
             keyword_uses,
             patterns,
             pattern_rule,
+            pattern_display,
             categories,
             departments,
             precedence,
@@ -553,7 +558,7 @@ impl TriageRules {
                     self.keyword_uses[pattern][rule_use].display
                 ),
                 Evidence::Pattern(idx) => {
-                    format!("pattern /{}/", self.patterns.patterns()[idx])
+                    format!("pattern /{}/", shorten(&self.pattern_display[idx], 48))
                 }
             };
             reasons.push(format!("rule {}: {what}", rule.name));
@@ -647,6 +652,38 @@ impl TriageRules {
     }
 }
 
+/// Rewrite `\b` as an ASCII word boundary. CJK text has no spaces, so a Unicode `\b`
+/// between "登录" and "fail" would be no boundary at all; ASCII `\b` treats CJK characters as
+/// non-word, like the keyword matcher does. It also keeps the regex engine on its fast DFA
+/// path: a Unicode `\b` forces the slow fallback engine as soon as the text is not ASCII.
+fn ascii_word_boundaries(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 16);
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('b') => out.push_str("(?-u:\\b)"),
+            Some(next) => {
+                out.push('\\');
+                out.push(next);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// A long pattern cut to `max` characters for `reasons`, which agents read on a ticket card.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_string(),
+    }
+}
+
 /// True when a keyword match followed by `rest` ends on a word boundary. A plain English
 /// plural `s` is allowed first, so `invoice` also matches `invoices`.
 fn ends_word(rest: &str) -> bool {
@@ -697,6 +734,13 @@ fn normalize(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn word_boundaries_become_ascii_only() {
+        assert_eq!(ascii_word_boundaries(r"\bfoo\b"), r"(?-u:\b)foo(?-u:\b)");
+        assert_eq!(ascii_word_boundaries(r"a\\b\d"), r"a\\b\d");
+        assert_eq!(ascii_word_boundaries(r"x\B"), r"x\B");
+    }
 
     #[test]
     fn builtin_rules_parse() {

@@ -38,8 +38,12 @@ const TABLE: &[Row] = &[
     ("there's a charge on my card that I didn't make", NO, Problem, Some("security"), P1, "tech", true),
     ("the charger started smoking and smells like burning plastic", NO, Problem, Some("safety"), P1, "tech", true),
     ("Got an electric shock from the kettle handle", NO, Problem, Some("safety"), P1, "tech", true),
+    ("The battery of my phone is swelling and getting really hot", NO, Problem, Some("safety"), P1, "tech", true),
+    ("your website has been down for hours, we are losing money", NO, Problem, Some("outage"), P1, "tech", false),
+    ("Someone placed an order with my account, I didn't make it", NO, Problem, Some("security"), P1, "tech", true),
     // --- English: problem, P2 / P3 ---
     ("App keeps crashing when I upload a photo", NO, Problem, Some("bug"), P2, "tech", false),
+    ("The checkout button does nothing when I click it", NO, Problem, Some("bug"), P2, "tech", false),
     ("ＡＰＰ　ＣＲＡＳＨＥＳ　ＯＮ　ＳＴＡＲＴＵＰ", NO, Problem, Some("bug"), P2, "tech", false),
     ("Payment failed but money was taken from my account", NO, Problem, Some("payment"), P2, "tech", false),
     ("I was charged twice for order #4411", NO, Problem, Some("payment"), P2, "tech", false),
@@ -78,6 +82,8 @@ const TABLE: &[Row] = &[
     ("服务挂了吗？整个网站都打不开", NO, Problem, Some("outage"), P1, "tech", false),
     ("我的账号被盗了，有人盗刷了我的信用卡", NO, Problem, Some("security"), P1, "tech", true),
     ("充电器冒烟了，还有一股烧焦的味道", NO, Problem, Some("safety"), P1, "tech", true),
+    ("充电的时候手机很烫", NO, Problem, Some("safety"), P1, "tech", true),
+    ("系统升级后所有人都登不上去", NO, Problem, Some("login"), P1, "tech", false),
     ("用户资料是不是泄露了？我收到了诈骗电话", NO, Problem, Some("security"), P1, "tech", true),
     // --- 中文：问题 P2 / P3 ---
     ("APP一打开就闪退", NO, Problem, Some("bug"), P2, "tech", false),
@@ -94,6 +100,8 @@ const TABLE: &[Row] = &[
     ("你们客服态度太差了，我要投诉！", NO, Complaint, Some("service"), P2, "complaints", true),
     ("等了好久都没人回复，太失望了", NO, Complaint, Some("delay"), P2, "complaints", true),
     ("叫你们经理出来", NO, Complaint, Some("escalation"), P2, "complaints", true),
+    ("订单一直显示待发货，已经一周了", NO, Complaint, Some("delay"), P2, "complaints", true),
+    ("收不到验证码怎么办", NO, Problem, Some("login"), P2, "tech", false),
     ("再不解决我就找律师起诉你们", NO, Complaint, Some("legal_media"), P1, "complaints", true),
     ("我要去网上曝光你们，还要打12315", NO, Complaint, Some("legal_media"), P1, "complaints", true),
     // --- 中文：VIP ---
@@ -221,7 +229,7 @@ fn triage_serializes_with_stable_names() {
     let v = serde_json::to_value(&t).unwrap_or_default();
     assert_eq!(v["category"], "after_sales");
     assert_eq!(v["sub_category"], "refund");
-    assert_eq!(v["priority"], "p2");
+    assert_eq!(v["priority"], "P2");
     assert_eq!(v["department"], "after_sales");
     assert_eq!(v["notify_supervisors"], false);
     assert!(v["reasons"].as_array().is_some_and(|r| !r.is_empty()));
