@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use tokio::sync::watch;
 
+use crate::adapters::telegram::{TelegramChannel, TelegramConfig};
 use crate::config::{redact_url, Settings};
 use crate::domain::Platform;
 use crate::faq::KnowledgeBase;
@@ -114,7 +115,12 @@ pub async fn build(
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let addr = settings.http_addr;
     let channels = settings.channels();
-    let app = build(settings, Vec::new()).await?;
+    let telegram = telegram_channel(&settings);
+    let mut transports: Vec<Arc<dyn ChatTransport>> = Vec::new();
+    if let Some(channel) = &telegram {
+        transports.push(channel.transport());
+    }
+    let app = build(settings, transports).await?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         database = %redact_url(&app.settings.database_url),
@@ -141,6 +147,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         shutdown_rx.clone(),
     ));
 
+    let mut telegram_webhook = None;
+    let telegram_task = telegram.map(|channel| {
+        telegram_webhook = channel.webhook(app.service.clone());
+        channel.spawn(app.service.clone(), shutdown_rx.clone())
+    });
+
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!("cannot listen on {addr} (set FRONTDESK_HTTP_ADDR to a free address)")
     })?;
@@ -153,6 +165,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             .filter(|c| c.enabled)
             .map(|c| c.name.to_string())
             .collect(),
+        telegram_webhook,
     };
     tracing::info!("listening on http://{local} (health: http://{local}/healthz)");
     let mut http_shutdown = shutdown_rx.clone();
@@ -166,12 +179,36 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     tracing::info!("shutting down: finishing in-flight work");
     let _ = shutdown_tx.send(true);
     let (outbox, reload, http) = tokio::join!(outbox_task, reload_task, http_task);
+    if let Some(task) = telegram_task {
+        task.await.context("telegram channel crashed")?;
+    }
     outbox.context("outbox worker crashed")?;
     reload.context("knowledge base watcher crashed")?;
     http.context("http server crashed")?
         .context("http server failed")?;
     tracing::info!("stopped cleanly");
     Ok(())
+}
+
+/// The Telegram channel when a bot token is set. A configuration that cannot work is
+/// logged as one clear line and leaves Telegram off; the rest of frontdesk still runs.
+fn telegram_channel(settings: &Settings) -> Option<TelegramChannel> {
+    let token = settings.secrets.telegram_bot_token.as_ref()?;
+    match TelegramConfig::from_settings(
+        &settings.telegram,
+        settings.secrets.telegram_webhook_secret.as_ref(),
+    ) {
+        Ok((config, warnings)) => {
+            for warning in warnings {
+                tracing::warn!("telegram: {warning}");
+            }
+            Some(TelegramChannel::new(token, config))
+        }
+        Err(e) => {
+            tracing::error!("telegram: {e}; Telegram stays off");
+            None
+        }
+    }
 }
 
 async fn shutdown_signal() {
@@ -202,7 +239,11 @@ async fn shutdown_signal() {
 }
 
 /// Reloads the knowledge base when its files change; a bad edit keeps the previous one live.
-async fn watch_knowledge(dir: std::path::PathBuf, knowledge: Knowledge, mut shutdown: watch::Receiver<bool>) {
+async fn watch_knowledge(
+    dir: std::path::PathBuf,
+    knowledge: Knowledge,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut watcher = crate::faq::kb::KbWatcher::new(dir);
     loop {
         tokio::select! {
@@ -210,7 +251,9 @@ async fn watch_knowledge(dir: std::path::PathBuf, knowledge: Knowledge, mut shut
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
         // Reading a few small files: cheap enough for the runtime thread every 2 s.
-        let Some(report) = watcher.poll() else { continue };
+        let Some(report) = watcher.poll() else {
+            continue;
+        };
         match report.kb {
             Some(kb) => {
                 let entries = kb.entries.len();

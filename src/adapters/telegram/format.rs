@@ -45,9 +45,14 @@ pub fn split_text(text: &str, limit: usize) -> Vec<String> {
         let window = &rest[..window_end];
         // Prefer the last paragraph break, then line break, then space inside the window;
         // a cut at position 0 would make no progress, so it does not count.
-        let cut = ["\n\n", "\n", " "]
-            .iter()
-            .find_map(|sep| window.rfind(sep).filter(|&at| at > 0).map(|at| (at, sep.len())));
+        let cut = ["\n\n", "\n", " "].iter().find_map(|sep| {
+            let at = if rest[window_end..].starts_with(sep) {
+                Some(window_end)
+            } else {
+                window.rfind(sep).filter(|&at| at > 0)
+            };
+            at.map(|at| (at, sep.len()))
+        });
         let (head, tail) = match cut {
             Some((at, sep_len)) => (&rest[..at], &rest[at + sep_len..]),
             None => (window, &rest[window_end..]),
@@ -100,6 +105,8 @@ mod tests {
         let c = "c".repeat(30);
         let text = format!("{a}\n{a}\n\n{b}\n\n{c}");
         let parts = split_text(&text, 70);
+        assert_eq!(parts, vec![format!("{a}\n{a}"), format!("{b}\n\n{c}")]);
+        let parts = split_text(&text, 61);
         assert_eq!(parts, vec![format!("{a}\n{a}"), b.clone(), c.clone()]);
     }
 
@@ -111,6 +118,8 @@ mod tests {
 
         let parts = split_text("aaaa bbbb cccc", 9);
         assert_eq!(parts, vec!["aaaa bbbb", "cccc"]);
+        let parts = split_text("aaaa bbbb cccc", 8);
+        assert_eq!(parts, vec!["aaaa", "bbbb", "cccc"]);
 
         let parts = split_text(&"z".repeat(25), 10);
         assert_eq!(parts, vec!["z".repeat(10), "z".repeat(10), "z".repeat(5)]);

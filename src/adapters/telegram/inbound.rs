@@ -202,9 +202,12 @@ async fn salvage_batch(
             tracing::warn!("telegram: update without an update_id skipped");
             continue;
         };
-        match serde_json::from_value::<Update>(item.clone()) {
+        match serde_json::from_str::<Update>(&item.to_string()) {
             Ok(update) => inbound.process(&update).await?,
-            Err(e) => tracing::warn!(update = id, "telegram: update not understood ({e}), skipped"),
+            Err(e) => tracing::warn!(
+                update = id,
+                "telegram: update not understood ({e}), skipped"
+            ),
         }
         *offset = (*offset).max(id.saturating_add(1));
     }
@@ -270,7 +273,10 @@ impl WebhookHandler {
         match self.inbound.process(&update).await {
             Ok(()) => StatusCode::OK,
             Err(e) => {
-                tracing::warn!(update = update.id.0, "telegram webhook: update not stored ({e})");
+                tracing::warn!(
+                    update = update.id.0,
+                    "telegram webhook: update not stored ({e})"
+                );
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         }

@@ -357,9 +357,11 @@ mod tests {
         assert!(warnings.is_empty());
         assert_eq!(config.api_url.as_str(), "https://api.telegram.org/");
         let secret = SecretString::from("s3cret_-X");
-        let (config, warnings) =
-            TelegramConfig::from_settings(&settings(Some("https://bot.example.com/tg/hook")), Some(&secret))
-                .unwrap();
+        let (config, warnings) = TelegramConfig::from_settings(
+            &settings(Some("https://bot.example.com/tg/hook")),
+            Some(&secret),
+        )
+        .unwrap();
         let Mode::Webhook { url, .. } = config.mode else {
             panic!("webhook expected")
         };
@@ -373,11 +375,13 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("TELEGRAM_WEBHOOK_SECRET"), "{err}");
         let bad = SecretString::from("has spaces");
-        let err = TelegramConfig::from_settings(&settings(Some("https://x.example/hook")), Some(&bad))
-            .unwrap_err();
+        let err =
+            TelegramConfig::from_settings(&settings(Some("https://x.example/hook")), Some(&bad))
+                .unwrap_err();
         assert!(matches!(err, TelegramConfigError::BadWebhookSecret));
         let ok = SecretString::from("abc");
-        let err = TelegramConfig::from_settings(&settings(Some("not a url")), Some(&ok)).unwrap_err();
+        let err =
+            TelegramConfig::from_settings(&settings(Some("not a url")), Some(&ok)).unwrap_err();
         assert!(matches!(err, TelegramConfigError::BadWebhookUrl(_)));
         let mut s = settings(None);
         s.api_url = "mailto:bot@example.com".into();
@@ -391,7 +395,8 @@ mod tests {
     fn plain_http_webhook_is_a_warning() {
         let ok = SecretString::from("abc");
         let (_, warnings) =
-            TelegramConfig::from_settings(&settings(Some("http://127.0.0.1:8080/hook")), Some(&ok)).unwrap();
+            TelegramConfig::from_settings(&settings(Some("http://127.0.0.1:8080/hook")), Some(&ok))
+                .unwrap();
         assert_eq!(warnings.len(), 1);
     }
 }

@@ -209,6 +209,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Like the client: from text (teloxide's update parser needs borrowable keys).
+    fn parse(value: serde_json::Value) -> Result<Update, serde_json::Error> {
+        serde_json::from_str(&value.to_string())
+    }
+
     fn user() -> serde_json::Value {
         json!({"id": 42, "is_bot": false, "first_name": "Ana", "last_name": "Li", "language_code": "zh-hans"})
     }
@@ -222,19 +227,20 @@ mod tests {
         for (k, v) in extra.as_object().unwrap() {
             message[k] = v.clone();
         }
-        serde_json::from_value(json!({"update_id": 1, "message": message})).unwrap()
+        parse(json!({"update_id": 1, "message": message})).unwrap()
     }
 
-    fn inbound(t: Translation) -> (Inbound, Option<CallbackQueryId>) {
+    fn expect_inbound(t: Translation) -> (Inbound, Option<CallbackQueryId>) {
         match t {
             Translation::Inbound { inbound, callback } => (inbound, callback),
-            other => panic!("expected inbound, got {other:?}"),
+            Translation::Ignore { reason, .. } => panic!("expected inbound, got ignore: {reason}"),
         }
     }
 
     #[test]
     fn private_text_is_a_customer_message_with_language_hint() {
-        let (inbound, callback) = inbound(translate(&private_message(json!({"text": "hi <b>"}))));
+        let (inbound, callback) =
+            expect_inbound(translate(&private_message(json!({"text": "hi <b>"}))));
         assert!(callback.is_none());
         assert_eq!(inbound.key, "telegram:message:42:7");
         assert_eq!(inbound.from.user_id, "42");
@@ -260,7 +266,7 @@ mod tests {
                 {"file_id": "mid", "file_unique_id": "m", "width": 320, "height": 240}
             ]
         }));
-        let (inbound, _) = inbound(translate(&update));
+        let (inbound, _) = expect_inbound(translate(&update));
         assert_eq!(
             inbound.content,
             InboundContent::Message {
@@ -279,7 +285,7 @@ mod tests {
         let update = private_message(json!({
             "document": {"file_id": "doc-1", "file_unique_id": "d", "file_name": "invoice.pdf"}
         }));
-        let (inbound, _) = inbound(translate(&update));
+        let (inbound, _) = expect_inbound(translate(&update));
         let InboundContent::Message { text, attachments } = inbound.content else {
             panic!()
         };
@@ -289,13 +295,19 @@ mod tests {
         assert_eq!(attachments[0].name.as_deref(), Some("invoice.pdf"));
 
         let update = private_message(json!({
-            "voice": {"file_id": "voice-1", "file_unique_id": "v", "duration": 3}
+            "voice": {"file_id": "voice-1", "file_unique_id": "v", "duration": 3, "mime_type": "audio/ogg"}
         }));
-        let (inbound, _) = inbound(translate(&update));
+        let (inbound, _) = expect_inbound(translate(&update));
         let InboundContent::Message { attachments, .. } = inbound.content else {
             panic!()
         };
-        assert_eq!((attachments[0].kind.as_str(), attachments[0].reference.as_str()), ("voice", "voice-1"));
+        assert_eq!(
+            (
+                attachments[0].kind.as_str(),
+                attachments[0].reference.as_str()
+            ),
+            ("voice", "voice-1")
+        );
     }
 
     #[test]
@@ -304,50 +316,64 @@ mod tests {
             "file_id": "st", "file_unique_id": "u", "type": "regular", "width": 512, "height": 512,
             "is_animated": false, "is_video": false
         }}));
-        let (inbound, _) = inbound(translate(&sticker));
-        assert_eq!(inbound.content, InboundContent::Unsupported { kind: "sticker".into() });
+        let (inbound, _) = expect_inbound(translate(&sticker));
+        assert_eq!(
+            inbound.content,
+            InboundContent::Unsupported {
+                kind: "sticker".into()
+            }
+        );
         let location = private_message(json!({"location": {"latitude": 1.0, "longitude": 2.0}}));
-        let (inbound, _) = inbound(translate(&location));
-        assert_eq!(inbound.content, InboundContent::Unsupported { kind: "location".into() });
+        let (inbound, _) = expect_inbound(translate(&location));
+        assert_eq!(
+            inbound.content,
+            InboundContent::Unsupported {
+                kind: "location".into()
+            }
+        );
     }
 
     #[test]
     fn groups_edits_and_unknown_kinds_are_ignored() {
-        let group: Update = serde_json::from_value(json!({"update_id": 2, "message": {
+        let group: Update = parse(json!({"update_id": 2, "message": {
             "message_id": 1, "date": 1_700_000_000,
             "chat": {"id": -100, "type": "supergroup", "title": "desk"},
             "from": user(), "text": "hello"
         }}))
         .unwrap();
         assert!(matches!(translate(&group), Translation::Ignore { .. }));
-        let edited: Update = serde_json::from_value(json!({"update_id": 3, "edited_message": {
+        let edited: Update = parse(json!({"update_id": 3, "edited_message": {
             "message_id": 1, "date": 1_700_000_000, "edit_date": 1_700_000_001,
             "chat": {"id": 42, "type": "private", "first_name": "Ana"},
             "from": user(), "text": "hello again"
         }}))
         .unwrap();
         assert!(matches!(translate(&edited), Translation::Ignore { .. }));
-        let unknown: Update =
-            serde_json::from_value(json!({"update_id": 4, "brand_new_kind": {"x": 1}})).unwrap();
+        let unknown: Update = parse(json!({"update_id": 4, "brand_new_kind": {"x": 1}})).unwrap();
         assert!(matches!(translate(&unknown), Translation::Ignore { .. }));
         // A message missing required fields parses as an error kind, never a panic.
         let broken: Update =
-            serde_json::from_value(json!({"update_id": 5, "message": {"text": "no chat"}})).unwrap();
+            parse(json!({"update_id": 5, "message": {"text": "no chat"}})).unwrap();
         assert!(matches!(translate(&broken), Translation::Ignore { .. }));
     }
 
     #[test]
     fn button_press_becomes_a_button_inbound_with_its_callback() {
-        let update: Update = serde_json::from_value(json!({"update_id": 9, "callback_query": {
+        let update: Update = parse(json!({"update_id": 9, "callback_query": {
             "id": "cb-1", "from": user(), "chat_instance": "ci", "data": "helped:orders.track",
             "message": {"message_id": 8, "date": 1_700_000_000,
                 "chat": {"id": 42, "type": "private", "first_name": "Ana"},
                 "from": {"id": 1, "is_bot": true, "first_name": "Bot"}, "text": "answer"}
         }}))
         .unwrap();
-        let (inbound, callback) = inbound(translate(&update));
+        let (inbound, callback) = expect_inbound(translate(&update));
         assert_eq!(callback.map(|c| c.0), Some("cb-1".to_string()));
         assert_eq!(inbound.key, "telegram:callback:cb-1");
-        assert_eq!(inbound.content, InboundContent::Button { data: "helped:orders.track".into() });
+        assert_eq!(
+            inbound.content,
+            InboundContent::Button {
+                data: "helped:orders.track".into()
+            }
+        );
     }
 }

@@ -76,8 +76,8 @@ impl std::fmt::Debug for TelegramTransport {
 
 impl TelegramTransport {
     pub fn new(bot: Bot, limits: TelegramLimits) -> TelegramTransport {
-        let per_chat = Quota::per_second(limits.per_chat_per_second)
-            .allow_burst(limits.per_chat_burst);
+        let per_chat =
+            Quota::per_second(limits.per_chat_per_second).allow_burst(limits.per_chat_burst);
         TelegramTransport {
             bot,
             private_chats: RateLimiter::keyed(per_chat),
