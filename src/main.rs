@@ -1,9 +1,10 @@
 //! `frontdesk` command line: thin glue from arguments to the library.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -11,6 +12,10 @@ use frontdesk::adapters::console::{ConsoleSession, ConsoleTransport};
 use frontdesk::app;
 use frontdesk::config::Settings;
 use frontdesk::domain::{Language, TicketNo, TicketState};
+use frontdesk::faq::eval::{self, EvalOptions, Row};
+use frontdesk::faq::matcher::MatcherOptions;
+use frontdesk::faq::{Decision, Matcher};
+use indicatif::{ProgressBar, ProgressStyle};
 use frontdesk::store::TicketFilter;
 
 #[derive(Parser)]
@@ -79,6 +84,32 @@ enum FaqCommand {
         #[arg(required = true, num_args = 1..)]
         text: Vec<String>,
     },
+    /// Measure the matcher on labelled JSONL rows ({"text","label"}; label `oos` = must escalate).
+    Eval(EvalArgs),
+}
+
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// Knowledge base directory to measure.
+    #[arg(long, conflicts_with = "train")]
+    faq: Option<PathBuf>,
+    /// Build the knowledge base from JSONL rows instead: one entry per label.
+    #[arg(long)]
+    train: Option<PathBuf>,
+    /// Validation rows to calibrate the refusal threshold on (with --train).
+    #[arg(long, requires = "train")]
+    val: Option<PathBuf>,
+    /// Test rows. Only measured, never used to set a threshold.
+    #[arg(long)]
+    test: PathBuf,
+    #[arg(long)]
+    json: bool,
+    /// Keep only the first N phrasings per label (few-phrasing experiments).
+    #[arg(long)]
+    max_phrasings: Option<usize>,
+    /// Build without the synonym lexicon (to measure what it brings).
+    #[arg(long)]
+    no_lexicon: bool,
 }
 
 #[derive(Subcommand)]
@@ -231,28 +262,26 @@ fn faq(settings: Settings, command: FaqCommand) -> anyhow::Result<ExitCode> {
             let kb = app::load_knowledge(&dir.unwrap_or(settings.faq_dir.clone()))?;
             let triage = app::load_triage(&settings)?;
             let text = text.join(" ");
-            let matcher = frontdesk::faq::Matcher::new(Arc::new(kb));
+            let matcher = Matcher::new(Arc::new(kb));
             let outcome = matcher.match_text(&text);
             let triage = triage.classify(&text, vip);
-            let entry = outcome
-                .best
-                .as_ref()
-                .and_then(|b| matcher.kb().entries.iter().find(|e| e.id == b.entry_id));
-            let answered = outcome.decision == frontdesk::faq::Decision::Answer;
-            let answer = entry
-                .filter(|_| answered)
+            let answered = outcome.best.as_ref().filter(|_| outcome.decision == Decision::Answer);
+            let answer = answered
+                .and_then(|b| matcher.kb().entries.iter().find(|e| e.id == b.entry_id))
                 .map(|e| e.answer.get(outcome.language).trim().to_string());
-            let report = serde_json::json!({
-                "decision": outcome.decision,
-                "faq_id": outcome.best.as_ref().map(|b| b.entry_id.clone()),
-                "score": outcome.best.as_ref().map(|b| b.confidence),
-                "answer": answer,
-                "suggestions": outcome.suggestions,
-                "small_talk": outcome.small_talk,
-                "language": outcome.language,
-                "triage": triage,
-            });
             if json {
+                let report = serde_json::json!({
+                    "decision": outcome.decision,
+                    "faq_id": answered.map(|b| &b.entry_id),
+                    "score": outcome.best.as_ref().map_or(0.0, |b| b.confidence),
+                    "answer": answer,
+                    "suggestions": outcome.suggestions.iter()
+                        .map(|c| serde_json::json!({"faq_id": c.entry_id, "score": c.confidence}))
+                        .collect::<Vec<_>>(),
+                    "small_talk": outcome.small_talk,
+                    "language": outcome.language,
+                    "triage": triage,
+                });
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 let best = match &outcome.best {
@@ -260,6 +289,9 @@ fn faq(settings: Settings, command: FaqCommand) -> anyhow::Result<ExitCode> {
                     None => "-".into(),
                 };
                 println!("decision: {:?}   best: {best}", outcome.decision);
+                if let Some(kind) = outcome.small_talk {
+                    println!("small talk: {kind:?}");
+                }
                 for s in &outcome.suggestions {
                     println!("  did you mean: {} ({:.2})", s.entry_id, s.confidence);
                 }
@@ -271,16 +303,84 @@ fn faq(settings: Settings, command: FaqCommand) -> anyhow::Result<ExitCode> {
                     triage.category,
                     triage.priority.label(),
                     triage.department,
-                    if triage.notify_supervisors {
-                        " (supervisors alerted)"
-                    } else {
-                        ""
-                    }
+                    if triage.notify_supervisors { " (supervisors alerted)" } else { "" }
                 );
             }
             Ok(ExitCode::SUCCESS)
         }
+        FaqCommand::Eval(args) => faq_eval(args),
     }
+}
+
+fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    Ok(eval::parse_jsonl(&bytes, &path.display().to_string())?)
+}
+
+fn faq_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
+    let opts = EvalOptions { max_phrasings: args.max_phrasings, use_lexicon: !args.no_lexicon };
+    let test = read_rows(&args.test)?;
+    let started = Instant::now();
+    let matcher = match (&args.train, &args.faq) {
+        (Some(train), _) => {
+            let train = read_rows(train)?;
+            let val = args.val.as_deref().map(read_rows).transpose()?;
+            eval::build_matcher(&train, val.as_deref(), &opts)?
+        }
+        (None, Some(dir)) => {
+            let kb = app::load_knowledge(dir)?;
+            let options = MatcherOptions { use_lexicon: opts.use_lexicon, ..MatcherOptions::default() };
+            Matcher::with_options(Arc::new(kb), options)
+        }
+        (None, None) => anyhow::bail!("give --train FILE.jsonl or --faq DIR"),
+    };
+    let train_time = started.elapsed();
+    let bar = if args.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(test.len() as u64).with_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        )
+    };
+    let started = Instant::now();
+    let report = eval::evaluate(&matcher, &test, |done| {
+        if done % 64 == 0 {
+            bar.set_position(done as u64);
+        }
+    });
+    bar.finish_and_clear();
+    let eval_time = started.elapsed();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let stats = matcher.stats();
+    let t = matcher.thresholds();
+    println!(
+        "built: {} entries, {} phrasings, {} features, {} weights, {} calibration rows ({} folds) in {:.2?}",
+        stats.entries, stats.phrasings, stats.features, stats.weights, stats.calibration_rows, stats.folds, train_time
+    );
+    println!("thresholds: answer ≥ {:.3}, suggest ≥ {:.3}", t.answer, t.suggest);
+    println!(
+        "scored {} rows in {:.2?} ({:.0} msg/s)",
+        report.n,
+        eval_time,
+        report.n as f64 / eval_time.as_secs_f64().max(1e-9)
+    );
+    let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
+    println!("n              {}", report.n);
+    println!("accuracy       {:.4}", report.accuracy);
+    println!("answered       {:.4}", report.answered);
+    println!("precision      {}", opt(report.precision));
+    println!("oos_recall     {}", opt(report.oos_recall));
+    println!("coverage_at_97 {:.4}", report.coverage_at_97);
+    println!();
+    println!("{:<40} {:>5} {:>9} {:>9}", "worst labels", "n", "accuracy", "answered");
+    for (label, r) in report.worst_labels(10) {
+        println!("{:<40} {:>5} {:>9.3} {:>9.3}", label, r.n, r.accuracy.unwrap_or(0.0), r.answered);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn tickets(settings: Settings, command: TicketsCommand) -> anyhow::Result<ExitCode> {

@@ -2,6 +2,8 @@
 
 mod cli;
 mod faq_check;
+mod faq_eval;
+mod faq_matcher;
 mod outbox;
 mod service;
 mod state_machine;
