@@ -15,8 +15,8 @@ use frontdesk::domain::{Language, TicketNo, TicketState};
 use frontdesk::faq::eval::{self, EvalOptions, Row};
 use frontdesk::faq::matcher::MatcherOptions;
 use frontdesk::faq::{Decision, Matcher};
-use indicatif::{ProgressBar, ProgressStyle};
 use frontdesk::store::TicketFilter;
+use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
 #[command(
@@ -265,7 +265,10 @@ fn faq(settings: Settings, command: FaqCommand) -> anyhow::Result<ExitCode> {
             let matcher = Matcher::new(Arc::new(kb));
             let outcome = matcher.match_text(&text);
             let triage = triage.classify(&text, vip);
-            let answered = outcome.best.as_ref().filter(|_| outcome.decision == Decision::Answer);
+            let answered = outcome
+                .best
+                .as_ref()
+                .filter(|_| outcome.decision == Decision::Answer);
             let answer = answered
                 .and_then(|b| matcher.kb().entries.iter().find(|e| e.id == b.entry_id))
                 .map(|e| e.answer.get(outcome.language).trim().to_string());
@@ -303,7 +306,11 @@ fn faq(settings: Settings, command: FaqCommand) -> anyhow::Result<ExitCode> {
                     triage.category,
                     triage.priority.label(),
                     triage.department,
-                    if triage.notify_supervisors { " (supervisors alerted)" } else { "" }
+                    if triage.notify_supervisors {
+                        " (supervisors alerted)"
+                    } else {
+                        ""
+                    }
                 );
             }
             Ok(ExitCode::SUCCESS)
@@ -318,7 +325,10 @@ fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {
 }
 
 fn faq_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
-    let opts = EvalOptions { max_phrasings: args.max_phrasings, use_lexicon: !args.no_lexicon };
+    let opts = EvalOptions {
+        max_phrasings: args.max_phrasings,
+        use_lexicon: !args.no_lexicon,
+    };
     let test = read_rows(&args.test)?;
     let started = Instant::now();
     let matcher = match (&args.train, &args.faq) {
@@ -329,7 +339,10 @@ fn faq_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         }
         (None, Some(dir)) => {
             let kb = app::load_knowledge(dir)?;
-            let options = MatcherOptions { use_lexicon: opts.use_lexicon, ..MatcherOptions::default() };
+            let options = MatcherOptions {
+                use_lexicon: opts.use_lexicon,
+                ..MatcherOptions::default()
+            };
             Matcher::with_options(Arc::new(kb), options)
         }
         (None, None) => anyhow::bail!("give --train FILE.jsonl or --faq DIR"),
@@ -361,7 +374,10 @@ fn faq_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         "built: {} entries, {} phrasings, {} features, {} weights, {} calibration rows ({} folds) in {:.2?}",
         stats.entries, stats.phrasings, stats.features, stats.weights, stats.calibration_rows, stats.folds, train_time
     );
-    println!("thresholds: answer ≥ {:.3}, suggest ≥ {:.3}", t.answer, t.suggest);
+    println!(
+        "thresholds: answer ≥ {:.3}, suggest ≥ {:.3}",
+        t.answer, t.suggest
+    );
     println!(
         "scored {} rows in {:.2?} ({:.0} msg/s)",
         report.n,
@@ -376,9 +392,18 @@ fn faq_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     println!("oos_recall     {}", opt(report.oos_recall));
     println!("coverage_at_97 {:.4}", report.coverage_at_97);
     println!();
-    println!("{:<40} {:>5} {:>9} {:>9}", "worst labels", "n", "accuracy", "answered");
+    println!(
+        "{:<40} {:>5} {:>9} {:>9}",
+        "worst labels", "n", "accuracy", "answered"
+    );
     for (label, r) in report.worst_labels(10) {
-        println!("{:<40} {:>5} {:>9.3} {:>9.3}", label, r.n, r.accuracy.unwrap_or(0.0), r.answered);
+        println!(
+            "{:<40} {:>5} {:>9.3} {:>9.3}",
+            label,
+            r.n,
+            r.accuracy.unwrap_or(0.0),
+            r.answered
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -199,7 +199,13 @@ impl Service {
         let matcher = self.knowledge.matcher();
         let language = match &inbound.content {
             InboundContent::Message { text, .. } => {
-                Language::detect(text).unwrap_or(customer.language)
+                // A command's name (`/start`) is Latin in every language: only its
+                // arguments say anything about the customer's language.
+                let words = match parse_command(text.trim()) {
+                    Some((_, args)) => args,
+                    None => text.clone(),
+                };
+                Language::detect(&words).unwrap_or(customer.language)
             }
             _ => customer.language,
         };

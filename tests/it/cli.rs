@@ -58,7 +58,7 @@ fn chat(dir: &Path, user: &str, script: &str) -> String {
 async fn run_serves_healthz_and_shuts_down_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut child = frontdesk(dir.path())
+    let child = frontdesk(dir.path())
         .arg("run")
         .env("FRONTDESK_HTTP_ADDR", format!("127.0.0.1:{port}"))
         .stdout(Stdio::piped())

@@ -196,12 +196,11 @@ pub fn map_error(error: RequestError) -> DeliveryError {
         RequestError::MigrateToChatId(to) => {
             DeliveryError::Rejected(format!("group moved to supergroup {}", to.0))
         }
-        // Network trouble, timeouts, a proxy's HTML error page: try again later.
-        RequestError::Network(e) => DeliveryError::Transient(format!("network: {e}")),
-        RequestError::InvalidJson { source, .. } => {
-            DeliveryError::Transient(format!("unreadable answer from the Bot API: {source}"))
+        // Network trouble, timeouts, a proxy's HTML error page: try again later. Described
+        // without the request URL, which holds the bot token.
+        e @ (RequestError::Network(_) | RequestError::InvalidJson { .. } | RequestError::Io(_)) => {
+            DeliveryError::Transient(super::describe(&e))
         }
-        RequestError::Io(e) => DeliveryError::Transient(format!("i/o: {e}")),
     }
 }
 

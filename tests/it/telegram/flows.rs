@@ -288,3 +288,68 @@ async fn odd_updates_leave_the_bot_running() {
     assert!(rig.store.customer(CustomerId(1)).await.unwrap().is_some());
     rig.shutdown().await;
 }
+
+#[tokio::test]
+async fn chinese_customers_are_greeted_in_chinese() {
+    let rig = Rig::start().await;
+    let mut message = private_message(&rig.fake, 1001, json!({"text": "/start"}));
+    message["from"]["language_code"] = json!("zh-hans");
+    rig.fake.push("message", message);
+    let sent = rig.fake.wait_sends(1001, 1).await;
+    let text = sent[0].body["text"].as_str().unwrap();
+    assert!(text.chars().any(frontdesk::domain::is_han), "{text}");
+    rig.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_update_is_not_confirmed_while_the_store_fails() {
+    let rig = Rig::start().await;
+    rig.fake.text(1001, "/start");
+    rig.fake.wait_sends(1001, 1).await;
+    rig.sqlite.close().await;
+    let update = rig.fake.text(1001, "/status");
+    // The poller keeps asking for the same update (offset not past it), backing off.
+    rig.fake
+        .wait_for("the failing update to be fetched again", |f| {
+            f.calls("getupdates")
+                .iter()
+                .filter(|c| c.body["offset"].as_i64() == Some(update))
+                .count()
+                >= 2
+        })
+        .await;
+    let before = rig.fake.calls("getupdates").len();
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let during = rig.fake.calls("getupdates").len() - before;
+    assert!(
+        during <= 4,
+        "backs off instead of spinning: {during} calls in 600 ms"
+    );
+    assert!(rig
+        .fake
+        .calls("getupdates")
+        .iter()
+        .all(|c| c.body["offset"].as_i64().unwrap_or(0) <= update));
+    assert_eq!(rig.fake.sends_to(1001).len(), 1);
+    assert!(rig.polling_alive());
+}
+
+#[tokio::test]
+async fn a_refused_token_stops_the_channel_without_polling() {
+    let rig = Rig::start().await;
+    rig.fake
+        .wait_for("the good channel to poll", |f| {
+            !f.calls("getupdates").is_empty()
+        })
+        .await;
+    let polls = rig.fake.calls("getupdates").len();
+    let task = rig.spawn_with_token("1:wrong");
+    tokio::time::timeout(std::time::Duration::from_secs(5), task)
+        .await
+        .expect("the channel gives up at once on a refused token")
+        .expect("no panic");
+    // Only the good channel polls (at most a couple more long polls meanwhile).
+    assert!(rig.fake.calls("getupdates").len() <= polls + 6);
+    assert!(rig.fake.calls("setmycommands").len() <= 2);
+    rig.shutdown().await;
+}

@@ -52,6 +52,8 @@ pub fn config(fake: &FakeBotApi, limits: TelegramLimits, mode: Mode) -> Telegram
 pub struct Rig {
     pub fake: FakeBotApi,
     pub store: Arc<dyn Store>,
+    /// The same store, for failure tests (closing it).
+    pub sqlite: Arc<SqliteStore>,
     pub service: Arc<Service>,
     pub transport: Arc<TelegramTransport>,
     stop_outbox: watch::Sender<bool>,
@@ -78,7 +80,8 @@ impl Rig {
         let fake = FakeBotApi::start().await;
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("fd.db").display());
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.unwrap());
+        let sqlite = Arc::new(SqliteStore::open(&url).await.unwrap());
+        let store: Arc<dyn Store> = sqlite.clone();
         let channel = TelegramChannel::new(
             &SecretString::from(TOKEN),
             config(&fake, limits, mode(&fake)),
@@ -112,6 +115,7 @@ impl Rig {
         let rig = Rig {
             fake,
             store,
+            sqlite,
             service,
             transport,
             stop_outbox,
@@ -143,6 +147,17 @@ impl Rig {
         );
         self.channel_task = Some(channel.spawn(self.service.clone(), channel_rx));
         self.stop_channel = stop_channel;
+    }
+
+    /// A channel with a token the Bot API refuses, on this rig's fake and service.
+    pub fn spawn_with_token(&self, token: &str) -> JoinHandle<()> {
+        let (_keep, rx) = watch::channel(false);
+        std::mem::forget(_keep);
+        let channel = TelegramChannel::new(
+            &SecretString::from(token.to_string()),
+            config(&self.fake, fast_limits(), Mode::Polling),
+        );
+        channel.spawn(self.service.clone(), rx)
     }
 
     /// True while the polling task has neither ended nor panicked.
