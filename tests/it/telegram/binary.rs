@@ -61,3 +61,81 @@ async fn binary_answers_over_telegram_and_stops_on_sigterm() {
     );
     assert!(stderr.contains("telegram: connected"), "{stderr}");
 }
+
+#[tokio::test]
+async fn binary_with_a_refused_token_says_so_in_one_line_and_keeps_running() {
+    let fake = FakeBotApi::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("frontdesk.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_frontdesk"))
+        .arg("run")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env(
+            "FRONTDESK_DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("fd.db").display()),
+        )
+        .env(
+            "FRONTDESK_FAQ_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/faq"),
+        )
+        .env("FRONTDESK_HTTP_ADDR", "127.0.0.1:0")
+        .env("TELEGRAM_BOT_TOKEN", "42:refused-secret-token")
+        .env("TELEGRAM_API_URL", &fake.url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("start frontdesk");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let stderr = loop {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if text.contains("token was refused") {
+            break text;
+        }
+        if Instant::now() > deadline || child.try_wait().unwrap().is_some() {
+            let _ = child.kill();
+            panic!("no refused-token line; log:\n{text}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        stderr
+            .lines()
+            .filter(|l| l.contains("token was refused"))
+            .count(),
+        1,
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("refused-secret-token"),
+        "token printed: {stderr}"
+    );
+    assert!(
+        fake.calls("getupdates").is_empty(),
+        "no polling with a refused token"
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the process keeps running"
+    );
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("frontdesk did not stop after SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+}
