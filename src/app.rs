@@ -113,6 +113,7 @@ pub async fn build(
 
 /// `frontdesk run`: serve until SIGINT/SIGTERM, then finish in-flight work and stop.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let stop_requested = shutdown_signal();
     let addr = settings.http_addr;
     let channels = settings.channels();
     let telegram = telegram_channel(&settings);
@@ -175,7 +176,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         });
     let http_task = tokio::spawn(async move { server.await });
 
-    shutdown_signal().await;
+    stop_requested.await;
     tracing::info!("shutting down: finishing in-flight work");
     let _ = shutdown_tx.send(true);
     let (outbox, reload, http) = tokio::join!(outbox_task, reload_task, http_task);
@@ -211,30 +212,44 @@ fn telegram_channel(settings: &Settings) -> Option<TelegramChannel> {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
+#[cfg(unix)]
+async fn wait_for_signal(
+    installed: std::io::Result<tokio::signal::unix::Signal>,
+    name: &'static str,
+) {
+    match installed {
+        Ok(mut signal) => {
+            signal.recv().await;
+        }
+        Err(e) => {
+            tracing::warn!("cannot listen for {name}: {e}");
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Installs the SIGINT/SIGTERM handlers now — before any worker starts, so a signal that
+/// arrives while starting up stops the process cleanly instead of killing it — and
+/// returns a future that completes on the first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            tokio::select! {
+                _ = wait_for_signal(interrupt, "SIGINT") => {},
+                _ = wait_for_signal(terminate, "SIGTERM") => {},
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::warn!("cannot listen for Ctrl-C: {e}");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
     }
 }
 

@@ -15,7 +15,7 @@ use teloxide::{ApiError, Bot, RequestError};
 use tokio::sync::watch;
 
 use super::translate::{translate, Translation};
-use super::{describe, sleep_or_stop, TelegramConfig};
+use super::{describe, json_error, sleep_or_stop, TelegramConfig};
 use crate::service::{Service, ServiceError};
 
 /// Header in which Telegram repeats the webhook's `secret_token`.
@@ -118,7 +118,10 @@ pub(super) async fn poll(
             Err(RequestError::InvalidJson { raw, source }) => {
                 // One update the client cannot read must not block the queue: salvage
                 // the batch update by update.
-                tracing::warn!("telegram: getUpdates answer not understood ({source}); reading it update by update");
+                tracing::warn!(
+                    "telegram: getUpdates answer not understood ({}); reading it update by update",
+                    json_error(&source)
+                );
                 match salvage_batch(inbound, &raw, &mut offset).await {
                     Ok(true) => None,
                     Ok(false) => {
@@ -206,7 +209,8 @@ async fn salvage_batch(
             Ok(update) => inbound.process(&update).await?,
             Err(e) => tracing::warn!(
                 update = id,
-                "telegram: update not understood ({e}), skipped"
+                "telegram: update not understood ({}), skipped",
+                json_error(&e)
             ),
         }
         *offset = (*offset).max(id.saturating_add(1));
@@ -266,7 +270,10 @@ impl WebhookHandler {
             Ok(update) => update,
             Err(e) => {
                 // Telegram would re-send it forever: acknowledge and move on.
-                tracing::warn!("telegram webhook: update not understood ({e}), skipped");
+                tracing::warn!(
+                    "telegram webhook: update not understood ({}), skipped",
+                    json_error(&e)
+                );
                 return StatusCode::OK;
             }
         };

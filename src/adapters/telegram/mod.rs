@@ -37,6 +37,8 @@ pub enum TelegramConfigError {
     BadApiUrl(String),
     #[error("TELEGRAM_WEBHOOK_URL `{0}` is not a usable http(s) URL")]
     BadWebhookUrl(String),
+    #[error("TELEGRAM_WEBHOOK_URL path `{0}` cannot be served: use letters, digits and `/ _ - . ~` only, not `/healthz`")]
+    BadWebhookPath(String),
     #[error("TELEGRAM_WEBHOOK_URL is set but TELEGRAM_WEBHOOK_SECRET is not: webhook mode without a secret would accept updates from anyone")]
     MissingWebhookSecret,
     #[error("TELEGRAM_WEBHOOK_SECRET must be 1–256 characters of A–Z, a–z, 0–9, `_` and `-` (Telegram's rule)")]
@@ -83,6 +85,9 @@ impl TelegramConfig {
             (Some(raw), Some(secret)) => {
                 let url = parse_http_url(raw)
                     .ok_or_else(|| TelegramConfigError::BadWebhookUrl(raw.clone()))?;
+                if !valid_webhook_path(url.path()) {
+                    return Err(TelegramConfigError::BadWebhookPath(url.path().to_string()));
+                }
                 if !valid_secret(secret.expose_secret()) {
                     return Err(TelegramConfigError::BadWebhookSecret);
                 }
@@ -117,6 +122,16 @@ fn parse_http_url(raw: &str) -> Option<Url> {
         .then_some(url)
 }
 
+/// A path the HTTP router takes literally (no `{param}` or `*` syntax) and that does not
+/// clash with the health endpoint.
+fn valid_webhook_path(path: &str) -> bool {
+    path.starts_with('/')
+        && path != "/healthz"
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/_-.~%".contains(&b))
+}
+
 fn valid_secret(secret: &str) -> bool {
     (1..=256).contains(&secret.len())
         && secret
@@ -144,10 +159,21 @@ pub fn describe(error: &RequestError) -> String {
             format!("network: {}", parts.join(": "))
         }
         RequestError::InvalidJson { source, .. } => {
-            format!("unreadable answer from the Bot API: {source}")
+            format!("unreadable answer from the Bot API: {}", json_error(source))
         }
         other => other.to_string(),
     }
+}
+
+/// Where and why JSON did not parse — without serde's message, which can quote values
+/// (customer text) from the document.
+pub fn json_error(error: &serde_json::Error) -> String {
+    format!(
+        "{:?} error at line {} column {}",
+        error.classify(),
+        error.line(),
+        error.column()
+    )
 }
 
 /// The Telegram channel of one process: the client, the transport for the outbox and
@@ -389,6 +415,21 @@ mod tests {
             TelegramConfig::from_settings(&s, None).unwrap_err(),
             TelegramConfigError::BadApiUrl(_)
         ));
+    }
+
+    #[test]
+    fn webhook_paths_the_router_cannot_serve_are_refused() {
+        let ok = SecretString::from("abc");
+        for url in ["https://x.example/healthz", "https://x.example/hook/*rest"] {
+            let err = TelegramConfig::from_settings(&settings(Some(url)), Some(&ok)).unwrap_err();
+            assert!(
+                matches!(err, TelegramConfigError::BadWebhookPath(_)),
+                "{url}: {err}"
+            );
+        }
+        assert!(
+            TelegramConfig::from_settings(&settings(Some("https://x.example")), Some(&ok)).is_ok()
+        );
     }
 
     #[test]
