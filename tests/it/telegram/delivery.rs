@@ -182,7 +182,10 @@ async fn one_message_per_second_per_chat_and_others_are_not_held_up() {
     let gap = sent[1].at - sent[0].at;
     assert!(gap >= Duration::from_millis(900), "{gap:?}");
     let other = fake.sends_to(8);
-    assert!(other[0].at - sent[0].at < Duration::from_millis(500));
+    assert!(
+        other[0].at - sent[0].at < Duration::from_millis(900),
+        "another chat is not paced by chat 7"
+    );
 }
 
 #[tokio::test]
