@@ -84,7 +84,10 @@ async fn faq_answer_carries_buttons_and_the_click_is_answered_and_recorded() {
         })
         .await;
     let sent = rig.fake.wait_sends(1001, 2).await;
-    assert!(!sent[1].body["text"].as_str().unwrap().is_empty());
+    assert_eq!(
+        sent[1].body["text"].as_str().unwrap(),
+        frontdesk::replies::glad_it_helped(frontdesk::domain::Language::En)
+    );
     rig.shutdown().await;
 }
 
