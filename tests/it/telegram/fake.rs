@@ -139,11 +139,23 @@ impl FakeBotApi {
             .collect()
     }
 
+    /// How many `method` requests arrived (cheap: nothing is cloned).
+    pub fn count(&self, method: &str) -> usize {
+        let method = method.to_ascii_lowercase();
+        self.lock()
+            .calls
+            .iter()
+            .filter(|c| c.method == method)
+            .count()
+    }
+
     /// Successful and failed sendMessage requests to `chat`, in order.
     pub fn sends_to(&self, chat: i64) -> Vec<Call> {
-        self.calls("sendmessage")
-            .into_iter()
-            .filter(|c| c.body["chat_id"].as_i64() == Some(chat))
+        self.lock()
+            .calls
+            .iter()
+            .filter(|c| c.method == "sendmessage" && c.body["chat_id"].as_i64() == Some(chat))
+            .cloned()
             .collect()
     }
 
