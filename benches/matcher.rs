@@ -1,5 +1,5 @@
-//! Matcher throughput and build time on deterministic synthetic knowledge bases:
-//! ~50 entries (shipped-KB size) and 10,000 entries.
+//! Matcher throughput and build time: the shipped knowledge base (`faq/`), a synthetic
+//! ~50-entry one and a synthetic 10,000-entry one (deterministic).
 
 use std::sync::Arc;
 
@@ -189,6 +189,22 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             for m in &messages {
                 black_box(matcher.match_text(black_box(m)));
+            }
+        })
+    });
+    g.finish();
+
+    // The knowledge base frontdesk ships (faq/), with the same customer messages.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("faq");
+    let shipped = frontdesk::faq::kb::load_dir(&dir)
+        .unwrap_or_else(|problems| panic!("shipped faq/ must load: {problems:?}"));
+    let shipped = Matcher::new(Arc::new(shipped));
+    let mut g = c.benchmark_group("match_shipped_kb");
+    g.throughput(Throughput::Elements(messages.len() as u64));
+    g.bench_function("messages", |b| {
+        b.iter(|| {
+            for m in &messages {
+                black_box(shipped.match_text(black_box(m)));
             }
         })
     });

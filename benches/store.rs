@@ -123,7 +123,13 @@ fn bench_store(c: &mut Criterion) {
     rt.block_on(async {
         loop {
             let items = store
-                .claim_outbox("bench", now(), Duration::from_secs(30), 1000)
+                .claim_outbox(
+                    "bench",
+                    now(),
+                    Duration::from_secs(30),
+                    1000,
+                    frontdesk::domain::Platform::ALL,
+                )
                 .await
                 .unwrap();
             if items.is_empty() {
@@ -156,7 +162,13 @@ fn bench_store(c: &mut Criterion) {
                 let mut done = 0;
                 while done < iters {
                     let items = store
-                        .claim_outbox("bench", now(), Duration::from_secs(30), 32)
+                        .claim_outbox(
+                            "bench",
+                            now(),
+                            Duration::from_secs(30),
+                            32,
+                            frontdesk::domain::Platform::ALL,
+                        )
                         .await
                         .unwrap();
                     assert!(!items.is_empty());

@@ -100,8 +100,12 @@ struct EvalArgs {
     #[arg(long, requires = "train")]
     val: Option<PathBuf>,
     /// Test rows. Only measured, never used to set a threshold.
-    #[arg(long)]
-    test: PathBuf,
+    #[arg(long, required_unless_present = "holdout")]
+    test: Option<PathBuf>,
+    /// With --faq: keep the first N phrasings per language of each entry and test on the
+    /// others (how a few-phrasing knowledge base copes with customers' own words).
+    #[arg(long, requires = "faq", conflicts_with = "test")]
+    holdout: Option<usize>,
     #[arg(long)]
     json: bool,
     /// Keep only the first N phrasings per label (few-phrasing experiments).
@@ -179,6 +183,7 @@ fn init_logging(filter: &str, quiet: bool) {
             tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 
@@ -329,7 +334,10 @@ fn faq_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         max_phrasings: args.max_phrasings,
         use_lexicon: !args.no_lexicon,
     };
-    let test = read_rows(&args.test)?;
+    let mut test = match &args.test {
+        Some(path) => read_rows(path)?,
+        None => Vec::new(),
+    };
     let started = Instant::now();
     let matcher = match (&args.train, &args.faq) {
         (Some(train), _) => {
@@ -338,7 +346,16 @@ fn faq_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
             eval::build_matcher(&train, val.as_deref(), &opts)?
         }
         (None, Some(dir)) => {
-            let kb = app::load_knowledge(dir)?;
+            let mut kb = app::load_knowledge(dir)?;
+            if let Some(keep) = args.holdout {
+                let (kept, held_out) = eval::holdout_split(&kb, keep);
+                anyhow::ensure!(
+                    !held_out.is_empty(),
+                    "--holdout {keep} leaves no phrasing to test on"
+                );
+                kb = kept;
+                test = held_out;
+            }
             let options = MatcherOptions {
                 use_lexicon: opts.use_lexicon,
                 ..MatcherOptions::default()

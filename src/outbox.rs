@@ -15,14 +15,13 @@
 //! * `Rejected` → dead at once (retrying cannot help).
 //! * `Unreachable` → the customer is marked unreachable and every pending item of that
 //!   chat is dead-lettered by the store.
-//! * No transport configured for the platform → the item stays pending, deferred by
-//!   `no_transport_delay` without counting an attempt, and a warning is logged once per
-//!   platform: a channel may be disabled for a while and its messages must survive.
+//! * A worker claims only the platforms it has a transport for; messages for a channel
+//!   that is disabled here stay pending (never dead) until a worker that has it runs.
 //! * A delivery that takes longer than `delivery_timeout` counts as `Transient`, so that
 //!   the lease (and with it exclusive ownership of the lane) cannot run out mid-delivery.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{watch, Notify};
@@ -50,8 +49,6 @@ pub struct OutboxConfig {
     pub batch_size: u32,
     /// Longest idle sleep between rounds, so work from other replicas is noticed.
     pub max_idle: Duration,
-    /// Delay before retrying an item whose platform has no transport here.
-    pub no_transport_delay: Duration,
     /// Longest time one delivery may take; must stay below `lease`.
     pub delivery_timeout: Duration,
 }
@@ -65,7 +62,6 @@ impl Default for OutboxConfig {
             lease: Duration::from_secs(30),
             batch_size: 32,
             max_idle: Duration::from_secs(1),
-            no_transport_delay: Duration::from_secs(60),
             delivery_timeout: Duration::from_secs(20),
         }
     }
@@ -105,8 +101,6 @@ pub struct OutboxWorker {
     config: OutboxConfig,
     worker_id: String,
     wake: Arc<Notify>,
-    /// Platforms already warned about (no transport): warn once, not per item.
-    warned: Mutex<HashSet<Platform>>,
 }
 
 impl std::fmt::Debug for OutboxWorker {
@@ -133,7 +127,6 @@ impl OutboxWorker {
             config,
             worker_id: format!("outbox-{}-{:08x}", std::process::id(), fastrand::u32(..)),
             wake: Arc::new(Notify::new()),
-            warned: Mutex::new(HashSet::new()),
         }
     }
 
@@ -168,6 +161,11 @@ impl OutboxWorker {
     /// started here has finished and been recorded when it returns.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
         let now = self.clock.now();
+        // Only what this worker can deliver: another process may own the other platforms.
+        let platforms: Vec<Platform> = self.transports.keys().copied().collect();
+        if platforms.is_empty() {
+            return Ok(0);
+        }
         let items = self
             .store
             .claim_outbox(
@@ -175,16 +173,16 @@ impl OutboxWorker {
                 now,
                 self.config.lease,
                 self.config.batch_size,
+                &platforms,
             )
             .await?;
         let count = items.len();
         let mut tasks = JoinSet::new();
         for item in items {
-            let platform = item.message.to.platform;
-            let transport = self.transports.get(&platform).cloned();
-            if transport.is_none() {
-                self.warn_missing(platform);
-            }
+            // Claimed by platform, so the transport is there; the lease covers the impossible.
+            let Some(transport) = self.transports.get(&item.message.to.platform).cloned() else {
+                continue;
+            };
             let job = Delivery {
                 store: Arc::clone(&self.store),
                 clock: Arc::clone(&self.clock),
@@ -270,7 +268,8 @@ impl OutboxWorker {
     async fn idle_pause(&self) -> Duration {
         // A small floor so a head that is due but leased elsewhere cannot spin the loop.
         const FLOOR: Duration = Duration::from_millis(10);
-        match self.store.next_outbox_due().await {
+        let platforms: Vec<Platform> = self.transports.keys().copied().collect();
+        match self.store.next_outbox_due(&platforms).await {
             Ok(Some(due)) => (due - self.clock.now())
                 .to_std()
                 .unwrap_or(Duration::ZERO)
@@ -282,19 +281,6 @@ impl OutboxWorker {
             }
         }
     }
-
-    fn warn_missing(&self, platform: Platform) {
-        let mut warned = self
-            .warned
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if warned.insert(platform) {
-            tracing::warn!(
-                %platform,
-                "outbox: no transport configured for this platform; its messages stay pending"
-            );
-        }
-    }
 }
 
 /// Everything one concurrent delivery needs (owned, so it can run as its own task).
@@ -302,7 +288,7 @@ struct Delivery {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     config: OutboxConfig,
-    transport: Option<Arc<dyn ChatTransport>>,
+    transport: Arc<dyn ChatTransport>,
 }
 
 impl Delivery {
@@ -310,14 +296,7 @@ impl Delivery {
         let id = item.id;
         let lane = item.message.to.lane();
         let ticket = item.message.ticket.map(|t| t.0);
-        let Some(transport) = self.transport else {
-            let platform = item.message.to.platform;
-            let at = later(self.clock.now(), self.config.no_transport_delay);
-            self.store
-                .outbox_defer(id, at, &format!("no transport for {platform} configured"))
-                .await?;
-            return Ok(Outcome::Deferred);
-        };
+        let transport = self.transport;
         let result = tokio::time::timeout(
             self.config.delivery_timeout,
             transport.deliver(&item.message),

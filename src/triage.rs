@@ -40,7 +40,6 @@ use aho_corasick::AhoCorasick;
 use regex::{RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 use toml::Spanned;
-use unicode_normalization::UnicodeNormalization;
 
 use crate::domain::{is_han, Category, Priority};
 
@@ -707,15 +706,18 @@ fn is_cjk(c: char) -> bool {
 
 /// Normalise text for matching (see the module docs). Applied to keywords when the rules
 /// are loaded and to each message, so both sides compare in the same form.
-// TODO(lead): unify with src/faq/normalize.rs once it lands.
+/// The matcher's normalisation (NFKC, case folding, controls, whitespace), then two
+/// triage-specific folds: apostrophes vanish (`can't` = `cant`) and spaces between Chinese
+/// characters go (`无法 登录` = `无法登录`), so one keyword covers all spellings.
 fn normalize(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+    let base = crate::faq::normalize::normalize(text);
+    let mut out = String::with_capacity(base.len());
     let mut pending_space = false;
-    for c in text.nfkc().flat_map(char::to_lowercase) {
+    for c in base.chars() {
         if matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{02BC}' | '`') {
             continue;
         }
-        if c.is_whitespace() {
+        if c == ' ' {
             pending_space = !out.is_empty();
             continue;
         }

@@ -139,13 +139,6 @@ impl Default for Thresholds {
 /// Precision wanted from answers when no out-of-scope examples are available to tune on.
 pub const TARGET_PRECISION: f32 = 0.95;
 
-/// Weight of the out-of-scope refusal rate against the in-scope right-answer rate when
-/// picking the threshold: 0.5 weighs both the same, whatever the example counts.
-pub const OOS_PRIOR: f32 = 0.5;
-
-/// Cuts whose objective is within this of the best count as equally good.
-const PLATEAU: f32 = 0.005;
-
 /// One held-out prediction: probability of the top entry, whether it was right, and
 /// whether the message was in scope at all (`false` for `oos` examples).
 #[derive(Debug, Clone, Copy)]
@@ -158,10 +151,9 @@ pub struct HeldOut {
 impl Thresholds {
     /// Pick thresholds from held-out predictions.
     ///
-    /// With out-of-scope examples: maximise the share of in-scope messages answered
-    /// right plus the share of out-of-scope messages not answered (both kinds weigh
-    /// the same whatever their counts, see [`OOS_PRIOR`]), taking the median cut of the
-    /// near-optimal plateau.
+    /// With out-of-scope examples: the equal-error cut, where the share of in-scope
+    /// messages not answered right equals the share of out-of-scope messages answered
+    /// (both rates, so the example counts do not matter).
     ///
     /// Without them: the lowest threshold whose answers reach [`TARGET_PRECISION`],
     /// kept within [0.4, 0.9] because small knowledge bases give noisy estimates.
@@ -174,9 +166,12 @@ impl Thresholds {
         let mut sorted: Vec<HeldOut> = rows.to_vec();
         sorted.sort_by(|a, b| b.probability.total_cmp(&a.probability));
         let answer = if n_oos > 0 {
-            // Walking down the sorted list, answering everything above the cut.
+            // Walking down the sorted list, answering everything above the cut: the
+            // in-scope miss rate falls while the out-of-scope acceptance rate rises;
+            // cut where they cross (equal error rate). Unlike the arg-max of a summed
+            // objective, which is flat near its top, the crossing point is stable.
             let (mut right, mut oos_answered) = (0usize, 0usize);
-            let mut cuts: Vec<(f32, f32)> = Vec::new();
+            let mut best = (f32::INFINITY, 0.5f32);
             for (i, r) in sorted.iter().enumerate() {
                 if r.in_scope && r.correct {
                     right += 1;
@@ -191,19 +186,13 @@ impl Thresholds {
                 {
                     continue;
                 }
-                let value = (1.0 - OOS_PRIOR) * right as f32 / n_in as f32
-                    + OOS_PRIOR * (n_oos - oos_answered) as f32 / n_oos as f32;
-                cuts.push((value, r.probability));
+                let miss = 1.0 - right as f32 / n_in as f32;
+                let accepted = oos_answered as f32 / n_oos as f32;
+                let gap = (miss - accepted).abs();
+                if gap < best.0 {
+                    best = (gap, r.probability);
+                }
             }
-            // The objective is flat near its top and a few examples move the arg-max a
-            // lot; take the median cut of the near-optimal plateau instead.
-            let top = cuts.iter().map(|c| c.0).fold(f32::NEG_INFINITY, f32::max);
-            let plateau: Vec<f32> = cuts
-                .iter()
-                .filter(|c| c.0 >= top - PLATEAU)
-                .map(|c| c.1)
-                .collect();
-            let best = (top, plateau.get(plateau.len() / 2).copied().unwrap_or(0.5));
             best.1.clamp(0.05, 0.95)
         } else {
             let (mut right, mut answered) = (0usize, 0usize);

@@ -130,6 +130,31 @@ pub fn kb_from_rows(rows: &[Row], max_phrasings: Option<usize>) -> (KnowledgeBas
     (kb, oos)
 }
 
+/// Splits a knowledge base for a self-test: each entry keeps its first `keep` phrasings
+/// per language, the others become test rows labelled with the entry id. Measures how
+/// well a KB with few phrasings copes with the other words customers use (e.g. what
+/// the synonym lexicon brings).
+pub fn holdout_split(kb: &KnowledgeBase, keep: usize) -> (KnowledgeBase, Vec<Row>) {
+    let mut kept = kb.clone();
+    let mut test = Vec::new();
+    for entry in &mut kept.entries {
+        let mut seen: BTreeMap<Language, usize> = BTreeMap::new();
+        entry.questions.retain(|q| {
+            let n = seen.entry(q.language).or_default();
+            *n += 1;
+            if *n <= keep {
+                return true;
+            }
+            test.push(Row {
+                text: q.text.clone(),
+                label: entry.id.clone(),
+            });
+            false
+        });
+    }
+    (kept, test)
+}
+
 /// Build the matcher from training rows; with `val`, recalibrate on it.
 pub fn build_matcher(
     train: &[Row],

@@ -120,6 +120,8 @@ const SHIPPED_SMALL_TALK: &str = include_str!("smalltalk.toml");
 struct Core {
     space: FeatureSpace,
     model: LinearModel,
+    /// Median score of training phrasings for their own entry (see `Core::build`).
+    scale: f32,
 }
 
 /// One example phrasing after feature extraction.
@@ -180,6 +182,7 @@ impl Matcher {
             core: Core {
                 space: FeatureSpace::fit(&[], 1, None, &[]),
                 model: LinearModel::default(),
+                scale: 1.0,
             },
             calibrator: Calibrator::default(),
             thresholds: Thresholds::default(),
@@ -376,7 +379,7 @@ impl Matcher {
                 let rival = if rank == 0 { second } else { first };
                 Scored {
                     entry,
-                    evidence: [s, s - rival, known],
+                    evidence: [s / core.scale, (s - rival) / core.scale, known],
                 }
             })
             .collect()
@@ -570,7 +573,26 @@ impl Core {
             train.max_postings = Some(LARGE_KB_MAX_POSTINGS);
         }
         let model = LinearModel::train(&xs, &ys, space.len(), n_entries, &train);
-        Core { space, model }
+        // The typical score of a phrasing for its own entry: scores are divided by it
+        // so evidence means the same on a 10-phrasing and a 10,000-phrasing knowledge
+        // base (the default calibrator relies on that). A sample is enough.
+        let step = (xs.len() / 2000).max(1);
+        let mut own: Vec<f32> = Vec::new();
+        let mut scores = vec![0f32; n_entries];
+        for (x, y) in xs.iter().zip(&ys).step_by(step) {
+            scores.iter_mut().for_each(|s| *s = 0.0);
+            model.accumulate(x, &mut scores);
+            if let Some(s) = scores.get(*y as usize) {
+                own.push(*s);
+            }
+        }
+        own.sort_by(f32::total_cmp);
+        let scale = own.get(own.len() / 2).copied().unwrap_or(1.0).max(1e-3);
+        Core {
+            space,
+            model,
+            scale,
+        }
     }
 }
 

@@ -146,12 +146,15 @@ pub trait Store: Send + Sync {
     /// Claims up to `limit` deliverable items: for each lane (chat) only its oldest pending
     /// item, and only when it is due (`next_attempt_at <= now`) and not leased by another
     /// worker. A claim is a lease until `now + lease`; an expired lease is claimable again.
+    /// Only lanes of `platforms` are claimed: a worker never holds messages it has no
+    /// transport for (e.g. `frontdesk chat` next to a running service).
     async fn claim_outbox(
         &self,
         worker: &str,
         now: Timestamp,
         lease: Duration,
         limit: u32,
+        platforms: &[crate::domain::Platform],
     ) -> Result<Vec<OutboxItem>, StoreError>;
     /// Delivered: remember the platform's message id (for edits) and free the lane.
     async fn outbox_sent(
@@ -183,7 +186,10 @@ pub trait Store: Send + Sync {
     async fn outbox_dead(&self, id: i64, now: Timestamp, error: &str) -> Result<(), StoreError>;
     async fn outbox_stats(&self) -> Result<OutboxStats, StoreError>;
     /// Earliest `next_attempt_at` of a pending item, so idle workers know how long to sleep.
-    async fn next_outbox_due(&self) -> Result<Option<Timestamp>, StoreError>;
+    async fn next_outbox_due(
+        &self,
+        platforms: &[crate::domain::Platform],
+    ) -> Result<Option<Timestamp>, StoreError>;
     /// Marks a customer as unreachable (blocked the bot): their pending items go dead.
     async fn mark_unreachable(
         &self,

@@ -501,7 +501,9 @@ impl Store for SqliteStore {
         now: Timestamp,
         lease: Duration,
         limit: u32,
+        platforms: &[Platform],
     ) -> Result<Vec<OutboxItem>, StoreError> {
+        let platforms = platform_list(platforms)?;
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 4);
         let mut w = self.write_tx().await?;
         let ctx = Arc::clone(&w.ctx);
@@ -514,6 +516,7 @@ impl Store for SqliteStore {
                    ON h.id = o.id \
                  WHERE o.next_attempt_at <= ?2 \
                    AND (o.lease_until IS NULL OR o.lease_until < ?2) \
+                   AND o.platform IN (SELECT value FROM json_each(?5)) \
                  ORDER BY o.next_attempt_at, o.id \
                  LIMIT ?4) \
              RETURNING id, payload, attempts, created_at",
@@ -522,6 +525,7 @@ impl Store for SqliteStore {
         .bind(ms(now))
         .bind(lease_ms)
         .bind(i64::from(limit))
+        .bind(platforms)
         .fetch_all(&mut *w.tx)
         .await
         .map_err(|e| map_err(&ctx, e))?;
@@ -645,13 +649,19 @@ impl Store for SqliteStore {
         Ok(stats)
     }
 
-    async fn next_outbox_due(&self) -> Result<Option<Timestamp>, StoreError> {
+    async fn next_outbox_due(
+        &self,
+        platforms: &[Platform],
+    ) -> Result<Option<Timestamp>, StoreError> {
+        let platforms = platform_list(platforms)?;
         // Only lane heads can be delivered next; a leased head is due when its lease ends.
         let due: Option<i64> = sqlx::query_scalar(
             "SELECT MIN(MAX(o.next_attempt_at, COALESCE(o.lease_until + 1, 0))) FROM outbox o \
              JOIN (SELECT MIN(id) AS id FROM outbox WHERE state = 'pending' GROUP BY lane) h \
-               ON h.id = o.id",
+               ON h.id = o.id \
+             WHERE o.platform IN (SELECT value FROM json_each(?1))",
         )
+        .bind(platforms)
         .fetch_one(&self.pool)
         .await
         .map_err(|e| map_err(&self.ctx, e))?;
@@ -1053,6 +1063,12 @@ impl Tx for SqliteTx {
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         self.w.commit().await
     }
+}
+
+/// Platforms as a JSON array, bound once and read with `json_each` (SQLite has no arrays).
+fn platform_list(platforms: &[Platform]) -> Result<String, StoreError> {
+    let names: Vec<&str> = platforms.iter().map(|p| p.as_str()).collect();
+    serde_json::to_string(&names).map_err(|e| StoreError::Other(format!("platform list: {e}")))
 }
 
 #[cfg(test)]

@@ -367,32 +367,34 @@ async fn unreachable_customer_is_marked_and_their_chat_dead_lettered() {
 }
 
 #[tokio::test]
-async fn platform_without_transport_stays_pending() {
+async fn platform_without_transport_is_left_for_a_worker_that_has_one() {
     let rig = rig().await;
-    enqueue(
-        &*rig.store,
-        &ChatAddress::new(Platform::Discord, "d1"),
-        "to discord",
-        t0(),
-    )
-    .await;
-    assert_eq!(rig.worker.drain().await.unwrap(), 1);
+    let discord = ChatAddress::new(Platform::Discord, "d1");
+    enqueue(&*rig.store, &discord, "to discord", t0()).await;
     assert_eq!(
         rig.worker.drain().await.unwrap(),
         0,
-        "deferred, not spinning"
+        "not claimed, not leased"
     );
     rig.clock.advance(Duration::from_secs(3600));
-    assert_eq!(rig.worker.drain().await.unwrap(), 1);
-    assert_eq!(rig.stats().await, (1, 0, 0), "kept, never dead");
-    // Deferrals are not failures: still at zero attempts.
-    rig.clock.advance(Duration::from_secs(3600));
+    assert_eq!(rig.worker.drain().await.unwrap(), 0);
+    assert_eq!(rig.stats().await, (1, 0, 0), "kept pending, never dead");
+    // Another worker (another process) with a Discord transport takes it at once,
+    // with no attempt counted.
     let item = rig
         .store
-        .claim_outbox("probe", rig.clock.now(), Duration::from_secs(1), 1)
+        .claim_outbox(
+            "probe",
+            rig.clock.now(),
+            Duration::from_secs(1),
+            1,
+            &[Platform::Discord],
+        )
         .await
         .unwrap();
+    assert_eq!(item.len(), 1);
     assert_eq!(item[0].attempts, 0);
+    assert_eq!(item[0].message.to, discord);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

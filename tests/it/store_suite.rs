@@ -369,7 +369,13 @@ pub async fn outbox_keeps_lane_order_and_expires_leases(store: Arc<dyn Store>) {
     ] {
         enqueue(&*store, to, text, t0()).await;
     }
-    assert_eq!(store.next_outbox_due().await.unwrap(), Some(t0()));
+    assert_eq!(
+        store
+            .next_outbox_due(frontdesk::domain::Platform::ALL)
+            .await
+            .unwrap(),
+        Some(t0())
+    );
 
     let texts = |items: &[frontdesk::store::OutboxItem]| {
         items
@@ -377,7 +383,10 @@ pub async fn outbox_keeps_lane_order_and_expires_leases(store: Arc<dyn Store>) {
             .map(|i| text_of(i).to_string())
             .collect::<Vec<_>>()
     };
-    let claimed = store.claim_outbox("w1", t0(), lease, 10).await.unwrap();
+    let claimed = store
+        .claim_outbox("w1", t0(), lease, 10, frontdesk::domain::Platform::ALL)
+        .await
+        .unwrap();
     assert_eq!(
         texts(&claimed),
         ["a1", "b1", "t1"],
@@ -387,19 +396,25 @@ pub async fn outbox_keeps_lane_order_and_expires_leases(store: Arc<dyn Store>) {
     assert_eq!(claimed[0].message, Outbound::text(a.clone(), "a1"));
     // Leased heads block their lanes for everybody.
     assert!(store
-        .claim_outbox("w2", at(10), lease, 10)
+        .claim_outbox("w2", at(10), lease, 10, frontdesk::domain::Platform::ALL)
         .await
         .unwrap()
         .is_empty());
     // The lease of a crashed worker expires.
-    let again = store.claim_outbox("w2", at(31), lease, 2).await.unwrap();
+    let again = store
+        .claim_outbox("w2", at(31), lease, 2, frontdesk::domain::Platform::ALL)
+        .await
+        .unwrap();
     assert_eq!(texts(&again), ["a1", "b1"], "limit respected, oldest first");
 
     store
         .outbox_sent(claimed[0].id, at(32), Some("m-1"))
         .await
         .unwrap();
-    let next = store.claim_outbox("w2", at(32), lease, 10).await.unwrap();
+    let next = store
+        .claim_outbox("w2", at(32), lease, 10, frontdesk::domain::Platform::ALL)
+        .await
+        .unwrap();
     assert_eq!(texts(&next), ["a2", "t1"]);
 
     // A retry keeps the lane waiting (a3 must not overtake a2) and counts an attempt.
@@ -409,16 +424,22 @@ pub async fn outbox_keeps_lane_order_and_expires_leases(store: Arc<dyn Store>) {
         .unwrap();
     store.outbox_sent(next[1].id, at(33), None).await.unwrap();
     assert!(store
-        .claim_outbox("w2", at(50), lease, 10)
+        .claim_outbox("w2", at(50), lease, 10, frontdesk::domain::Platform::ALL)
         .await
         .unwrap()
         .is_empty());
     // b1 leased by w2 until 61 s; a2 due at 100 s.
     assert_eq!(
-        store.next_outbox_due().await.unwrap(),
+        store
+            .next_outbox_due(frontdesk::domain::Platform::ALL)
+            .await
+            .unwrap(),
         Some(at(61) + chrono::Duration::milliseconds(1))
     );
-    let later = store.claim_outbox("w3", at(100), lease, 10).await.unwrap();
+    let later = store
+        .claim_outbox("w3", at(100), lease, 10, frontdesk::domain::Platform::ALL)
+        .await
+        .unwrap();
     assert_eq!(texts(&later), ["a2", "b1"]);
     assert_eq!(later[0].attempts, 1);
     assert_eq!(later[1].attempts, 0);
@@ -428,7 +449,10 @@ pub async fn outbox_keeps_lane_order_and_expires_leases(store: Arc<dyn Store>) {
         .outbox_defer(later[0].id, at(110), "429")
         .await
         .unwrap();
-    let deferred = store.claim_outbox("w3", at(110), lease, 1).await.unwrap();
+    let deferred = store
+        .claim_outbox("w3", at(110), lease, 1, frontdesk::domain::Platform::ALL)
+        .await
+        .unwrap();
     assert_eq!(texts(&deferred), ["a2"]);
     assert_eq!(deferred[0].attempts, 1);
     store
@@ -436,10 +460,19 @@ pub async fn outbox_keeps_lane_order_and_expires_leases(store: Arc<dyn Store>) {
         .await
         .unwrap();
     store.outbox_sent(later[1].id, at(111), None).await.unwrap();
-    let last = store.claim_outbox("w3", at(111), lease, 10).await.unwrap();
+    let last = store
+        .claim_outbox("w3", at(111), lease, 10, frontdesk::domain::Platform::ALL)
+        .await
+        .unwrap();
     assert_eq!(texts(&last), ["a3"]);
     store.outbox_sent(last[0].id, at(112), None).await.unwrap();
-    assert_eq!(store.next_outbox_due().await.unwrap(), None);
+    assert_eq!(
+        store
+            .next_outbox_due(frontdesk::domain::Platform::ALL)
+            .await
+            .unwrap(),
+        None
+    );
     let stats = store.outbox_stats().await.unwrap();
     assert_eq!((stats.pending, stats.sent, stats.dead), (0, 5, 0));
     assert!(matches!(
@@ -453,7 +486,13 @@ pub async fn dead_letters_are_visible_and_free_the_lane(store: Arc<dyn Store>) {
     enqueue(&*store, &a, "first", t0()).await;
     enqueue(&*store, &a, "second", t0()).await;
     let head = store
-        .claim_outbox("w", t0(), Duration::from_secs(30), 10)
+        .claim_outbox(
+            "w",
+            t0(),
+            Duration::from_secs(30),
+            10,
+            frontdesk::domain::Platform::ALL,
+        )
         .await
         .unwrap();
     assert_eq!(head.len(), 1);
@@ -467,7 +506,13 @@ pub async fn dead_letters_are_visible_and_free_the_lane(store: Arc<dyn Store>) {
     store.outbox_retry(head[0].id, t0(), "late").await.unwrap();
     assert_eq!(store.outbox_stats().await.unwrap().dead, 1);
     let next = store
-        .claim_outbox("w", t0(), Duration::from_secs(30), 10)
+        .claim_outbox(
+            "w",
+            t0(),
+            Duration::from_secs(30),
+            10,
+            frontdesk::domain::Platform::ALL,
+        )
         .await
         .unwrap();
     assert_eq!(next.len(), 1);
@@ -658,7 +703,13 @@ async fn write_lock_held_elsewhere_times_out_clearly() {
         Ok(_) => panic!("expected ReadOnly(locked), got a unit of work"),
     }
     let claim = store
-        .claim_outbox("w", t0(), Duration::from_secs(30), 1)
+        .claim_outbox(
+            "w",
+            t0(),
+            Duration::from_secs(30),
+            1,
+            frontdesk::domain::Platform::ALL,
+        )
         .await;
     assert!(matches!(claim, Err(StoreError::ReadOnly(_))), "{claim:?}");
     // Reads are not blocked by a writer under WAL.
@@ -714,13 +765,25 @@ async fn corrupt_rows_are_errors_not_panics() {
     ));
     // A corrupt outbox row is dead-lettered so it cannot block its lane forever.
     let first = store
-        .claim_outbox("w", t0(), Duration::from_secs(30), 10)
+        .claim_outbox(
+            "w",
+            t0(),
+            Duration::from_secs(30),
+            10,
+            frontdesk::domain::Platform::ALL,
+        )
         .await
         .unwrap();
     assert!(first.is_empty());
     assert_eq!(store.outbox_stats().await.unwrap().dead, 1);
     let next = store
-        .claim_outbox("w", t0(), Duration::from_secs(30), 10)
+        .claim_outbox(
+            "w",
+            t0(),
+            Duration::from_secs(30),
+            10,
+            frontdesk::domain::Platform::ALL,
+        )
         .await
         .unwrap();
     assert_eq!(next.len(), 1);
@@ -784,4 +847,49 @@ async fn two_processes_share_one_gap_free_sequence() {
         .collect();
     numbers.sort_unstable();
     assert_eq!(numbers, (1..=80).collect::<Vec<_>>());
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 12, ..Default::default() })]
+
+    /// Any number of concurrent writers, any pattern of rolled-back units: the committed
+    /// tickets are numbered exactly 1..=N, each once.
+    #[test]
+    fn ticket_numbers_stay_unique_and_gap_free(
+        plan in proptest::collection::vec(proptest::collection::vec(proptest::bool::ANY, 1..12), 1..6)
+    ) {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let (committed, numbers) = runtime.block_on(async {
+            let (_dir, store) = sqlite_store().await;
+            let mut handles = Vec::new();
+            for (task, units) in plan.iter().cloned().enumerate() {
+                let store = Arc::clone(&store);
+                handles.push(tokio::spawn(async move {
+                    let mut numbers = Vec::new();
+                    for commit in units {
+                        let mut tx = store.begin().await.unwrap();
+                        let c = tx.upsert_customer(&identity(&format!("p{task}")), false, t0()).await.unwrap();
+                        let t = tx.create_ticket(&new_ticket(c.id, t0())).await.unwrap();
+                        if commit {
+                            tx.commit().await.unwrap();
+                            numbers.push(t.no.0);
+                        }
+                    }
+                    numbers
+                }));
+            }
+            let mut numbers = Vec::new();
+            for h in handles {
+                numbers.extend(h.await.unwrap());
+            }
+            let stored = store.list_tickets(&TicketFilter::default()).await.unwrap();
+            let mut stored: Vec<i64> = stored.iter().map(|t| t.no.0).collect();
+            stored.sort_unstable();
+            numbers.sort_unstable();
+            proptest::prop_assert_eq!(&stored, &numbers);
+            Ok((plan.iter().flatten().filter(|c| **c).count(), numbers))
+        })?;
+        let expected: Vec<i64> = (1..=committed as i64).collect();
+        proptest::prop_assert_eq!(numbers, expected);
+    }
 }

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use frontdesk::domain::{CustomerIdentity, Language, Outbound, OutboundBody, Platform};
+use frontdesk::domain::{CustomerIdentity, Language, Outbound, Platform};
 use frontdesk::faq::{Answer, Entry, KnowledgeBase, Phrasing, Topic};
 use frontdesk::ports::{ChatTransport, Delivered, DeliveryError};
 
@@ -20,19 +20,6 @@ impl RecordingTransport {
             platform: Some(platform),
             sent: Mutex::new(Vec::new()),
         })
-    }
-
-    #[allow(dead_code)] // kept for tests that read replies as plain strings
-    pub fn texts(&self) -> Vec<String> {
-        self.sent
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|m| {
-                let OutboundBody::Text { text, .. } = &m.body;
-                text.clone()
-            })
-            .collect()
     }
 
     pub fn take(&self) -> Vec<Outbound> {
