@@ -81,7 +81,11 @@ impl TelegramTransport {
         TelegramTransport {
             bot,
             private_chats: RateLimiter::keyed(per_chat),
-            groups: RateLimiter::keyed(Quota::per_minute(limits.per_group_per_minute)),
+            // Evenly spaced (no burst): a burst of 20 followed by the steady rate would put
+            // up to 40 messages into one minute.
+            groups: RateLimiter::keyed(
+                Quota::per_minute(limits.per_group_per_minute).allow_burst(NonZeroU32::MIN),
+            ),
             global: RateLimiter::direct(Quota::per_second(limits.global_per_second)),
             clock: DefaultClock::default(),
             max_wait: limits.max_wait,

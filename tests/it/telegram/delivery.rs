@@ -257,3 +257,27 @@ async fn blocked_customer_is_marked_unreachable_not_retried() {
     let _: Arc<dyn ChatTransport> = rig.transport.clone();
     rig.shutdown().await;
 }
+
+#[tokio::test]
+async fn groups_get_twenty_messages_a_minute() {
+    let fake = FakeBotApi::start().await;
+    let limits = TelegramLimits {
+        max_wait: Duration::from_millis(200),
+        ..TelegramLimits::default()
+    };
+    let t = transport(&fake, limits);
+    t.deliver(&to(-100_555, "first", vec![])).await.unwrap();
+    // The next slot in a group is 3 s away (60 s / 20): handed back, not waited for.
+    match t.deliver(&to(-100_555, "second", vec![])).await {
+        Err(DeliveryError::RetryAfter(wait)) => {
+            assert!(
+                wait > Duration::from_secs(2) && wait <= Duration::from_secs(3),
+                "{wait:?}"
+            )
+        }
+        other => panic!("expected RetryAfter, got {other:?}"),
+    }
+    // A private chat is not affected by the group's pace.
+    t.deliver(&to(7, "private", vec![])).await.unwrap();
+    assert_eq!(fake.sends_to(-100_555).len(), 1);
+}
