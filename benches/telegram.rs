@@ -127,6 +127,33 @@ impl Bench {
         started.elapsed()
     }
 
+    /// A burst of `n`: (time until the poller confirmed the last update, i.e. every
+    /// update is stored; time until every reply arrived).
+    async fn burst_breakdown(&mut self, n: usize) -> (Duration, Duration) {
+        let first = self.next_user;
+        self.next_user += n as i64;
+        let before = self.fake.count("sendmessage");
+        let started = Instant::now();
+        let mut last = 0;
+        for i in 0..n {
+            last = self
+                .fake
+                .text(first + i as i64, QUESTIONS[i % QUESTIONS.len()]);
+        }
+        self.fake
+            .wait_for("the last update to be confirmed", |f| {
+                f.calls("getupdates")
+                    .last()
+                    .is_some_and(|c| c.body["offset"].as_i64().unwrap_or(0) > last)
+            })
+            .await;
+        let inbound = started.elapsed();
+        self.fake
+            .wait_for("all replies", |f| f.count("sendmessage") >= before + n)
+            .await;
+        (inbound, started.elapsed())
+    }
+
     /// Messages at `rate` per second; latency of each from queueing to its first reply.
     async fn paced(&mut self, n: usize, rate: f64) -> Vec<Duration> {
         let first = self.next_user;
@@ -178,6 +205,16 @@ fn telegram_e2e(c: &mut Criterion) {
                 latencies[latencies.len() - 1]
             );
         }
+    });
+
+    rt.block_on(async {
+        let (inbound, total) = bench.burst_breakdown(1000).await;
+        eprintln!(
+            "telegram e2e burst of 1000: all stored (offset confirmed) after {inbound:.2?} \
+             ({:.0} msg/s), all replies sent after {total:.2?} ({:.0} msg/s)",
+            1000.0 / inbound.as_secs_f64(),
+            1000.0 / total.as_secs_f64()
+        );
     });
 
     const N: usize = 500;
