@@ -195,20 +195,21 @@ impl Service {
             "{}:{}",
             inbound.from.platform, inbound.from.user_id
         ));
-        let customer = tx.upsert_customer(&inbound.from, vip, now).await?;
-        let matcher = self.knowledge.matcher();
-        let language = match &inbound.content {
-            InboundContent::Message { text, .. } => {
-                // A command's name (`/start`) is Latin in every language: only its
-                // arguments say anything about the customer's language.
-                let words = match parse_command(text.trim()) {
-                    Some((_, args)) => args,
-                    None => text.clone(),
-                };
-                Language::detect(&words).unwrap_or(customer.language)
+        let mut from = inbound.from;
+        // The language a customer writes in beats the platform's locale and is remembered
+        // for button presses and pushes, which carry no text (and keep what was learnt).
+        match &inbound.content {
+            InboundContent::Message { text, .. } if parse_command(text.trim()).is_none() => {
+                if let Some(written) = Language::detect(text) {
+                    from.language = Some(written);
+                }
             }
-            _ => customer.language,
-        };
+            InboundContent::Button { .. } => from.language = None,
+            _ => {}
+        }
+        let customer = tx.upsert_customer(&from, vip, now).await?;
+        let matcher = self.knowledge.matcher();
+        let language = customer.language;
         let mut turn = Turn {
             tx,
             customer,

@@ -403,3 +403,16 @@ async fn unsure_matches_offer_did_you_mean_buttons_and_a_person() {
         "{answer}"
     );
 }
+
+#[tokio::test]
+async fn the_language_a_customer_writes_in_is_kept_for_buttons_and_commands() {
+    let h = harness().await;
+    h.say("li", "我的订单到哪了").await;
+    h.replies().await;
+    h.press("li", &ButtonAction::Helped("orders.track".into()).encode())
+        .await;
+    h.say("li", "/status").await;
+    let replies = h.replies().await;
+    assert!(replies[0].contains("很高兴"), "{replies:?}");
+    assert!(replies[1].contains("工单"), "{replies:?}");
+}
