@@ -83,13 +83,14 @@ impl TelegramInbound {
 /// Long polling until shutdown. The offset moves past an update only once it is
 /// processed; a store failure keeps it, backs off and fetches the same updates again.
 pub(super) async fn poll(
-    inbound: &TelegramInbound,
+    inbound: Arc<TelegramInbound>,
     config: &TelegramConfig,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let timeout = u32::try_from(config.poll_timeout.as_secs()).unwrap_or(10);
     let mut offset: i32 = 0;
     let mut failures: u32 = 0;
+    let mut crashes = CrashGuard::default();
     loop {
         if *shutdown.borrow() {
             break;
@@ -106,15 +107,8 @@ pub(super) async fn poll(
             result = request => result,
             _ = shutdown.wait_for(|stop| *stop) => break,
         };
-        let pause = match fetched {
-            Ok(updates) => match process_batch(inbound, updates, &mut offset).await {
-                Ok(()) => None,
-                Err(e) => {
-                    failures += 1;
-                    tracing::warn!("telegram: update not stored ({e}); will fetch it again");
-                    Some(backoff(failures, config.max_backoff))
-                }
-            },
+        let processed = match fetched {
+            Ok(updates) => process_batch(&inbound, updates, &mut offset).await,
             Err(RequestError::InvalidJson { raw, source }) => {
                 // One update the client cannot read must not block the queue: salvage
                 // the batch update by update.
@@ -122,28 +116,40 @@ pub(super) async fn poll(
                     "telegram: getUpdates answer not understood ({}); reading it update by update",
                     json_error(&source)
                 );
-                match salvage_batch(inbound, &raw, &mut offset).await {
-                    Ok(true) => None,
-                    Ok(false) => {
-                        failures += 1;
-                        Some(backoff(failures, config.max_backoff))
-                    }
-                    Err(e) => {
-                        failures += 1;
-                        tracing::warn!("telegram: update not stored ({e}); will fetch it again");
-                        Some(backoff(failures, config.max_backoff))
-                    }
-                }
-            }
-            Err(RequestError::RetryAfter(seconds)) => Some(seconds.duration()),
-            Err(RequestError::Api(ApiError::TerminatedByOtherGetUpdates)) => {
-                failures += 1;
-                tracing::warn!("telegram: another process is polling with this bot token; only one may (use webhook mode for several replicas)");
-                Some(backoff(failures, config.max_backoff))
+                salvage_batch(&inbound, &raw, &mut offset).await
             }
             Err(e) => {
                 failures += 1;
-                tracing::warn!("telegram: getUpdates failed ({})", describe(&e));
+                let delay = match e {
+                    RequestError::RetryAfter(seconds) => seconds.duration(),
+                    RequestError::Api(ApiError::TerminatedByOtherGetUpdates) => {
+                        tracing::warn!("telegram: another process is polling with this bot token; only one may (use webhook mode for several replicas)");
+                        backoff(failures, config.max_backoff)
+                    }
+                    e => {
+                        tracing::warn!("telegram: getUpdates failed ({})", describe(&e));
+                        backoff(failures, config.max_backoff)
+                    }
+                };
+                if sleep_or_stop(delay, &mut shutdown).await {
+                    break;
+                }
+                continue;
+            }
+        };
+        let pause = match processed {
+            Ok(()) => None,
+            Err(NotProcessed::Panicked(id)) if crashes.crashed(id) => {
+                tracing::error!(
+                    update = id,
+                    "telegram: update crashed the handler {MAX_CRASHES} times; skipped so that the others get through (a bug: please report)"
+                );
+                offset = offset.max(id.saturating_add(1));
+                None
+            }
+            Err(e) => {
+                failures += 1;
+                tracing::warn!("telegram: {e}; will fetch it again");
                 Some(backoff(failures, config.max_backoff))
             }
         };
@@ -171,30 +177,77 @@ pub(super) async fn poll(
     tracing::info!("telegram: polling stopped");
 }
 
+/// Updates that crash the handler this many times in a row are skipped.
+const MAX_CRASHES: u32 = 3;
+
+/// Why an update was not processed (it stays unconfirmed).
+#[derive(Debug, thiserror::Error)]
+enum NotProcessed {
+    #[error("update not stored ({0})")]
+    Store(#[from] ServiceError),
+    #[error("processing update {0} panicked")]
+    Panicked(i32),
+    #[error("the getUpdates answer is not a list of updates")]
+    Unreadable,
+}
+
+/// Keeps one update that always crashes the handler (a bug) from blocking every customer
+/// behind it forever: it is retried, and skipped after [`MAX_CRASHES`] crashes in a row.
+#[derive(Debug, Default)]
+struct CrashGuard {
+    update: Option<i32>,
+    crashes: u32,
+}
+
+impl CrashGuard {
+    /// Records a crash on `update`; true when it is time to give up on it.
+    fn crashed(&mut self, update: i32) -> bool {
+        if self.update == Some(update) {
+            self.crashes += 1;
+        } else {
+            self.update = Some(update);
+            self.crashes = 1;
+        }
+        self.crashes >= MAX_CRASHES
+    }
+}
+
+/// Processes one update in its own task, so that a panic is contained and reported
+/// instead of ending the polling loop.
+async fn process_one(inbound: &Arc<TelegramInbound>, update: Update) -> Result<(), NotProcessed> {
+    let id = i32::try_from(update.id.0).unwrap_or(i32::MAX);
+    let worker = inbound.clone();
+    match tokio::spawn(async move { worker.process(&update).await }).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(NotProcessed::Panicked(id)),
+    }
+}
+
 async fn process_batch(
-    inbound: &TelegramInbound,
+    inbound: &Arc<TelegramInbound>,
     updates: Vec<Update>,
     offset: &mut i32,
-) -> Result<(), ServiceError> {
+) -> Result<(), NotProcessed> {
     for update in updates {
-        inbound.process(&update).await?;
-        *offset = (*offset).max(update.id.as_offset());
+        let next = update.id.as_offset();
+        process_one(inbound, update).await?;
+        *offset = (*offset).max(next);
     }
     Ok(())
 }
 
-/// Reads a getUpdates answer the client rejected, update by update. `Ok(false)` when the
-/// answer is not even a list of updates (nothing to confirm).
+/// Reads a getUpdates answer the client rejected, update by update; `Unreadable` when it
+/// is not even a list of updates (nothing to confirm).
 async fn salvage_batch(
-    inbound: &TelegramInbound,
+    inbound: &Arc<TelegramInbound>,
     raw: &str,
     offset: &mut i32,
-) -> Result<bool, ServiceError> {
+) -> Result<(), NotProcessed> {
     let Ok(body) = serde_json::from_str::<serde_json::Value>(raw) else {
-        return Ok(false);
+        return Err(NotProcessed::Unreadable);
     };
     let Some(items) = body.get("result").and_then(|r| r.as_array()) else {
-        return Ok(false);
+        return Err(NotProcessed::Unreadable);
     };
     for item in items {
         let Some(id) = item
@@ -206,7 +259,7 @@ async fn salvage_batch(
             continue;
         };
         match serde_json::from_str::<Update>(&item.to_string()) {
-            Ok(update) => inbound.process(&update).await?,
+            Ok(update) => process_one(inbound, update).await?,
             Err(e) => tracing::warn!(
                 update = id,
                 "telegram: update not understood ({}), skipped",
@@ -215,7 +268,7 @@ async fn salvage_batch(
         }
         *offset = (*offset).max(id.saturating_add(1));
     }
-    Ok(true)
+    Ok(())
 }
 
 fn backoff(failures: u32, max: Duration) -> Duration {
@@ -308,6 +361,17 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"abcd"));
         assert!(!constant_time_eq(b"", b"a"));
+    }
+
+    #[test]
+    fn an_update_that_keeps_crashing_is_given_up_after_three_crashes_in_a_row() {
+        let mut guard = CrashGuard::default();
+        assert!(!guard.crashed(7));
+        assert!(!guard.crashed(7));
+        assert!(!guard.crashed(8), "another update starts its own count");
+        assert!(!guard.crashed(7));
+        assert!(!guard.crashed(7));
+        assert!(guard.crashed(7));
     }
 
     #[test]

@@ -232,8 +232,8 @@ impl TelegramChannel {
                 if let Err(e) = self.bot.delete_webhook().send().await {
                     tracing::warn!("telegram: deleteWebhook failed ({}); getUpdates may be refused while a webhook is set", describe(&e));
                 }
-                let inbound = TelegramInbound::new(self.bot.clone(), service);
-                inbound::poll(&inbound, &self.config, shutdown).await;
+                let inbound = Arc::new(TelegramInbound::new(self.bot.clone(), service));
+                inbound::poll(inbound, &self.config, shutdown).await;
             }
             Mode::Webhook { url, secret } => {
                 self.set_webhook(url, secret, &mut shutdown).await;
