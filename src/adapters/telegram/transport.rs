@@ -220,10 +220,9 @@ fn map_api_error(api: ApiError) -> DeliveryError {
         | ApiError::CantInitiateConversation
         | ApiError::CantTalkWithBots
         | ApiError::GroupDeactivated => DeliveryError::Unreachable(api.to_string()),
-        // A configuration problem, not this message's fault: keep it for when it is fixed.
-        ApiError::InvalidToken => {
-            DeliveryError::Transient("the bot token was refused (Unauthorized)".into())
-        }
+        // A configuration problem, not this message's fault: keep it, without spending
+        // its attempts, until the token is fixed (like a platform without a transport).
+        ApiError::InvalidToken => DeliveryError::RetryAfter(Duration::from_secs(60)),
         ApiError::Unknown(description) => {
             let lower = description.to_ascii_lowercase();
             if lower.starts_with("forbidden") {
@@ -315,6 +314,11 @@ mod tests {
             map_error(RequestError::Api(ApiError::ChatNotFound)),
             DeliveryError::Unreachable(_)
         ));
+        assert_eq!(
+            map_error(RequestError::Api(ApiError::InvalidToken)),
+            DeliveryError::RetryAfter(Duration::from_secs(60)),
+            "a refused token keeps messages instead of dead-lettering them"
+        );
         assert!(matches!(
             map_error(RequestError::Api(ApiError::MessageIsTooLong)),
             DeliveryError::Rejected(_)
