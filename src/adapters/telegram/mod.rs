@@ -2,7 +2,7 @@
 //! API client.
 //!
 //! Owns the Telegram specifics: reading updates (long polling with explicit offsets, or
-//! a webhook), translating them ([`translate`]), answering button presses, and sending
+//! a webhook), translating them ([`translate()`]), answering button presses, and sending
 //! outbox items ([`TelegramTransport`]) with Telegram's formatting, length and rate rules.
 //! It decides nothing about tickets — every customer action goes to
 //! [`Service::handle`], and an update counts as received only after that committed.
