@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use tokio::sync::watch;
 
+use crate::adapters::telegram::{TelegramChannel, TelegramConfig};
 use crate::config::{redact_url, Settings};
 use crate::domain::Platform;
 use crate::faq::KnowledgeBase;
@@ -112,9 +113,15 @@ pub async fn build(
 
 /// `frontdesk run`: serve until SIGINT/SIGTERM, then finish in-flight work and stop.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let stop_requested = shutdown_signal();
     let addr = settings.http_addr;
     let channels = settings.channels();
-    let app = build(settings, Vec::new()).await?;
+    let telegram = telegram_channel(&settings);
+    let mut transports: Vec<Arc<dyn ChatTransport>> = Vec::new();
+    if let Some(channel) = &telegram {
+        transports.push(channel.transport());
+    }
+    let app = build(settings, transports).await?;
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         database = %redact_url(&app.settings.database_url),
@@ -141,6 +148,12 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         shutdown_rx.clone(),
     ));
 
+    let mut telegram_webhook = None;
+    let telegram_task = telegram.map(|channel| {
+        telegram_webhook = channel.webhook(app.service.clone());
+        channel.spawn(app.service.clone(), shutdown_rx.clone())
+    });
+
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!("cannot listen on {addr} (set FRONTDESK_HTTP_ADDR to a free address)")
     })?;
@@ -153,6 +166,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             .filter(|c| c.enabled)
             .map(|c| c.name.to_string())
             .collect(),
+        telegram_webhook,
     };
     tracing::info!("listening on http://{local} (health: http://{local}/healthz)");
     let mut http_shutdown = shutdown_rx.clone();
@@ -162,10 +176,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         });
     let http_task = tokio::spawn(async move { server.await });
 
-    shutdown_signal().await;
+    stop_requested.await;
     tracing::info!("shutting down: finishing in-flight work");
     let _ = shutdown_tx.send(true);
     let (outbox, reload, http) = tokio::join!(outbox_task, reload_task, http_task);
+    if let Some(task) = telegram_task {
+        task.await.context("telegram channel crashed")?;
+    }
     outbox.context("outbox worker crashed")?;
     reload.context("knowledge base watcher crashed")?;
     http.context("http server crashed")?
@@ -174,30 +191,65 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// The Telegram channel when a bot token is set. A configuration that cannot work is
+/// logged as one clear line and leaves Telegram off; the rest of frontdesk still runs.
+fn telegram_channel(settings: &Settings) -> Option<TelegramChannel> {
+    let token = settings.secrets.telegram_bot_token.as_ref()?;
+    match TelegramConfig::from_settings(
+        &settings.telegram,
+        settings.secrets.telegram_webhook_secret.as_ref(),
+    ) {
+        Ok((config, warnings)) => {
+            for warning in warnings {
+                tracing::warn!("telegram: {warning}");
+            }
+            Some(TelegramChannel::new(token, config))
+        }
+        Err(e) => {
+            tracing::error!("telegram: {e}; Telegram stays off");
+            None
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn wait_for_signal(
+    installed: std::io::Result<tokio::signal::unix::Signal>,
+    name: &'static str,
+) {
+    match installed {
+        Ok(mut signal) => {
+            signal.recv().await;
+        }
+        Err(e) => {
+            tracing::warn!("cannot listen for {name}: {e}");
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Installs the SIGINT/SIGTERM handlers now — before any worker starts, so a signal that
+/// arrives while starting up stops the process cleanly instead of killing it — and
+/// returns a future that completes on the first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            tokio::select! {
+                _ = wait_for_signal(interrupt, "SIGINT") => {},
+                _ = wait_for_signal(terminate, "SIGTERM") => {},
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::warn!("cannot listen for Ctrl-C: {e}");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::warn!("cannot listen for SIGTERM: {e}");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
     }
 }
 

@@ -1,13 +1,14 @@
-//! HTTP edge: `/healthz` now; metrics, webhooks and the console later.
+//! HTTP edge: `/healthz`, Telegram's webhook (in webhook mode); metrics and the console later.
 //!
 //! Reads state for health, never decides anything about tickets.
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 
@@ -21,6 +22,8 @@ pub struct HttpState {
     pub knowledge: Knowledge,
     /// Names of the enabled channels.
     pub channels: Vec<String>,
+    /// Telegram's webhook endpoint, in webhook mode.
+    pub telegram_webhook: Option<crate::adapters::telegram::WebhookHandler>,
 }
 
 #[derive(Debug, Serialize)]
@@ -44,9 +47,28 @@ struct DatabaseHealth {
 }
 
 pub fn router(state: HttpState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .with_state(state)
+    let mut router = Router::new().route("/healthz", get(healthz));
+    if let Some(hook) = &state.telegram_webhook {
+        router = router.route(hook.path(), post(telegram_webhook));
+    }
+    router.with_state(state)
+}
+
+/// Telegram webhook: the adapter checks the secret header and answers only after storing.
+async fn telegram_webhook(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    match &state.telegram_webhook {
+        Some(hook) => {
+            let secret = headers
+                .get(crate::adapters::telegram::WEBHOOK_SECRET_HEADER)
+                .map(|v| v.as_bytes());
+            hook.receive(secret, &body).await
+        }
+        None => StatusCode::NOT_FOUND,
+    }
 }
 
 /// 200 when the database answers, 503 otherwise; the body says which part is unwell.

@@ -3,3 +3,4 @@
 //! nothing about tickets.
 
 pub mod console;
+pub mod telegram;

@@ -10,4 +10,5 @@ mod service;
 mod state_machine;
 mod store_suite;
 mod support;
+mod telegram;
 mod triage;

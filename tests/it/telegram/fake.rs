@@ -1,0 +1,396 @@
+//! An in-process fake of the Telegram Bot API (axum) for the real teloxide client.
+//!
+//! Records every request (method lower-cased, JSON body, time), serves queued updates
+//! through getUpdates honouring `offset` like Telegram (an update is dropped once a later
+//! call asks for a higher offset), and can be scripted to fail sendMessage calls.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+pub const TOKEN: &str = "123456:TEST-fake-token";
+pub const BOT_ID: i64 = 999;
+
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    pub body: Value,
+    pub at: Instant,
+}
+
+/// A scripted answer for the next sendMessage call.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// HTTP 429 with `parameters.retry_after`.
+    RetryAfter(u64),
+    /// Any error status with a description.
+    Error(u16, &'static str),
+}
+
+#[derive(Default)]
+struct State_ {
+    calls: Vec<Call>,
+    /// Unconfirmed updates, in order.
+    pending: Vec<Value>,
+    /// Every update ever queued (for re-serving after a simulated crash).
+    history: Vec<Value>,
+    next_update_id: i64,
+    next_message_id: i64,
+    send_script: VecDeque<Reply>,
+}
+
+struct Inner {
+    state: Mutex<State_>,
+    changed: Notify,
+}
+
+#[derive(Clone)]
+pub struct FakeBotApi {
+    pub url: String,
+    inner: Arc<Inner>,
+}
+
+impl FakeBotApi {
+    pub async fn start() -> FakeBotApi {
+        let inner = Arc::new(Inner {
+            state: Mutex::new(State_ {
+                next_update_id: 1000,
+                next_message_id: 1,
+                ..State_::default()
+            }),
+            changed: Notify::new(),
+        });
+        let app = Router::new().fallback(handle).with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FakeBotApi {
+            url: format!("http://{addr}"),
+            inner,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State_> {
+        self.inner.state.lock().unwrap()
+    }
+
+    /// Queues an update (`kind` like "message", "callback_query"); returns its update_id.
+    pub fn push(&self, kind: &str, payload: Value) -> i64 {
+        let id = {
+            let mut s = self.lock();
+            s.next_update_id += 1;
+            let id = s.next_update_id;
+            let update = json!({"update_id": id, kind: payload});
+            s.pending.push(update.clone());
+            s.history.push(update);
+            id
+        };
+        self.inner.changed.notify_waiters();
+        id
+    }
+
+    /// Queues a raw update object as is (it must carry its own update_id).
+    pub fn push_raw(&self, update: Value) {
+        {
+            let mut s = self.lock();
+            s.pending.push(update.clone());
+            s.history.push(update);
+        }
+        self.inner.changed.notify_waiters();
+    }
+
+    /// Serves every update ever queued again, as Telegram does after a crash before the
+    /// confirmation reached it.
+    pub fn replay_all(&self) {
+        {
+            let mut s = self.lock();
+            s.pending = s.history.clone();
+        }
+        self.inner.changed.notify_waiters();
+    }
+
+    pub fn script_send(&self, reply: Reply) {
+        self.lock().send_script.push_back(reply);
+    }
+
+    pub fn next_message_id(&self) -> i64 {
+        let mut s = self.lock();
+        s.next_message_id += 1;
+        s.next_message_id
+    }
+
+    pub fn calls(&self, method: &str) -> Vec<Call> {
+        let method = method.to_ascii_lowercase();
+        self.lock()
+            .calls
+            .iter()
+            .filter(|c| c.method == method)
+            .cloned()
+            .collect()
+    }
+
+    /// How many `method` requests arrived (cheap: nothing is cloned).
+    pub fn count(&self, method: &str) -> usize {
+        let method = method.to_ascii_lowercase();
+        self.lock()
+            .calls
+            .iter()
+            .filter(|c| c.method == method)
+            .count()
+    }
+
+    /// Successful and failed sendMessage requests to `chat`, in order.
+    pub fn sends_to(&self, chat: i64) -> Vec<Call> {
+        self.lock()
+            .calls
+            .iter()
+            .filter(|c| c.method == "sendmessage" && c.body["chat_id"].as_i64() == Some(chat))
+            .cloned()
+            .collect()
+    }
+
+    pub fn texts_to(&self, chat: i64) -> Vec<String> {
+        self.sends_to(chat)
+            .iter()
+            .map(|c| c.body["text"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    /// Waits (up to 15 s) until `check` holds; panics with `what` otherwise.
+    pub async fn wait_for(&self, what: &str, check: impl Fn(&FakeBotApi) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let notified = self.inner.changed.notified();
+            if check(self) {
+                return;
+            }
+            if Instant::now() > deadline {
+                let methods: Vec<String> =
+                    self.lock().calls.iter().map(|c| c.method.clone()).collect();
+                panic!("timed out waiting for {what}; calls so far: {methods:?}");
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
+        }
+    }
+
+    /// Waits until `chat` has received at least `n` sendMessage requests; returns them.
+    pub async fn wait_sends(&self, chat: i64, n: usize) -> Vec<Call> {
+        self.wait_for(&format!("{n} sendMessage to {chat}"), |f| {
+            f.sends_to(chat).len() >= n
+        })
+        .await;
+        self.sends_to(chat)
+    }
+
+    /// Lets a short quiet period pass, to check that nothing more is sent.
+    pub async fn settle(&self) {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+}
+
+fn ok(result: Value) -> axum::response::Response {
+    Json(json!({"ok": true, "result": result})).into_response()
+}
+
+fn error(code: u16, description: &str, parameters: Option<Value>) -> axum::response::Response {
+    let mut body = json!({"ok": false, "error_code": code, "description": description});
+    if let Some(p) = parameters {
+        body["parameters"] = p;
+    }
+    (
+        StatusCode::from_u16(code).unwrap_or(StatusCode::BAD_REQUEST),
+        Json(body),
+    )
+        .into_response()
+}
+
+pub fn bot_user() -> Value {
+    json!({"id": BOT_ID, "is_bot": true, "first_name": "Desk", "username": "desk_bot"})
+}
+
+/// Fields of a multipart/form-data body as a JSON object of strings (methods that can
+/// carry files, like setWebhook, are sent this way).
+fn multipart_fields(content_type: &str, body: &[u8]) -> Value {
+    let Some(boundary) = content_type.split("boundary=").nth(1) else {
+        return Value::Null;
+    };
+    let boundary = format!("--{}", boundary.trim_matches('"'));
+    let text = String::from_utf8_lossy(body);
+    let mut fields = serde_json::Map::new();
+    for part in text.split(boundary.as_str()) {
+        let Some((head, value)) = part.split_once("\r\n\r\n") else {
+            continue;
+        };
+        let Some(name) = head
+            .split("name=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+        else {
+            continue;
+        };
+        let value = value.strip_suffix("\r\n").unwrap_or(value);
+        fields.insert(name.to_string(), Value::String(value.to_string()));
+    }
+    Value::Object(fields)
+}
+
+async fn handle(
+    State(inner): State<Arc<Inner>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    let path = uri.path().trim_start_matches('/');
+    let Some((token, method)) = path
+        .strip_prefix("bot")
+        .and_then(|rest| rest.split_once('/'))
+    else {
+        return error(404, "Not Found", None);
+    };
+    let method = method.to_ascii_lowercase();
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let body: Value = if content_type.starts_with("multipart/form-data") {
+        multipart_fields(content_type, &body)
+    } else {
+        serde_json::from_slice(&body).unwrap_or(Value::Null)
+    };
+    {
+        let mut s = inner.state.lock().unwrap();
+        s.calls.push(Call {
+            method: method.clone(),
+            body: body.clone(),
+            at: Instant::now(),
+        });
+    }
+    inner.changed.notify_waiters();
+    if token != TOKEN {
+        return error(401, "Unauthorized", None);
+    }
+    match method.as_str() {
+        "getme" => ok(json!({
+            "id": BOT_ID, "is_bot": true, "first_name": "Desk", "username": "desk_bot",
+            "can_join_groups": true, "can_read_all_group_messages": false,
+            "supports_inline_queries": false, "can_connect_to_business": false,
+            "has_main_web_app": false
+        })),
+        "getupdates" => get_updates(&inner, &body).await,
+        "sendmessage" => send_message(&inner, &body),
+        "getwebhookinfo" => {
+            ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0}))
+        }
+        _ => ok(json!(true)),
+    }
+}
+
+async fn get_updates(inner: &Inner, body: &Value) -> axum::response::Response {
+    let offset = body["offset"].as_i64().unwrap_or(0);
+    let limit = body["limit"].as_u64().unwrap_or(100) as usize;
+    let timeout = Duration::from_secs(body["timeout"].as_u64().unwrap_or(0));
+    let deadline = Instant::now() + timeout;
+    loop {
+        let notified = inner.changed.notified();
+        {
+            let mut s = inner.state.lock().unwrap();
+            if offset > 0 {
+                // Asking for a higher offset confirms everything below it.
+                s.pending
+                    .retain(|u| u["update_id"].as_i64().unwrap_or(0) >= offset);
+            }
+            if !s.pending.is_empty() {
+                let batch: Vec<Value> = s.pending.iter().take(limit).cloned().collect();
+                return ok(Value::Array(batch));
+            }
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return ok(json!([]));
+        }
+        let _ = tokio::time::timeout(deadline - now, notified).await;
+    }
+}
+
+fn send_message(inner: &Inner, body: &Value) -> axum::response::Response {
+    let mut s = inner.state.lock().unwrap();
+    if let Some(reply) = s.send_script.pop_front() {
+        return match reply {
+            Reply::RetryAfter(secs) => error(
+                429,
+                &format!("Too Many Requests: retry after {secs}"),
+                Some(json!({"retry_after": secs})),
+            ),
+            Reply::Error(code, description) => error(code, description, None),
+        };
+    }
+    s.next_message_id += 1;
+    let chat = body["chat_id"].as_i64().unwrap_or(0);
+    let chat_obj = if chat < 0 {
+        json!({"id": chat, "type": "supergroup", "title": "group"})
+    } else {
+        json!({"id": chat, "type": "private", "first_name": "Customer"})
+    };
+    ok(json!({
+        "message_id": s.next_message_id,
+        "date": 1_700_000_000,
+        "chat": chat_obj,
+        "from": bot_user(),
+        "text": body["text"].clone(),
+    }))
+}
+
+/// A customer in a private chat (user id = chat id).
+pub fn customer(id: i64, language: &str) -> Value {
+    json!({"id": id, "is_bot": false, "first_name": format!("Customer{id}"), "language_code": language})
+}
+
+/// A private-chat message from `user`, with `extra` fields (text, photo, …).
+pub fn private_message(fake: &FakeBotApi, user: i64, extra: Value) -> Value {
+    let mut message = json!({
+        "message_id": fake.next_message_id(),
+        "date": 1_700_000_000,
+        "chat": {"id": user, "type": "private", "first_name": format!("Customer{user}")},
+        "from": customer(user, "en"),
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        message[k] = v.clone();
+    }
+    message
+}
+
+impl FakeBotApi {
+    /// The customer `user` writes `text`; returns the update id.
+    pub fn text(&self, user: i64, text: &str) -> i64 {
+        let message = private_message(self, user, json!({"text": text}));
+        self.push("message", message)
+    }
+
+    /// The customer presses a button with `data` under message `on_message`; returns the
+    /// callback query id.
+    pub fn press(&self, user: i64, data: &str, on_message: i64) -> String {
+        let id = format!("cb-{user}-{}", self.next_message_id());
+        self.push(
+            "callback_query",
+            json!({
+                "id": id, "from": customer(user, "en"), "chat_instance": "ci", "data": data,
+                "message": {
+                    "message_id": on_message, "date": 1_700_000_000,
+                    "chat": {"id": user, "type": "private", "first_name": "Customer"},
+                    "from": bot_user(), "text": "…"
+                }
+            }),
+        );
+        id
+    }
+}
