@@ -3,12 +3,16 @@
 //! How a message flows (see ARCHITECTURE in the README):
 //!
 //! ```text
-//! adapter (console / telegram / discord) ──Inbound──▶ service ──one Tx──▶ store
-//!                                                       │ uses pure core:
-//!                                                       │ faq (matcher), triage, domain, sla
-//!                                                       ▼
-//!                       outbox worker ──ChatTransport──▶ adapter ──▶ platform
+//! adapter (console, telegram) ──Inbound / DeskInbound──▶ service ──one Tx──▶ store
+//!                                                           │ uses the pure core:
+//!                                                           │ faq, triage, domain, sla, desk
+//!                                                           ▼
+//!                           outbox worker ──ChatTransport──▶ adapter ──▶ platform
 //! ```
+//!
+//! Customers' messages enter through [`service::Service::handle`], agents' messages through
+//! [`service::Service::handle_desk`]; both record everything, replies included (as outbox
+//! rows), in one store transaction and never call a platform themselves.
 //!
 //! * Pure core, no I/O: [`domain`], [`faq`], [`triage`], [`sla`], [`replies`], [`desk`]
 //!   (agents' commands).
