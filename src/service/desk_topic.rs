@@ -309,6 +309,55 @@ pub(super) async fn follow(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{Category, CustomerId};
+
+    fn ticket(state: TicketState) -> Ticket {
+        let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        Ticket {
+            no: TicketNo(12),
+            customer: CustomerId(1),
+            state,
+            category: Category::AfterSales,
+            priority: Priority::P2,
+            department: "after_sales".into(),
+            assignee: None,
+            subject: "refund".into(),
+            created_at: at,
+            updated_at: at,
+            first_response_due: at,
+            resolution_due: at,
+            first_response_at: None,
+            resolved_at: None,
+            closed_at: None,
+        }
+    }
+
+    #[test]
+    fn titles_name_the_ticket_and_fit_telegrams_limit() {
+        let t = ticket(TicketState::Open);
+        assert_eq!(topic_title(&t, "Ana  Li"), "#12 P2 after_sales — Ana Li");
+        assert_eq!(
+            topic_title(&ticket(TicketState::Resolved), "Ana"),
+            "✅ #12 P2 after_sales — Ana"
+        );
+        let long = topic_title(&t, &"名".repeat(300));
+        assert_eq!(long.chars().count(), TITLE_CHARS);
+        assert!(long.starts_with("#12 P2 after_sales — 名"));
+        assert!(long.ends_with('…'));
+    }
+
+    #[test]
+    fn the_thread_follows_state_and_priority() {
+        let open = ThreadLook::of(&ticket(TicketState::Open), "Ana");
+        let mut raised = ticket(TicketState::Open);
+        raised.priority = Priority::P1;
+        assert_ne!(open, ThreadLook::of(&raised, "Ana"));
+        assert!(ThreadLook::of(&ticket(TicketState::Closed), "Ana").closed);
+        assert_eq!(
+            open,
+            ThreadLook::of(&ticket(TicketState::WaitingOnCustomer), "Ana")
+        );
+    }
 
     #[test]
     fn buttons_round_trip_and_reject_junk() {

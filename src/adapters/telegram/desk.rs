@@ -184,3 +184,114 @@ pub fn button_inbound(
         text: button.command(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const DESK: i64 = -100_777;
+
+    fn update(kind: &str, payload: serde_json::Value) -> Update {
+        serde_json::from_str(&json!({"update_id": 1, kind: payload}).to_string()).unwrap()
+    }
+
+    fn message(from: serde_json::Value, extra: serde_json::Value) -> Update {
+        let mut m = json!({
+            "message_id": 9, "date": 1_700_000_000,
+            "chat": {"id": DESK, "type": "supergroup", "title": "Desk", "is_forum": true},
+            "from": from,
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            m[k] = v.clone();
+        }
+        update("message", m)
+    }
+
+    fn agent_user() -> serde_json::Value {
+        json!({"id": 42, "is_bot": false, "first_name": "Mia", "last_name": "Wu"})
+    }
+
+    #[test]
+    fn topic_messages_name_their_topic_and_the_agent() {
+        let u = message(
+            agent_user(),
+            json!({"text": " Try again ", "message_thread_id": 501, "is_topic_message": true}),
+        );
+        assert_eq!(chat_of(&u), Some(DESK));
+        let DeskUpdate::Message {
+            key,
+            agent,
+            thread,
+            text,
+        } = translate_desk(&u)
+        else {
+            panic!("a desk message expected")
+        };
+        assert_eq!(key, message_key(DESK, 9));
+        assert_eq!(agent.name, "Mia Wu");
+        assert_eq!(agent.user_id, "42");
+        assert_eq!(thread, Some(501));
+        assert_eq!(text, "Try again");
+    }
+
+    #[test]
+    fn bots_chatter_in_general_and_service_messages_are_ignored() {
+        let bot = json!({"id": 7, "is_bot": true, "first_name": "Other"});
+        let cases = [
+            message(bot, json!({"text": "/queue"})),
+            message(agent_user(), json!({"text": "good morning"})),
+            message(
+                agent_user(),
+                json!({"forum_topic_created": {"name": "x", "icon_color": 7_322_096},
+                       "message_thread_id": 5, "is_topic_message": true}),
+            ),
+        ];
+        for u in cases {
+            assert!(
+                matches!(
+                    translate_desk(&u),
+                    DeskUpdate::Ignore { callback: None, .. }
+                ),
+                "{u:?}"
+            );
+        }
+        // A command in General counts (desk-wide commands).
+        let queue = message(agent_user(), json!({"text": "/queue"}));
+        assert!(matches!(
+            translate_desk(&queue),
+            DeskUpdate::Message { thread: None, .. }
+        ));
+    }
+
+    #[test]
+    fn card_presses_decode_and_unknown_ones_still_carry_their_callback() {
+        let press = |data: &str| {
+            update(
+                "callback_query",
+                json!({"id": "q1", "from": agent_user(), "chat_instance": "c", "data": data,
+                       "message": {"message_id": 3, "date": 1_700_000_000,
+                                   "chat": {"id": DESK, "type": "supergroup", "title": "Desk"},
+                                   "from": {"id": 1, "is_bot": true, "first_name": "B"}, "text": "card"}}),
+            )
+        };
+        let DeskUpdate::Button { button, .. } = translate_desk(&press("prio:4:P1")) else {
+            panic!("a button expected")
+        };
+        assert_eq!(
+            button,
+            Some(DeskButton::Priority(
+                TicketNo(4),
+                crate::domain::Priority::P1
+            ))
+        );
+        let DeskUpdate::Button {
+            button, callback, ..
+        } = translate_desk(&press("solved:4"))
+        else {
+            panic!("a button expected")
+        };
+        assert_eq!(button, None);
+        assert_eq!(callback.0, "q1");
+    }
+}

@@ -380,3 +380,64 @@ async fn customer_photos_are_mirrored_into_the_topic_by_file_id() {
     assert!(line_at < rig.fake.calls("sendphoto")[0].at);
     rig.shutdown().await;
 }
+
+#[tokio::test]
+async fn topics_are_opened_once_and_items_without_a_topic_fall_back_to_the_desk() {
+    use frontdesk::domain::{ChatAddress, Outbound, OutboundBody, Platform};
+    use frontdesk::ports::ChatTransport;
+
+    let rig = Rig::start_with_desk().await;
+    let thread = escalate(&rig, "the app crashes").await;
+    // A retried createForumTopic (answer lost, store slow) must not open a second topic.
+    let open = Outbound {
+        to: ChatAddress::ticket_thread(Platform::Telegram, DESK.to_string(), TicketNo(1)),
+        ticket: Some(TicketNo(1)),
+        body: OutboundBody::OpenThread {
+            title: "#1 again".into(),
+        },
+    };
+    let delivered = rig.transport.deliver(&open).await.unwrap();
+    assert_eq!(delivered.platform_message_id, Some(thread.to_string()));
+    assert_eq!(rig.fake.count("createforumtopic"), 1);
+
+    // A ticket whose topic never came to be: its messages reach the desk's General topic,
+    // topic operations are skipped.
+    let orphan = ChatAddress::ticket_thread(Platform::Telegram, DESK.to_string(), TicketNo(99));
+    rig.transport
+        .deliver(&Outbound::text(orphan.clone(), "#99 news"))
+        .await
+        .unwrap();
+    let general = rig
+        .fake
+        .sends_to(DESK)
+        .into_iter()
+        .find(|c| c.body["text"] == "#99 news")
+        .expect("sent to the desk");
+    assert!(general.body.get("message_thread_id").is_none());
+    let close = Outbound {
+        to: orphan,
+        ticket: Some(TicketNo(99)),
+        body: OutboundBody::CloseThread,
+    };
+    rig.transport.deliver(&close).await.unwrap();
+    assert_eq!(rig.fake.count("closeforumtopic"), 0);
+    rig.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_desk_is_checked_at_start() {
+    let rig = Rig::start_with_desk().await;
+    rig.fake
+        .wait_for("getChat and getChatMember for the desk", |f| {
+            f.count("getchat") == 1 && f.count("getchatmember") == 1
+        })
+        .await;
+    assert_eq!(
+        rig.fake.calls("getchat")[0].body["chat_id"].as_i64(),
+        Some(DESK)
+    );
+    let member = &rig.fake.calls("getchatmember")[0];
+    assert_eq!(member.body["chat_id"].as_i64(), Some(DESK));
+    assert_eq!(member.body["user_id"].as_i64(), Some(super::fake::BOT_ID));
+    rig.shutdown().await;
+}
