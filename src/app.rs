@@ -130,6 +130,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         transports.push(channel.transport());
     }
     let app = build(settings, transports).await?;
+    if let Some(channel) = &telegram {
+        // Desk topic ids are recorded and looked up in the store by the transport.
+        channel.transport().attach_store(app.store.clone());
+    }
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         database = %redact_url(&app.settings.database_url),

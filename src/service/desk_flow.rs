@@ -214,7 +214,7 @@ impl Service {
         }
         let Some(no) = ticket else {
             let hint = format!(
-                "{} works in a ticket's thread (console: prefix the line with #N).",
+                "{} works in a ticket's thread (Telegram: the ticket's topic; console: prefix the line with #N). Here: /queue, /mine, /find.",
                 command.name()
             );
             turn.answer(None, hint).await?;
@@ -229,8 +229,17 @@ impl Service {
             turn.tx.customer(ticket.customer).await?.ok_or_else(|| {
                 StoreError::Corrupt(format!("ticket {no}: its customer is missing"))
             })?;
+        // A ticket's own thread (its forum topic) stays its desk address when an agent works
+        // on it from elsewhere (the console): customer follow-ups keep going to the topic.
         let address = turn.reply_to.clone();
-        turn.tx.set_desk_thread(no, &address).await?;
+        let has_own_thread = turn
+            .tx
+            .desk_thread(no)
+            .await?
+            .is_some_and(|a| a.ticket_of_thread() == Some(no));
+        if !has_own_thread {
+            turn.tx.set_desk_thread(no, &address).await?;
+        }
         self.ticket_command(turn, ticket, &customer, command).await
     }
 

@@ -172,10 +172,15 @@ pub fn card_text(t: &Ticket, customer: &Customer) -> String {
 pub fn customer_line(name: &str, no: TicketNo, text: &str, files: usize) -> String {
     let files = match files {
         0 => String::new(),
-        1 => " [1 file]".into(),
-        n => format!(" [{n} files]"),
+        1 => "[1 file]".into(),
+        n => format!("[{n} files]"),
     };
-    format!("{name} ({no}): {}{files}", text.trim())
+    let said = [text.trim(), files.as_str()]
+        .into_iter()
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!("{name} ({no}): {said}")
 }
 
 /// Opens the ticket's desk thread: the thread, the card, the customer's first message and
@@ -344,6 +349,19 @@ mod tests {
         assert_eq!(long.chars().count(), TITLE_CHARS);
         assert!(long.starts_with("#12 P2 after_sales — 名"));
         assert!(long.ends_with('…'));
+    }
+
+    #[test]
+    fn customer_lines_name_files() {
+        assert_eq!(customer_line("Ana", TicketNo(3), " hi ", 0), "Ana (#3): hi");
+        assert_eq!(
+            customer_line("Ana", TicketNo(3), "", 1),
+            "Ana (#3): [1 file]"
+        );
+        assert_eq!(
+            customer_line("Ana", TicketNo(3), "see", 2),
+            "Ana (#3): see [2 files]"
+        );
     }
 
     #[test]
