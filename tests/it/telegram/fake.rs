@@ -51,6 +51,8 @@ struct State_ {
     send_script: VecDeque<Reply>,
     /// Topics created so far: (message_thread_id, name).
     topics: Vec<(i64, String)>,
+    /// The desk is a plain supergroup and the bot a plain member (misconfigured).
+    desk_misconfigured: bool,
 }
 
 struct Inner {
@@ -298,6 +300,15 @@ async fn handle(
         "sendphoto" | "senddocument" | "sendvideo" | "sendvoice" | "sendaudio"
         | "sendanimation" => send_file(&inner, &method, &body),
         "createforumtopic" => create_topic(&inner, &body),
+        "getchat" if inner.state.lock().unwrap().desk_misconfigured => ok(json!({
+            "id": body["chat_id"].clone(), "type": "supergroup", "title": "Desk",
+            "max_reaction_count": 11,
+            "accepted_gift_types": {"unlimited_gifts": false, "limited_gifts": false,
+                "unique_gifts": false, "premium_subscription": false}
+        })),
+        "getchatmember" if inner.state.lock().unwrap().desk_misconfigured => {
+            ok(json!({"user": bot_user(), "status": "member"}))
+        }
         "getchat" => ok(json!({
             "id": body["chat_id"].clone(), "type": "supergroup", "title": "Desk",
             "is_forum": true, "max_reaction_count": 11,
@@ -468,6 +479,11 @@ pub fn agent(id: i64) -> Value {
 }
 
 impl FakeBotApi {
+    /// Makes the desk a group without topics where the bot is no admin.
+    pub fn misconfigure_desk(&self) {
+        self.lock().desk_misconfigured = true;
+    }
+
     /// Topics created so far: (message_thread_id, name).
     pub fn topics(&self) -> Vec<(i64, String)> {
         self.lock().topics.clone()
