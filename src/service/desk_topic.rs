@@ -211,16 +211,26 @@ pub(super) async fn open(
         tx.enqueue(item, now).await?;
     }
     tx.set_desk_thread(t.no, &thread).await?;
-    mirror(
-        tx,
-        &thread,
-        t.no,
-        &customer.display_name,
-        text,
-        attachments,
-        now,
-    )
-    .await
+    // A file id means something only on its own platform; elsewhere the line counts them.
+    if customer.platform == route.platform {
+        mirror(
+            tx,
+            &thread,
+            t.no,
+            &customer.display_name,
+            text,
+            attachments,
+            now,
+        )
+        .await
+    } else {
+        if text.trim().is_empty() && attachments.is_empty() {
+            return Ok(());
+        }
+        let line = customer_line(&customer.display_name, t.no, text, attachments.len());
+        tx.enqueue(&Outbound::text(thread, line).for_ticket(t.no), now)
+            .await
+    }
 }
 
 /// Mirrors a customer message into a desk thread: the text line, then each file by its

@@ -441,3 +441,48 @@ async fn the_desk_is_checked_at_start() {
     assert_eq!(member.body["user_id"].as_i64(), Some(super::fake::BOT_ID));
     rig.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_store_maps_topics_to_tickets_both_ways() {
+    use frontdesk::domain::Platform;
+
+    let rig = Rig::start_with_desk().await;
+    let thread = escalate(&rig, "where is my parcel").await;
+    let desk = DESK.to_string();
+    let s = &rig.store;
+    assert_eq!(
+        s.thread_ref(TicketNo(1), Platform::Telegram, &desk)
+            .await
+            .unwrap(),
+        Some(thread.to_string())
+    );
+    assert_eq!(
+        s.thread_ticket(Platform::Telegram, &desk, &thread.to_string())
+            .await
+            .unwrap(),
+        Some(TicketNo(1))
+    );
+    assert_eq!(
+        s.thread_ticket(Platform::Telegram, "-1", &thread.to_string())
+            .await
+            .unwrap(),
+        None,
+        "another chat's topic with the same id is not this ticket's"
+    );
+    s.set_thread_ref(TicketNo(1), Platform::Telegram, &desk, "9000")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.thread_ref(TicketNo(1), Platform::Telegram, &desk)
+            .await
+            .unwrap(),
+        Some("9000".into())
+    );
+    assert_eq!(
+        s.thread_ticket(Platform::Telegram, &desk, &thread.to_string())
+            .await
+            .unwrap(),
+        None
+    );
+    rig.shutdown().await;
+}
