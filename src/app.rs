@@ -16,7 +16,7 @@ use crate::domain::Platform;
 use crate::faq::KnowledgeBase;
 use crate::outbox::{OutboxConfig, OutboxWorker};
 use crate::ports::{ChatTransport, Clock, SystemClock};
-use crate::service::{Knowledge, Service};
+use crate::service::{DeskRoute, Knowledge, Service};
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 use crate::triage::TriageRules;
@@ -94,7 +94,7 @@ pub async fn build(
         clock.clone(),
         config,
     ));
-    let service = Service::new(
+    let mut service = Service::new(
         store.clone(),
         Knowledge::new(kb),
         triage,
@@ -103,6 +103,14 @@ pub async fn build(
         clock,
     )
     .with_outbox_waker(outbox.waker());
+    // The Telegram forum desk gets a topic per ticket. Without a bot token nothing could
+    // deliver to it, so no desk items are queued then.
+    if let (Some(_), Some(desk)) = (
+        &settings.secrets.telegram_bot_token,
+        settings.telegram.desk_chat_id,
+    ) {
+        service = service.with_desk(DeskRoute::new(Platform::Telegram, desk.to_string()));
+    }
     Ok(App {
         settings,
         store,
@@ -122,6 +130,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         transports.push(channel.transport());
     }
     let app = build(settings, transports).await?;
+    if let Some(channel) = &telegram {
+        // Desk topic ids are recorded and looked up in the store by the transport.
+        channel.transport().attach_store(app.store.clone());
+    }
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         database = %redact_url(&app.settings.database_url),

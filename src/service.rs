@@ -23,8 +23,10 @@ use crate::store::{FaqFeedback, NewTicket, Store, StoreError, TicketEvent, Ticke
 use crate::triage::TriageRules;
 
 mod desk_flow;
+pub mod desk_topic;
 
 pub use desk_flow::{Agent, DeskHandled, DeskInbound, DeskOutcome};
+pub use desk_topic::{DeskButton, DeskRoute};
 
 /// Longest subject kept for a ticket (lists, topic names).
 const SUBJECT_CHARS: usize = 80;
@@ -110,6 +112,8 @@ pub struct Service {
     vip: BTreeSet<String>,
     clock: Arc<dyn Clock>,
     outbox_waker: Arc<Notify>,
+    /// The agents' desk that gets a thread per new ticket, when one is configured.
+    desk: Option<DeskRoute>,
 }
 
 /// Per-message working state.
@@ -170,7 +174,19 @@ impl Service {
             vip,
             clock,
             outbox_waker: Arc::new(Notify::new()),
+            desk: None,
         }
+    }
+
+    /// Opens a thread in `desk` for every new ticket (card, buttons, the customer's words).
+    pub fn with_desk(mut self, desk: DeskRoute) -> Service {
+        self.desk = Some(desk);
+        self
+    }
+
+    /// The configured agents' desk, if any.
+    pub fn desk(&self) -> Option<&DeskRoute> {
+        self.desk.as_ref()
     }
 
     /// Lets the outbox worker sleep until there is something new to deliver.
@@ -469,10 +485,9 @@ impl Service {
         attachments: Vec<Attachment>,
     ) -> Result<TicketNo, StoreError> {
         let no = ticket.no;
-        let files = attachments.len();
+        self.relay_to_desk(turn, no, text, &attachments).await?;
         self.add_customer_message(turn, no, text, attachments)
             .await?;
-        self.relay_to_desk(turn, no, text, files).await?;
         if ticket.state == TicketState::WaitingOnCustomer {
             // The answer the agent waited for: back to the agent.
             if ticket.apply(TicketAction::CustomerReply, turn.now).is_ok() {
@@ -542,6 +557,18 @@ impl Service {
                 "supervisors_flagged",
                 "system",
                 format!("category {}", triage.category),
+            )
+            .await?;
+        }
+        if let Some(desk) = &self.desk {
+            desk_topic::open(
+                &mut turn.tx,
+                desk,
+                &ticket,
+                &turn.customer,
+                text,
+                &attachments,
+                turn.now,
             )
             .await?;
         }

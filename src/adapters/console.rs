@@ -64,7 +64,12 @@ pub fn render(message: &Outbound) -> (String, Vec<Button>) {
 
 /// Like [`render`]; `show_recipients` labels messages to customers with their chat.
 pub fn render_with(message: &Outbound, show_recipients: bool) -> (String, Vec<Button>) {
-    let OutboundBody::Text { text, buttons } = &message.body;
+    let (text, buttons) = match &message.body {
+        OutboundBody::Text { text, buttons } => (text.clone(), buttons.as_slice()),
+        // Desk thread operations and files have no terminal form beyond a note.
+        other => (other.summary(), &[][..]),
+    };
+    let text = &text;
     let to = &message.to;
     let head = if to.platform == Platform::Console && to.chat_id == DESK_CHAT_ID {
         match &to.thread_id {

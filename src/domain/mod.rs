@@ -173,6 +173,9 @@ impl FromStr for TicketNo {
 #[serde(transparent)]
 pub struct CustomerId(pub i64);
 
+/// Marks a symbolic thread id (`ticket:N`) that a transport resolves.
+pub const TICKET_THREAD_PREFIX: &str = "ticket:";
+
 /// Where a message goes or comes from: a chat on a platform, optionally a thread in it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ChatAddress {
@@ -189,6 +192,28 @@ impl ChatAddress {
             chat_id: chat_id.into(),
             thread_id: None,
         }
+    }
+
+    /// The desk thread of a ticket before the platform has given it an id: every item for
+    /// that thread shares this address, hence one ordered lane, from the thread's creation
+    /// on. Transports resolve it to the platform's thread id.
+    pub fn ticket_thread(platform: Platform, chat_id: impl Into<String>, no: TicketNo) -> Self {
+        ChatAddress {
+            platform,
+            chat_id: chat_id.into(),
+            thread_id: Some(format!("{TICKET_THREAD_PREFIX}{}", no.0)),
+        }
+    }
+
+    /// The ticket of a symbolic thread address made by [`ChatAddress::ticket_thread`].
+    pub fn ticket_of_thread(&self) -> Option<TicketNo> {
+        self.thread_id
+            .as_deref()?
+            .strip_prefix(TICKET_THREAD_PREFIX)?
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(TicketNo)
     }
 
     /// Key under which outbound order is kept: one ordered lane per chat (and thread).
@@ -291,6 +316,48 @@ pub enum OutboundBody {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         buttons: Vec<Vec<Button>>,
     },
+    /// A file the platform already holds, re-sent by its id (never downloaded): the desk's
+    /// mirror of a customer's photo or document.
+    File {
+        attachment: Attachment,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        caption: String,
+    },
+    /// Opens the thread `to.thread_id` names (a forum topic per ticket). The address is
+    /// symbolic ([`ChatAddress::ticket_thread`]): the platform's id is only known once the
+    /// thread exists, and the transport records it.
+    OpenThread { title: String },
+    /// Renames the thread (a ticket's priority or state changed).
+    RenameThread { title: String },
+    /// Closes the thread (the ticket closed).
+    CloseThread,
+    /// Reopens a closed thread (the ticket reopened).
+    ReopenThread,
+}
+
+impl OutboundBody {
+    /// One line saying what a non-text body does (for the console and logs); the text
+    /// itself for a text body.
+    pub fn summary(&self) -> String {
+        match self {
+            OutboundBody::Text { text, .. } => text.clone(),
+            OutboundBody::File {
+                attachment,
+                caption,
+            } => {
+                let name = attachment.name.as_deref().unwrap_or(&attachment.reference);
+                if caption.is_empty() {
+                    format!("[{}: {name}]", attachment.kind)
+                } else {
+                    format!("[{}: {name}] {caption}", attachment.kind)
+                }
+            }
+            OutboundBody::OpenThread { title } => format!("[thread opened: {title}]"),
+            OutboundBody::RenameThread { title } => format!("[thread renamed: {title}]"),
+            OutboundBody::CloseThread => "[thread closed]".into(),
+            OutboundBody::ReopenThread => "[thread reopened]".into(),
+        }
+    }
 }
 
 impl Outbound {
@@ -305,10 +372,20 @@ impl Outbound {
         }
     }
 
+    /// Sets the buttons of a text message (other bodies have none and stay as they are).
     pub fn with_buttons(mut self, rows: Vec<Vec<Button>>) -> Self {
-        let OutboundBody::Text { buttons, .. } = &mut self.body;
-        *buttons = rows;
+        if let OutboundBody::Text { buttons, .. } = &mut self.body {
+            *buttons = rows;
+        }
         self
+    }
+
+    /// The text of a text message (`None` for files and thread operations).
+    pub fn text_body(&self) -> Option<&str> {
+        match &self.body {
+            OutboundBody::Text { text, .. } => Some(text),
+            _ => None,
+        }
     }
 
     pub fn for_ticket(mut self, no: TicketNo) -> Self {

@@ -8,12 +8,13 @@
 
 use crate::desk::{self, DeskCommand, FindQuery, InfoView};
 use crate::domain::{
-    ChatAddress, Customer, Direction, Language, Outbound, Platform, Ticket, TicketAction, TicketNo,
-    TicketState, Timestamp, TransitionError,
+    Attachment, ChatAddress, Customer, Direction, Language, Outbound, Platform, Ticket,
+    TicketAction, TicketNo, TicketState, Timestamp, TransitionError,
 };
 use crate::replies;
 use crate::store::{Rating, StoreError, TicketEvent, TicketMessage, Tx};
 
+use super::desk_topic::{self, ThreadLook};
 use super::{Service, ServiceError, Turn};
 
 /// Tickets listed by `/queue`, `/mine` and `/find`.
@@ -213,7 +214,7 @@ impl Service {
         }
         let Some(no) = ticket else {
             let hint = format!(
-                "{} works in a ticket's thread (console: prefix the line with #N).",
+                "{} works in a ticket's thread (Telegram: the ticket's topic; console: prefix the line with #N). Here: /queue, /mine, /find.",
                 command.name()
             );
             turn.answer(None, hint).await?;
@@ -228,8 +229,17 @@ impl Service {
             turn.tx.customer(ticket.customer).await?.ok_or_else(|| {
                 StoreError::Corrupt(format!("ticket {no}: its customer is missing"))
             })?;
+        // A ticket's own thread (its forum topic) stays its desk address when an agent works
+        // on it from elsewhere (the console): customer follow-ups keep going to the topic.
         let address = turn.reply_to.clone();
-        turn.tx.set_desk_thread(no, &address).await?;
+        let has_own_thread = turn
+            .tx
+            .desk_thread(no)
+            .await?
+            .is_some_and(|a| a.ticket_of_thread() == Some(no));
+        if !has_own_thread {
+            turn.tx.set_desk_thread(no, &address).await?;
+        }
         self.ticket_command(turn, ticket, &customer, command).await
     }
 
@@ -274,6 +284,7 @@ impl Service {
         let no = t.no;
         let now = turn.now;
         let agent = turn.agent.name.clone();
+        let before = ThreadLook::of(&t, &customer.display_name);
         let language = ticket_language(&mut turn.tx, no, customer.language).await?;
         let to_customer = |text: String| Outbound::text(customer.chat(), text).for_ticket(no);
         let changes_closed = matches!(
@@ -499,6 +510,7 @@ impl Service {
         };
         turn.tx.save_ticket(&t).await?;
         turn.answer(Some(no), answer).await?;
+        desk_topic::follow(&mut turn.tx, &before, &t, &customer.display_name, now).await?;
         tracing::info!(ticket = %no, command = command.name(), "desk command applied");
         Ok(DeskOutcome::Applied)
     }
@@ -552,25 +564,33 @@ impl Service {
         Ok(())
     }
 
-    /// Relays a customer's follow-up to the ticket's desk thread, when it has one.
+    /// Relays a customer's follow-up to the ticket's desk thread, when it has one. A
+    /// ticket's own thread on the customer's platform gets the files too (by file id).
     pub(super) async fn relay_to_desk(
         &self,
         turn: &mut Turn<'_>,
         no: TicketNo,
         text: &str,
-        attachments: usize,
+        attachments: &[Attachment],
     ) -> Result<(), StoreError> {
-        let files = match attachments {
-            0 => String::new(),
-            1 => " [1 file]".into(),
-            n => format!(" [{n} files]"),
+        let Some(address) = turn.tx.desk_thread(no).await? else {
+            return Ok(());
         };
-        let line = format!(
-            "{} ({no}): {}{files}",
-            turn.customer.display_name,
-            text.trim()
-        );
-        self.tell_desk(turn, no, line).await
+        let name = turn.customer.display_name.clone();
+        if address.ticket_of_thread() == Some(no) && address.platform == turn.customer.platform {
+            return desk_topic::mirror(
+                &mut turn.tx,
+                &address,
+                no,
+                &name,
+                text,
+                attachments,
+                turn.now,
+            )
+            .await;
+        }
+        let line = desk_topic::customer_line(&name, no, text, attachments.len());
+        turn.say(Outbound::text(address, line).for_ticket(no)).await
     }
 
     pub(super) async fn on_solved(
@@ -582,6 +602,7 @@ impl Service {
             return Ok(None);
         };
         turn.language = ticket_language(&mut turn.tx, no, turn.language).await?;
+        let before = ThreadLook::of(&t, &turn.customer.display_name);
         if t.state != TicketState::Resolved || t.apply(TicketAction::Confirm, turn.now).is_err() {
             let text = replies::confirmation_not_pending(turn.language, no, t.state);
             turn.say_text(text).await?;
@@ -602,6 +623,8 @@ impl Service {
             format!("{no}: the customer confirmed it is solved — closed."),
         )
         .await?;
+        let name = turn.customer.display_name.clone();
+        desk_topic::follow(&mut turn.tx, &before, &t, &name, turn.now).await?;
         Ok(Some(no))
     }
 
@@ -614,6 +637,7 @@ impl Service {
             return Ok(None);
         };
         turn.language = ticket_language(&mut turn.tx, no, turn.language).await?;
+        let before = ThreadLook::of(&t, &turn.customer.display_name);
         if t.state != TicketState::Resolved || t.apply(TicketAction::Reopen, turn.now).is_err() {
             let text = replies::confirmation_not_pending(turn.language, no, t.state);
             turn.say_text(text).await?;
@@ -638,6 +662,8 @@ impl Service {
             format!("{no}: the customer says it is NOT solved — reopened, back to {assignee}."),
         )
         .await?;
+        let name = turn.customer.display_name.clone();
+        desk_topic::follow(&mut turn.tx, &before, &t, &name, turn.now).await?;
         Ok(Some(no))
     }
 

@@ -201,6 +201,29 @@ pub trait Store: Send + Sync {
         &self,
         platforms: &[crate::domain::Platform],
     ) -> Result<Option<Timestamp>, StoreError>;
+    /// Records the platform's id of a ticket's desk thread in `chat_id` (a forum topic),
+    /// once the platform created it; replaces an older one.
+    async fn set_thread_ref(
+        &self,
+        ticket: TicketNo,
+        platform: crate::domain::Platform,
+        chat_id: &str,
+        thread_id: &str,
+    ) -> Result<(), StoreError>;
+    /// The platform's id of a ticket's desk thread in `chat_id`, if it was created.
+    async fn thread_ref(
+        &self,
+        ticket: TicketNo,
+        platform: crate::domain::Platform,
+        chat_id: &str,
+    ) -> Result<Option<String>, StoreError>;
+    /// The ticket whose desk thread has the platform id `thread_id` in `chat_id`.
+    async fn thread_ticket(
+        &self,
+        platform: crate::domain::Platform,
+        chat_id: &str,
+        thread_id: &str,
+    ) -> Result<Option<TicketNo>, StoreError>;
     /// Marks a customer as unreachable (blocked the bot): their pending items go dead.
     async fn mark_unreachable(
         &self,

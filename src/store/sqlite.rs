@@ -674,6 +674,64 @@ impl Store for SqliteStore {
             .transpose()
     }
 
+    async fn set_thread_ref(
+        &self,
+        ticket: TicketNo,
+        platform: Platform,
+        chat_id: &str,
+        thread_id: &str,
+    ) -> Result<(), StoreError> {
+        let mut w = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO thread_refs (ticket, platform, chat_id, thread_id) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (ticket, platform, chat_id) DO UPDATE SET thread_id = excluded.thread_id",
+        )
+        .bind(ticket.0)
+        .bind(platform.as_str())
+        .bind(chat_id)
+        .bind(thread_id)
+        .execute(&mut *w.tx)
+        .await
+        .map_err(|e| map_err(&w.ctx, e))?;
+        w.commit().await
+    }
+
+    async fn thread_ref(
+        &self,
+        ticket: TicketNo,
+        platform: Platform,
+        chat_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT thread_id FROM thread_refs WHERE ticket = ?1 AND platform = ?2 AND chat_id = ?3",
+        )
+        .bind(ticket.0)
+        .bind(platform.as_str())
+        .bind(chat_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| map_err(&self.ctx, e))?;
+        Ok(row.map(|(thread,)| thread))
+    }
+
+    async fn thread_ticket(
+        &self,
+        platform: Platform,
+        chat_id: &str,
+        thread_id: &str,
+    ) -> Result<Option<TicketNo>, StoreError> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "SELECT ticket FROM thread_refs WHERE platform = ?1 AND chat_id = ?2 AND thread_id = ?3",
+        )
+        .bind(platform.as_str())
+        .bind(chat_id)
+        .bind(thread_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| map_err(&self.ctx, e))?;
+        Ok(row.map(|(no,)| TicketNo(no)))
+    }
+
     async fn mark_unreachable(
         &self,
         platform: Platform,

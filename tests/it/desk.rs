@@ -86,12 +86,16 @@ fn chat_of(user: &str) -> String {
 }
 
 fn text_of(m: &Outbound) -> &str {
-    let OutboundBody::Text { text, .. } = &m.body;
+    let OutboundBody::Text { text, .. } = &m.body else {
+        panic!("a text message expected")
+    };
     text
 }
 
 fn buttons_of(m: &Outbound) -> Vec<Vec<(String, String)>> {
-    let OutboundBody::Text { buttons, .. } = &m.body;
+    let OutboundBody::Text { buttons, .. } = &m.body else {
+        panic!("a text message expected")
+    };
     buttons
         .iter()
         .map(|row| {

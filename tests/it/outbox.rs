@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use frontdesk::domain::{ChatAddress, Outbound, OutboundBody, Platform, Timestamp};
+use frontdesk::domain::{ChatAddress, Outbound, Platform, Timestamp};
 use frontdesk::outbox::{OutboxConfig, OutboxWorker};
 use frontdesk::ports::{ChatTransport, Clock, Delivered, DeliveryError, ManualClock};
 use frontdesk::store::Store;
@@ -110,7 +110,7 @@ impl ChatTransport for FakeTransport {
     }
 
     async fn deliver(&self, message: &Outbound) -> Result<Delivered, DeliveryError> {
-        let OutboundBody::Text { text, .. } = &message.body;
+        let text = &message.body.summary();
         let at = self.clock.now();
         self.started.fetch_add(1, Ordering::SeqCst);
         self.started_signal.notify_waiters();

@@ -97,12 +97,7 @@ impl Harness {
     pub async fn replies(&self) -> Vec<String> {
         self.outbox.drain().await.unwrap();
         let sent = self.transport.take();
-        sent.into_iter()
-            .map(|m| {
-                let OutboundBody::Text { text, .. } = m.body;
-                text
-            })
-            .collect()
+        sent.into_iter().map(|m| m.body.summary()).collect()
     }
 }
 
@@ -121,7 +116,9 @@ async fn confident_faq_question_is_answered_with_buttons_and_no_ticket() {
     h.outbox.drain().await.unwrap();
     let sent = h.transport.take();
     assert_eq!(sent.len(), 1);
-    let OutboundBody::Text { text, buttons } = &sent[0].body;
+    let OutboundBody::Text { text, buttons } = &sent[0].body else {
+        panic!("a text message expected")
+    };
     assert!(text.contains("Forgot password"), "{text}");
     let data: Vec<_> = buttons.iter().flatten().map(|b| b.data.clone()).collect();
     assert_eq!(
@@ -268,7 +265,9 @@ async fn greetings_get_the_menu_not_a_ticket() {
     h.outbox.drain().await.unwrap();
     let sent = h.transport.take();
     assert_eq!(sent.len(), 3);
-    let OutboundBody::Text { buttons, .. } = &sent[0].body;
+    let OutboundBody::Text { buttons, .. } = &sent[0].body else {
+        panic!("a text message expected")
+    };
     assert!(
         buttons.iter().flatten().any(|b| b.data == "topic:orders"),
         "{buttons:?}"
@@ -381,7 +380,9 @@ async fn unsure_matches_offer_did_you_mean_buttons_and_a_person() {
     assert_eq!(h.say("ana", "order").await, Handled::Done { ticket: None });
     h.outbox.drain().await.unwrap();
     let sent = h.transport.take();
-    let OutboundBody::Text { text, buttons } = &sent[0].body;
+    let OutboundBody::Text { text, buttons } = &sent[0].body else {
+        panic!("a text message expected")
+    };
     assert!(text.contains("Did you mean"), "{text}");
     let data: Vec<_> = buttons.iter().flatten().map(|b| b.data.as_str()).collect();
     assert!(data.len() >= 2 && data.len() <= 4, "{data:?}");

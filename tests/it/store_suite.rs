@@ -71,8 +71,7 @@ pub async fn enqueue(store: &dyn Store, to: &ChatAddress, text: &str, now: Times
 }
 
 fn text_of(item: &frontdesk::store::OutboxItem) -> &str {
-    let frontdesk::domain::OutboundBody::Text { text, .. } = &item.message.body;
-    text
+    item.message.text_body().expect("a text message")
 }
 
 // ---------------------------------------------------------------------------------------

@@ -14,8 +14,11 @@ use teloxide::types::{AllowedUpdate, CallbackQueryId, Update, UpdateKind};
 use teloxide::{ApiError, Bot, RequestError};
 use tokio::sync::watch;
 
+use super::desk::{button_inbound, chat_of, desk_inbound, translate_desk, DeskUpdate};
 use super::translate::{translate, Translation};
 use super::{describe, json_error, sleep_or_stop, TelegramConfig};
+use crate::domain::Platform;
+use crate::service::DeskRoute;
 use crate::service::{Service, ServiceError};
 
 /// Header in which Telegram repeats the webhook's `secret_token`.
@@ -37,6 +40,11 @@ impl TelegramInbound {
 
     /// Processes one update. `Err` means nothing was stored: do not confirm the update.
     pub async fn process(&self, update: &Update) -> Result<(), ServiceError> {
+        if let Some(route) = self.desk_route() {
+            if chat_of(update).map(|c| c.to_string()).as_deref() == Some(route.chat_id.as_str()) {
+                return self.process_desk(update, &route).await;
+            }
+        }
         match translate(update) {
             Translation::Inbound { inbound, callback } => {
                 let handled = self.service.handle(inbound).await?;
@@ -60,6 +68,74 @@ impl TelegramInbound {
                 } else {
                     tracing::debug!(update = update.id.0, reason, "telegram update ignored");
                 }
+                if let Some(id) = callback {
+                    self.answer_callback(id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The Telegram desk, when the service has one.
+    fn desk_route(&self) -> Option<DeskRoute> {
+        self.service
+            .desk()
+            .filter(|d| d.platform == Platform::Telegram)
+            .cloned()
+    }
+
+    /// An update from the agents' desk chat.
+    async fn process_desk(&self, update: &Update, route: &DeskRoute) -> Result<(), ServiceError> {
+        match translate_desk(update) {
+            DeskUpdate::Message {
+                key,
+                agent,
+                thread,
+                text,
+            } => {
+                let inbound = desk_inbound(
+                    self.service.store().as_ref(),
+                    route,
+                    key,
+                    agent,
+                    thread,
+                    text,
+                )
+                .await?;
+                let handled = self.service.handle_desk(inbound).await?;
+                tracing::debug!(
+                    update = update.id.0,
+                    ?handled,
+                    "telegram desk message processed"
+                );
+            }
+            DeskUpdate::Button {
+                key,
+                agent,
+                button,
+                callback,
+            } => {
+                match button {
+                    Some(button) => {
+                        let handled = self
+                            .service
+                            .handle_desk(button_inbound(route, key, agent, button))
+                            .await?;
+                        tracing::debug!(
+                            update = update.id.0,
+                            ?handled,
+                            "telegram desk button processed"
+                        );
+                    }
+                    None => tracing::debug!(
+                        update = update.id.0,
+                        "telegram: unknown desk button ignored"
+                    ),
+                }
+                self.answer_callback(callback);
+            }
+            DeskUpdate::Ignore { reason, callback } => {
+                tracing::debug!(update = update.id.0, reason, "telegram desk update ignored");
                 if let Some(id) = callback {
                     self.answer_callback(id);
                 }

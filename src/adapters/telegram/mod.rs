@@ -6,8 +6,10 @@
 //! outbox items ([`TelegramTransport`]) with Telegram's formatting, length and rate rules.
 //! It decides nothing about tickets — every customer action goes to
 //! [`Service::handle`], and an update counts as received only after that committed.
-//! The agents' forum desk is not part of this module yet.
+//! The agents' desk — a forum supergroup with one topic per ticket — is read in `desk`
+//! and written by the transport (topics, cards, mirrored messages).
 
+pub mod desk;
 pub mod format;
 mod inbound;
 pub mod translate;
@@ -18,7 +20,10 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use teloxide::requests::{Request, Requester};
-use teloxide::types::{AllowedUpdate, BotCommand};
+use teloxide::types::{
+    AllowedUpdate, BotCommand, ChatFullInfo, ChatFullInfoKind, ChatFullInfoPublicKind, ChatId,
+    ChatMember, ChatMemberKind, UserId,
+};
 use teloxide::{ApiError, Bot, RequestError};
 use tokio::sync::watch;
 use url::Url;
@@ -28,6 +33,7 @@ pub use translate::{translate, Translation};
 pub use transport::{TelegramLimits, TelegramTransport};
 
 use crate::config::TelegramSettings;
+use crate::domain::Platform;
 use crate::service::Service;
 
 /// A configuration that cannot work; each is logged as one line at start.
@@ -201,6 +207,7 @@ impl TelegramChannel {
 
     /// The webhook endpoint to mount on the HTTP server, in webhook mode.
     pub fn webhook(&self, service: Arc<Service>) -> Option<WebhookHandler> {
+        self.transport.attach_store(service.store().clone());
         match &self.config.mode {
             Mode::Polling => None,
             Mode::Webhook { url, secret } => Some(WebhookHandler::new(
@@ -223,10 +230,14 @@ impl TelegramChannel {
     }
 
     async fn run(self, service: Arc<Service>, mut shutdown: watch::Receiver<bool>) {
-        if !self.connect(&mut shutdown).await {
+        self.transport.attach_store(service.store().clone());
+        let Some(bot_id) = self.connect(&mut shutdown).await else {
             return;
-        }
+        };
         self.register_commands().await;
+        if let Some(desk) = service.desk().filter(|d| d.platform == Platform::Telegram) {
+            self.check_desk(&desk.chat_id, bot_id).await;
+        }
         match &self.config.mode {
             Mode::Polling => {
                 if let Err(e) = self.bot.delete_webhook().send().await {
@@ -242,8 +253,9 @@ impl TelegramChannel {
         }
     }
 
-    /// getMe until it answers. False when the token is refused or on shutdown.
-    async fn connect(&self, shutdown: &mut watch::Receiver<bool>) -> bool {
+    /// getMe until it answers: the bot's user id. `None` when the token is refused or on
+    /// shutdown.
+    async fn connect(&self, shutdown: &mut watch::Receiver<bool>) -> Option<UserId> {
         let mut delay = Duration::from_secs(1);
         loop {
             match self.bot.get_me().send().await {
@@ -253,14 +265,14 @@ impl TelegramChannel {
                         mode = match self.config.mode { Mode::Polling => "long polling", Mode::Webhook { .. } => "webhook" },
                         "telegram: connected"
                     );
-                    return true;
+                    return Some(me.user.id);
                 }
                 Err(RequestError::Api(ApiError::InvalidToken)) => {
                     tracing::error!(
                         api = %self.config.api_url,
                         "telegram: the bot token was refused (getMe: Unauthorized) — check TELEGRAM_BOT_TOKEN; Telegram stays off until restart"
                     );
-                    return false;
+                    return None;
                 }
                 Err(e) => {
                     tracing::warn!(
@@ -272,9 +284,45 @@ impl TelegramChannel {
                 }
             }
             if sleep_or_stop(delay, shutdown).await {
-                return false;
+                return None;
             }
             delay = (delay * 2).min(self.config.max_backoff);
+        }
+    }
+
+    /// Checks once that the desk can work: a forum (topics on) where the bot is an admin
+    /// allowed to manage topics. Each problem is one log line; nothing stops.
+    async fn check_desk(&self, chat_id: &str, bot: UserId) {
+        let Ok(chat) = chat_id.trim().parse::<i64>().map(ChatId) else {
+            tracing::error!(
+                chat = chat_id,
+                "telegram: TELEGRAM_DESK_CHAT_ID is not a number; the desk cannot work"
+            );
+            return;
+        };
+        match self.bot.get_chat(chat).send().await {
+            Ok(info) if !is_forum(&info) => tracing::warn!(
+                chat = chat.0,
+                "telegram: the desk chat is not a forum (topics are off): enable Topics in the group's settings, or tickets get no topics"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(
+                chat = chat.0,
+                "telegram: getChat for the desk failed ({}); is the bot a member of TELEGRAM_DESK_CHAT_ID?",
+                describe(&e)
+            ),
+        }
+        match self.bot.get_chat_member(chat, bot).send().await {
+            Ok(member) if !can_manage_topics(&member) => tracing::warn!(
+                chat = chat.0,
+                "telegram: the bot is not an admin with \"Manage topics\" in the desk chat: ticket topics cannot be created"
+            ),
+            Ok(_) => tracing::info!(chat = chat.0, "telegram: desk chat ready (forum, bot manages topics)"),
+            Err(e) => tracing::warn!(
+                chat = chat.0,
+                "telegram: getChatMember for the bot in the desk failed ({})",
+                describe(&e)
+            ),
         }
     }
 
@@ -353,6 +401,25 @@ impl TelegramChannel {
             }
             delay = (delay * 2).min(self.config.max_backoff);
         }
+    }
+}
+
+fn is_forum(info: &ChatFullInfo) -> bool {
+    match &info.kind {
+        ChatFullInfoKind::Public(public) => matches!(
+            &public.kind,
+            ChatFullInfoPublicKind::Supergroup(s) if s.is_forum
+        ),
+        ChatFullInfoKind::Private(_) => false,
+    }
+}
+
+/// The group's owner can do everything; an admin needs the "Manage topics" right.
+fn can_manage_topics(member: &ChatMember) -> bool {
+    match &member.kind {
+        ChatMemberKind::Owner(_) => true,
+        ChatMemberKind::Administrator(admin) => admin.can_manage_topics,
+        _ => false,
     }
 }
 

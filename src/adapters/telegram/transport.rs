@@ -1,5 +1,10 @@
-//! Outbox items → Bot API `sendMessage` calls: HTML formatting, splitting, send limits
-//! and the mapping of Telegram's errors onto [`DeliveryError`].
+//! Outbox items → Bot API calls: `sendMessage` with HTML formatting and splitting, files
+//! re-sent by file id, forum topics for the agents' desk (create, rename, close, reopen),
+//! send limits and the mapping of Telegram's errors onto [`DeliveryError`].
+//!
+//! A ticket's desk topic is addressed symbolically (`ticket:N`) in the outbox; this module
+//! records the real `message_thread_id` in the store when createForumTopic succeeds and
+//! resolves the symbol on every later delivery.
 //!
 //! Called only by the outbox worker, which owns retries and ordering; this module never
 //! retries on its own except for the one documented case (a formatting error is resent
@@ -7,21 +12,27 @@
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
-use teloxide::payloads::SendMessageSetters;
+use teloxide::payloads::{
+    EditForumTopicSetters, SendAnimationSetters, SendAudioSetters, SendDocumentSetters,
+    SendMessageSetters, SendPhotoSetters, SendVideoNoteSetters, SendVideoSetters, SendVoiceSetters,
+};
 use teloxide::requests::{Request, Requester};
 use teloxide::types::{
-    ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MessageId, ParseMode, ThreadId,
+    ChatId, FileId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, MessageId, ParseMode,
+    ThreadId,
 };
 use teloxide::{ApiError, Bot, RequestError};
 
 use super::format::{escape_html, split_text, MESSAGE_LIMIT};
-use crate::domain::{Button, Outbound, OutboundBody, Platform};
+use crate::domain::{Attachment, Button, Outbound, OutboundBody, Platform, TicketNo};
 use crate::ports::{ChatTransport, Delivered, DeliveryError};
+use crate::store::Store;
 
 /// Send limits. Telegram's published limits are about 1 message/s in one chat,
 /// 20/minute in a group and 30/s overall; going over them earns 429s.
@@ -64,6 +75,8 @@ pub struct TelegramTransport {
     clock: DefaultClock,
     max_wait: Duration,
     deliveries: AtomicU64,
+    /// Where desk topic ids are kept; attached once the store is open.
+    store: OnceLock<Arc<dyn Store>>,
 }
 
 impl std::fmt::Debug for TelegramTransport {
@@ -90,7 +103,20 @@ impl TelegramTransport {
             clock: DefaultClock::default(),
             max_wait: limits.max_wait,
             deliveries: AtomicU64::new(0),
+            store: OnceLock::new(),
         }
+    }
+
+    /// Gives the transport the store in which desk topic ids are recorded. Until then,
+    /// items for a ticket's topic are deferred. Later calls keep the first store.
+    pub fn attach_store(&self, store: Arc<dyn Store>) {
+        let _ = self.store.set(store);
+    }
+
+    fn store(&self) -> Result<&Arc<dyn Store>, DeliveryError> {
+        self.store
+            .get()
+            .ok_or(DeliveryError::RetryAfter(Duration::from_secs(1)))
     }
 
     /// Waits for a send slot in `chat` and overall. If the wait would take the delivery
@@ -241,20 +267,25 @@ fn map_api_error(api: ApiError) -> DeliveryError {
     }
 }
 
-fn parse_chat(message: &Outbound) -> Result<(ChatId, Option<ThreadId>), DeliveryError> {
-    let chat = message
+fn parse_chat_id(message: &Outbound) -> Result<ChatId, DeliveryError> {
+    message
         .to
         .chat_id
         .trim()
         .parse::<i64>()
-        .map_err(|_| DeliveryError::Rejected("telegram chat id is not a number".into()))?;
-    let thread = match &message.to.thread_id {
-        None => None,
-        Some(t) => Some(ThreadId(MessageId(t.trim().parse::<i32>().map_err(
-            |_| DeliveryError::Rejected("telegram thread id is not a number".into()),
-        )?))),
-    };
-    Ok((ChatId(chat), thread))
+        .map(ChatId)
+        .map_err(|_| DeliveryError::Rejected("telegram chat id is not a number".into()))
+}
+
+fn parse_thread(message: &Outbound) -> Result<Option<ThreadId>, DeliveryError> {
+    match &message.to.thread_id {
+        None => Ok(None),
+        Some(t) => t
+            .trim()
+            .parse::<i32>()
+            .map(|t| Some(ThreadId(MessageId(t))))
+            .map_err(|_| DeliveryError::Rejected("telegram thread id is not a number".into())),
+    }
 }
 
 #[async_trait]
@@ -265,19 +296,117 @@ impl ChatTransport for TelegramTransport {
 
     async fn deliver(&self, message: &Outbound) -> Result<Delivered, DeliveryError> {
         self.sweep_limiters();
-        let (chat, thread) = parse_chat(message)?;
-        let OutboundBody::Text { text, buttons } = &message.body;
+        let chat = parse_chat_id(message)?;
+        let thread = match message.to.ticket_of_thread() {
+            Some(no) => {
+                if let OutboundBody::OpenThread { title } = &message.body {
+                    return self.open_topic(chat, no, title).await;
+                }
+                match self.topic_of(chat, no).await? {
+                    Some(thread) => Some(thread),
+                    // The topic could not be created (the group has no topics, the bot
+                    // may not manage them): topic operations have nothing to act on and
+                    // messages go to the desk's main chat, which still reaches agents.
+                    None if is_topic_operation(&message.body) => {
+                        tracing::debug!(ticket = %no, "telegram: no topic for this ticket; topic operation skipped");
+                        return Ok(Delivered::default());
+                    }
+                    None => None,
+                }
+            }
+            None => parse_thread(message)?,
+        };
+        let mut waited = Duration::ZERO;
+        match &message.body {
+            OutboundBody::Text { text, buttons } => {
+                self.send_text(chat, thread, text, buttons, &mut waited)
+                    .await
+            }
+            OutboundBody::File {
+                attachment,
+                caption,
+            } => {
+                self.wait_turn(chat.0, &mut waited).await?;
+                match self.send_file(chat, thread, attachment, caption).await {
+                    Err(DeliveryError::Rejected(reason)) => {
+                        // Telegram will not re-send this file id (another bot's, wrong
+                        // type): name the file instead, so the agent still knows of it.
+                        tracing::info!(chat = chat.0, %reason, "telegram: file not re-sent by id; sending its reference");
+                        let text = format!(
+                            "[{}] {}{}",
+                            attachment.kind,
+                            attachment
+                                .name
+                                .as_deref()
+                                .map(|n| format!("{n} "))
+                                .unwrap_or_default(),
+                            format_args!("(file id {})", attachment.reference)
+                        );
+                        self.send_text(chat, thread, &text, &[], &mut waited).await
+                    }
+                    other => other,
+                }
+            }
+            OutboundBody::OpenThread { .. } => Err(DeliveryError::Rejected(
+                "a topic can only be opened for a ticket's thread address".into(),
+            )),
+            OutboundBody::RenameThread { title } => {
+                let thread = need_thread(thread)?;
+                self.wait_turn(chat.0, &mut waited).await?;
+                let result = self
+                    .bot
+                    .edit_forum_topic(chat, thread)
+                    .name(title.clone())
+                    .send()
+                    .await
+                    .map(|_| ());
+                topic_result(result)
+            }
+            OutboundBody::CloseThread => {
+                let thread = need_thread(thread)?;
+                self.wait_turn(chat.0, &mut waited).await?;
+                topic_result(
+                    self.bot
+                        .close_forum_topic(chat, thread)
+                        .send()
+                        .await
+                        .map(|_| ()),
+                )
+            }
+            OutboundBody::ReopenThread => {
+                let thread = need_thread(thread)?;
+                self.wait_turn(chat.0, &mut waited).await?;
+                topic_result(
+                    self.bot
+                        .reopen_forum_topic(chat, thread)
+                        .send()
+                        .await
+                        .map(|_| ()),
+                )
+            }
+        }
+    }
+}
+
+impl TelegramTransport {
+    async fn send_text(
+        &self,
+        chat: ChatId,
+        thread: Option<ThreadId>,
+        text: &str,
+        buttons: &[Vec<Button>],
+        waited: &mut Duration,
+    ) -> Result<Delivered, DeliveryError> {
         let parts = split_text(text, MESSAGE_LIMIT);
         if parts.is_empty() {
             return Err(DeliveryError::Rejected("empty message".into()));
         }
         let markup = keyboard(buttons);
-        let mut waited = Duration::ZERO;
         let mut last = None;
         // If a later part fails, the outbox retries the whole item and the earlier parts
         // are sent again: rare (long texts only) and better than losing the rest.
         for (i, part) in parts.iter().enumerate() {
-            self.wait_turn(chat.0, &mut waited).await?;
+            self.wait_turn(chat.0, waited).await?;
             let buttons = if i + 1 == parts.len() {
                 markup.as_ref()
             } else {
@@ -288,6 +417,130 @@ impl ChatTransport for TelegramTransport {
         Ok(Delivered {
             platform_message_id: last.map(|id| id.0.to_string()),
         })
+    }
+
+    /// Re-sends a file Telegram already holds, by its file id (nothing is downloaded).
+    async fn send_file(
+        &self,
+        chat: ChatId,
+        thread: Option<ThreadId>,
+        attachment: &Attachment,
+        caption: &str,
+    ) -> Result<Delivered, DeliveryError> {
+        let file = InputFile::file_id(FileId(attachment.reference.clone()));
+        let caption: String = caption.chars().take(CAPTION_LIMIT).collect();
+        macro_rules! send {
+            ($method:ident) => {{
+                let mut request = self.bot.$method(chat, file);
+                if let Some(thread) = thread {
+                    request = request.message_thread_id(thread);
+                }
+                if !caption.is_empty() {
+                    request = request.caption(caption);
+                }
+                request.send().await
+            }};
+        }
+        let sent = match attachment.kind.as_str() {
+            "photo" => send!(send_photo),
+            "video" => send!(send_video),
+            "voice" => send!(send_voice),
+            "audio" => send!(send_audio),
+            "animation" => send!(send_animation),
+            "video_note" => {
+                let mut request = self.bot.send_video_note(chat, file);
+                if let Some(thread) = thread {
+                    request = request.message_thread_id(thread);
+                }
+                request.send().await
+            }
+            _ => send!(send_document),
+        };
+        sent.map(|m| Delivered {
+            platform_message_id: Some(m.id.0.to_string()),
+        })
+        .map_err(map_error)
+    }
+
+    /// The topic id recorded for the ticket in `chat`, if its topic was created.
+    async fn topic_of(
+        &self,
+        chat: ChatId,
+        no: TicketNo,
+    ) -> Result<Option<ThreadId>, DeliveryError> {
+        let recorded = self
+            .store()?
+            .thread_ref(no, Platform::Telegram, &chat.0.to_string())
+            .await
+            .map_err(|e| DeliveryError::Transient(format!("topic of {no} not readable: {e}")))?;
+        Ok(recorded
+            .and_then(|t| t.trim().parse::<i32>().ok())
+            .map(|t| ThreadId(MessageId(t))))
+    }
+
+    /// createForumTopic for the ticket and records its id — unless an earlier attempt
+    /// already did (a retry after the answer was lost must not open a second topic).
+    async fn open_topic(
+        &self,
+        chat: ChatId,
+        no: TicketNo,
+        title: &str,
+    ) -> Result<Delivered, DeliveryError> {
+        if let Some(thread) = self.topic_of(chat, no).await? {
+            return Ok(Delivered {
+                platform_message_id: Some(thread.0 .0.to_string()),
+            });
+        }
+        let mut waited = Duration::ZERO;
+        self.wait_turn(chat.0, &mut waited).await?;
+        let title: String = title
+            .chars()
+            .take(crate::service::desk_topic::TITLE_CHARS)
+            .collect();
+        let topic = self
+            .bot
+            .create_forum_topic(chat, title)
+            .send()
+            .await
+            .map_err(map_error)?;
+        let thread = topic.thread_id.0 .0.to_string();
+        self.store()?
+            .set_thread_ref(no, Platform::Telegram, &chat.0.to_string(), &thread)
+            .await
+            .map_err(|e| DeliveryError::Transient(format!("topic of {no} not recorded: {e}")))?;
+        tracing::info!(ticket = %no, thread = %thread, "telegram: desk topic opened");
+        Ok(Delivered {
+            platform_message_id: Some(thread),
+        })
+    }
+}
+
+/// Longest caption Telegram accepts.
+const CAPTION_LIMIT: usize = 1024;
+
+fn is_topic_operation(body: &OutboundBody) -> bool {
+    matches!(
+        body,
+        OutboundBody::RenameThread { .. } | OutboundBody::CloseThread | OutboundBody::ReopenThread
+    )
+}
+
+fn need_thread(thread: Option<ThreadId>) -> Result<ThreadId, DeliveryError> {
+    thread.ok_or_else(|| DeliveryError::Rejected("topic operation without a topic".into()))
+}
+
+/// A topic already in the wanted state ("TOPIC_NOT_MODIFIED", "TOPIC_CLOSED") is done.
+fn topic_result(result: Result<(), RequestError>) -> Result<Delivered, DeliveryError> {
+    match result.map_err(map_error) {
+        Ok(()) => Ok(Delivered::default()),
+        Err(DeliveryError::Rejected(reason))
+            if reason.contains("TOPIC_NOT_MODIFIED")
+                || reason.contains("TOPIC_CLOSED")
+                || reason.contains("TOPIC_NOT_CLOSED") =>
+        {
+            Ok(Delivered::default())
+        }
+        Err(e) => Err(e),
     }
 }
 

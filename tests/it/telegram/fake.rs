@@ -18,6 +18,10 @@ use tokio::sync::Notify;
 
 pub const TOKEN: &str = "123456:TEST-fake-token";
 pub const BOT_ID: i64 = 999;
+/// The agents' forum supergroup.
+pub const DESK: i64 = -100_777;
+/// First id createForumTopic hands out.
+const FIRST_THREAD: i64 = 500;
 
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -45,6 +49,10 @@ struct State_ {
     next_update_id: i64,
     next_message_id: i64,
     send_script: VecDeque<Reply>,
+    /// Topics created so far: (message_thread_id, name).
+    topics: Vec<(i64, String)>,
+    /// The desk is a plain supergroup and the bot a plain member (misconfigured).
+    desk_misconfigured: bool,
 }
 
 struct Inner {
@@ -64,6 +72,7 @@ impl FakeBotApi {
             state: Mutex::new(State_ {
                 next_update_id: 1000,
                 next_message_id: 1,
+                topics: Vec::new(),
                 ..State_::default()
             }),
             changed: Notify::new(),
@@ -288,6 +297,31 @@ async fn handle(
         })),
         "getupdates" => get_updates(&inner, &body).await,
         "sendmessage" => send_message(&inner, &body),
+        "sendphoto" | "senddocument" | "sendvideo" | "sendvoice" | "sendaudio"
+        | "sendanimation" => send_file(&inner, &method, &body),
+        "createforumtopic" => create_topic(&inner, &body),
+        "getchat" if inner.state.lock().unwrap().desk_misconfigured => ok(json!({
+            "id": body["chat_id"].clone(), "type": "supergroup", "title": "Desk",
+            "max_reaction_count": 11,
+            "accepted_gift_types": {"unlimited_gifts": false, "limited_gifts": false,
+                "unique_gifts": false, "premium_subscription": false}
+        })),
+        "getchatmember" if inner.state.lock().unwrap().desk_misconfigured => {
+            ok(json!({"user": bot_user(), "status": "member"}))
+        }
+        "getchat" => ok(json!({
+            "id": body["chat_id"].clone(), "type": "supergroup", "title": "Desk",
+            "is_forum": true, "max_reaction_count": 11,
+            "accepted_gift_types": {"unlimited_gifts": false, "limited_gifts": false,
+                "unique_gifts": false, "premium_subscription": false}
+        })),
+        "getchatmember" => ok(json!({
+            "user": bot_user(), "status": "administrator", "can_be_edited": false,
+            "is_anonymous": false, "can_manage_chat": true, "can_delete_messages": true,
+            "can_manage_video_chats": true, "can_restrict_members": true,
+            "can_promote_members": false, "can_change_info": true, "can_invite_users": true,
+            "can_pin_messages": true, "can_manage_topics": true
+        })),
         "getwebhookinfo" => {
             ok(json!({"url": "", "has_custom_certificate": false, "pending_update_count": 0}))
         }
@@ -335,12 +369,7 @@ fn send_message(inner: &Inner, body: &Value) -> axum::response::Response {
         };
     }
     s.next_message_id += 1;
-    let chat = body["chat_id"].as_i64().unwrap_or(0);
-    let chat_obj = if chat < 0 {
-        json!({"id": chat, "type": "supergroup", "title": "group"})
-    } else {
-        json!({"id": chat, "type": "private", "first_name": "Customer"})
-    };
+    let chat_obj = chat_object(chat_id_of(body));
     ok(json!({
         "message_id": s.next_message_id,
         "date": 1_700_000_000,
@@ -348,6 +377,55 @@ fn send_message(inner: &Inner, body: &Value) -> axum::response::Response {
         "from": bot_user(),
         "text": body["text"].clone(),
     }))
+}
+
+fn chat_object(chat: i64) -> Value {
+    if chat == DESK {
+        json!({"id": chat, "type": "supergroup", "title": "Desk", "is_forum": true})
+    } else if chat < 0 {
+        json!({"id": chat, "type": "supergroup", "title": "group"})
+    } else {
+        json!({"id": chat, "type": "private", "first_name": "Customer"})
+    }
+}
+
+/// A chat id as sent: a JSON number, or a string in multipart bodies.
+fn chat_id_of(body: &Value) -> i64 {
+    body["chat_id"]
+        .as_i64()
+        .or_else(|| body["chat_id"].as_str().and_then(|s| s.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn send_file(inner: &Inner, method: &str, body: &Value) -> axum::response::Response {
+    let mut s = inner.state.lock().unwrap();
+    s.next_message_id += 1;
+    let kind = method.trim_start_matches("send");
+    let file = body[kind].clone();
+    let media = match kind {
+        "photo" => {
+            json!({"photo": [{"file_id": file, "file_unique_id": "u", "width": 10, "height": 10}]})
+        }
+        _ => json!({"document": {"file_id": file, "file_unique_id": "u"}}),
+    };
+    let mut message = json!({
+        "message_id": s.next_message_id,
+        "date": 1_700_000_000,
+        "chat": chat_object(chat_id_of(body)),
+        "from": bot_user(),
+    });
+    for (k, v) in media.as_object().unwrap() {
+        message[k] = v.clone();
+    }
+    ok(message)
+}
+
+fn create_topic(inner: &Inner, body: &Value) -> axum::response::Response {
+    let mut s = inner.state.lock().unwrap();
+    let id = FIRST_THREAD + s.topics.len() as i64;
+    let name = body["name"].as_str().unwrap_or_default().to_string();
+    s.topics.push((id, name.clone()));
+    ok(json!({"message_thread_id": id, "name": name, "icon_color": 7_322_096}))
 }
 
 /// A customer in a private chat (user id = chat id).
@@ -388,6 +466,111 @@ impl FakeBotApi {
                     "message_id": on_message, "date": 1_700_000_000,
                     "chat": {"id": user, "type": "private", "first_name": "Customer"},
                     "from": bot_user(), "text": "…"
+                }
+            }),
+        );
+        id
+    }
+}
+
+/// An agent in the desk.
+pub fn agent(id: i64) -> Value {
+    json!({"id": id, "is_bot": false, "first_name": "Agent", "last_name": format!("{id}")})
+}
+
+impl FakeBotApi {
+    /// Makes the desk a group without topics where the bot is no admin.
+    pub fn misconfigure_desk(&self) {
+        self.lock().desk_misconfigured = true;
+    }
+
+    /// Topics created so far: (message_thread_id, name).
+    pub fn topics(&self) -> Vec<(i64, String)> {
+        self.lock().topics.clone()
+    }
+
+    /// Waits until `n` topics exist; returns them.
+    pub async fn wait_topics(&self, n: usize) -> Vec<(i64, String)> {
+        self.wait_for(&format!("{n} createForumTopic"), |f| f.topics().len() >= n)
+            .await;
+        self.topics()
+    }
+
+    /// sendMessage requests to a topic of `chat`, in order.
+    pub fn sends_to_thread(&self, chat: i64, thread: i64) -> Vec<Call> {
+        self.sends_to(chat)
+            .into_iter()
+            .filter(|c| c.body["message_thread_id"].as_i64() == Some(thread))
+            .collect()
+    }
+
+    pub fn texts_to_thread(&self, chat: i64, thread: i64) -> Vec<String> {
+        self.sends_to_thread(chat, thread)
+            .iter()
+            .map(|c| c.body["text"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    /// Waits until a message in the topic contains `needle`; returns that request.
+    pub async fn wait_thread_text(&self, chat: i64, thread: i64, needle: &str) -> Call {
+        self.wait_for(&format!("\"{needle}\" in topic {thread}"), |f| {
+            f.texts_to_thread(chat, thread)
+                .iter()
+                .any(|t| t.contains(needle))
+        })
+        .await;
+        self.sends_to_thread(chat, thread)
+            .into_iter()
+            .find(|c| c.body["text"].as_str().unwrap_or_default().contains(needle))
+            .unwrap()
+    }
+
+    /// Waits until the customer's chat received a message containing `needle`.
+    pub async fn wait_text(&self, chat: i64, needle: &str) -> Call {
+        self.wait_for(&format!("\"{needle}\" to {chat}"), |f| {
+            f.texts_to(chat).iter().any(|t| t.contains(needle))
+        })
+        .await;
+        self.sends_to(chat)
+            .into_iter()
+            .find(|c| c.body["text"].as_str().unwrap_or_default().contains(needle))
+            .unwrap()
+    }
+
+    /// Agent `user` writes `text` in `chat`: in forum topic `thread` (as Telegram sends it:
+    /// `is_topic_message` and a `reply_to_message` that is the topic's creation message),
+    /// or in the General topic when `thread` is `None`. Returns the update id.
+    pub fn desk_text(&self, chat: i64, thread: Option<i64>, user: i64, text: &str) -> i64 {
+        let mut message = json!({
+            "message_id": self.next_message_id(),
+            "date": 1_700_000_000,
+            "chat": chat_object(chat),
+            "from": agent(user),
+            "text": text,
+        });
+        if let Some(thread) = thread {
+            message["message_thread_id"] = json!(thread);
+            message["is_topic_message"] = json!(true);
+            message["reply_to_message"] = json!({
+                "message_id": thread, "date": 1_700_000_000, "chat": chat_object(chat),
+                "from": bot_user(), "message_thread_id": thread, "is_topic_message": true,
+                "forum_topic_created": {"name": "topic", "icon_color": 7_322_096}
+            });
+        }
+        self.push("message", message)
+    }
+
+    /// Agent `user` presses a button with `data` under message `on_message` in `chat`;
+    /// returns the callback query id.
+    pub fn desk_press(&self, chat: i64, user: i64, data: &str, on_message: i64) -> String {
+        let id = format!("dcb-{user}-{}", self.next_message_id());
+        self.push(
+            "callback_query",
+            json!({
+                "id": id, "from": agent(user), "chat_instance": "ci", "data": data,
+                "message": {
+                    "message_id": on_message, "date": 1_700_000_000,
+                    "chat": chat_object(chat), "from": bot_user(), "text": "card"
                 }
             }),
         );

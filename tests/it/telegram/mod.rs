@@ -3,6 +3,7 @@
 
 mod binary;
 mod delivery;
+mod desk;
 mod fake;
 mod flows;
 mod webhook;
@@ -15,9 +16,10 @@ use std::time::Duration;
 use frontdesk::adapters::telegram::{
     Mode, TelegramChannel, TelegramConfig, TelegramLimits, TelegramTransport, WebhookHandler,
 };
+use frontdesk::domain::Platform;
 use frontdesk::outbox::{OutboxConfig, OutboxWorker};
 use frontdesk::ports::{ChatTransport, SystemClock};
-use frontdesk::service::{Knowledge, Service};
+use frontdesk::service::{DeskRoute, Knowledge, Service};
 use frontdesk::sla::SlaPolicy;
 use frontdesk::store::sqlite::SqliteStore;
 use frontdesk::store::Store;
@@ -72,10 +74,28 @@ impl Rig {
         Rig::start_mode(limits, |_| Mode::Polling).await.0
     }
 
+    /// Polling, with the agents' forum desk in [`fake::DESK`].
+    pub async fn start_with_desk() -> Rig {
+        // The desk is one group: Telegram's 20/minute would make these tests slow.
+        let limits = TelegramLimits {
+            per_group_per_minute: NonZeroU32::new(6000).unwrap(),
+            ..fast_limits()
+        };
+        Rig::start_full(limits, |_| Mode::Polling, true).await.0
+    }
+
     /// Starts with the mode built from the fake's URL; returns the webhook endpoint too.
     pub async fn start_mode(
         limits: TelegramLimits,
         mode: impl FnOnce(&FakeBotApi) -> Mode,
+    ) -> (Rig, Option<WebhookHandler>) {
+        Rig::start_full(limits, mode, false).await
+    }
+
+    async fn start_full(
+        limits: TelegramLimits,
+        mode: impl FnOnce(&FakeBotApi) -> Mode,
+        desk: bool,
     ) -> (Rig, Option<WebhookHandler>) {
         let fake = FakeBotApi::start().await;
         let dir = tempfile::tempdir().unwrap();
@@ -96,17 +116,19 @@ impl Rig {
                 ..OutboxConfig::default()
             },
         ));
-        let service = Arc::new(
-            Service::new(
-                store.clone(),
-                Knowledge::new(small_kb()),
-                Arc::new(TriageRules::builtin()),
-                SlaPolicy::default(),
-                BTreeSet::new(),
-                Arc::new(SystemClock),
-            )
-            .with_outbox_waker(outbox.waker()),
-        );
+        let mut service = Service::new(
+            store.clone(),
+            Knowledge::new(small_kb()),
+            Arc::new(TriageRules::builtin()),
+            SlaPolicy::default(),
+            BTreeSet::new(),
+            Arc::new(SystemClock),
+        )
+        .with_outbox_waker(outbox.waker());
+        if desk {
+            service = service.with_desk(DeskRoute::new(Platform::Telegram, fake::DESK.to_string()));
+        }
+        let service = Arc::new(service);
         let (stop_outbox, outbox_rx) = watch::channel(false);
         let (stop_channel, channel_rx) = watch::channel(false);
         let outbox_task = tokio::spawn(outbox.run(outbox_rx));
