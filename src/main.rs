@@ -202,20 +202,9 @@ async fn chat(settings: Settings, user: String, lang: Option<Language>) -> anyho
     let session = ConsoleSession {
         user,
         language: lang,
-        session_id: chrono::Utc::now()
-            .timestamp_nanos_opt()
-            .unwrap_or_default()
-            .to_string(),
+        session_id: session_id(),
     };
-    let outbox = app.outbox.clone();
-    let deliver = || {
-        let outbox = outbox.clone();
-        async move {
-            if let Err(e) = outbox.drain().await {
-                eprintln!("frontdesk: delivery paused: {e}");
-            }
-        }
-    };
+    let deliver = deliverer(&app);
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
     session
         .run(&app.service, &transport, stdin, deliver)
@@ -228,23 +217,35 @@ async fn desk(settings: Settings, agent: String) -> anyhow::Result<()> {
     let app = app::build(settings, vec![transport]).await?;
     let session = ConsoleDesk {
         agent,
-        session_id: chrono::Utc::now()
-            .timestamp_nanos_opt()
-            .unwrap_or_default()
-            .to_string(),
+        session_id: session_id(),
     };
-    let outbox = app.outbox.clone();
-    let deliver = || {
-        let outbox = outbox.clone();
-        async move {
-            if let Err(e) = outbox.drain().await {
-                eprintln!("frontdesk: delivery paused: {e}");
-            }
-        }
-    };
+    let deliver = deliverer(&app);
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
     session.run(&app.service, stdin, deliver).await?;
     Ok(())
+}
+
+/// Makes console dedup keys unique per session: the same line typed twice is two messages.
+fn session_id() -> String {
+    chrono::Utc::now()
+        .timestamp_nanos_opt()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Delivers everything due for the console, after each line a console session reads.
+fn deliverer(
+    app: &app::App,
+) -> impl FnMut() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+    let outbox = app.outbox.clone();
+    move || {
+        let outbox = outbox.clone();
+        Box::pin(async move {
+            if let Err(e) = outbox.drain().await {
+                eprintln!("frontdesk: delivery paused: {e}");
+            }
+        })
+    }
 }
 
 fn faq(settings: Settings, command: FaqCommand) -> anyhow::Result<ExitCode> {

@@ -167,39 +167,18 @@ impl ConsoleSession {
         service: &Service,
         transport: &ConsoleTransport,
         input: R,
-        mut deliver: F,
+        deliver: F,
     ) -> Result<(), ServiceError>
     where
         R: AsyncBufRead + Unpin,
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = ()>,
     {
-        deliver().await; // anything left from an earlier session
-        let mut lines = input.lines();
-        let mut line_no = 0u64;
-        loop {
-            let line = match lines.next_line().await {
-                Ok(Some(line)) => line,
-                Ok(None) => break,
-                Err(e) => {
-                    // Invalid UTF-8 or a broken pipe: say so and stop reading, nothing half-done.
-                    tracing::warn!("console input unreadable: {e}");
-                    eprintln!("frontdesk: input is not valid UTF-8 text ({e}); stopping");
-                    break;
-                }
-            };
-            line_no += 1;
-            if line.trim().is_empty() {
-                continue;
-            }
-            if matches!(line.trim(), "/quit" | "/exit") {
-                break;
-            }
+        drive_lines(input, deliver, |line_no, line| {
             let inbound = self.inbound(line_no, &line, &transport.last_buttons());
-            service.handle(inbound).await?;
-            deliver().await;
-        }
-        Ok(())
+            async move { service.handle(inbound).await.map(drop) }
+        })
+        .await
     }
 }
 
@@ -249,38 +228,61 @@ impl ConsoleDesk {
         &self,
         service: &Service,
         input: R,
-        mut deliver: F,
+        deliver: F,
     ) -> Result<(), ServiceError>
     where
         R: AsyncBufRead + Unpin,
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = ()>,
     {
-        deliver().await;
-        let mut lines = input.lines();
-        let mut line_no = 0u64;
-        loop {
-            let line = match lines.next_line().await {
-                Ok(Some(line)) => line,
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::warn!("console input unreadable: {e}");
-                    eprintln!("frontdesk: input is not valid UTF-8 text ({e}); stopping");
-                    break;
-                }
-            };
-            line_no += 1;
-            if line.trim().is_empty() {
-                continue;
-            }
-            if matches!(line.trim(), "/quit" | "/exit") {
+        drive_lines(input, deliver, |line_no, line| {
+            let inbound = self.inbound(line_no, &line);
+            async move { service.handle_desk(inbound).await.map(drop) }
+        })
+        .await
+    }
+}
+
+/// The console loop shared by customer and agent sessions: delivers what is pending, then
+/// for each non-empty line calls `handle` and delivers its replies before reading on.
+/// Stops at end of input, `/quit`, `/exit`, or unreadable input (said on stderr).
+async fn drive_lines<R, F, Fut, H, HFut>(
+    input: R,
+    mut deliver: F,
+    mut handle: H,
+) -> Result<(), ServiceError>
+where
+    R: AsyncBufRead + Unpin,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+    H: FnMut(u64, String) -> HFut,
+    HFut: std::future::Future<Output = Result<(), ServiceError>>,
+{
+    deliver().await; // anything left from an earlier session
+    let mut lines = input.lines();
+    let mut line_no = 0u64;
+    loop {
+        let line = match lines.next_line().await {
+            Ok(Some(line)) => line,
+            Ok(None) => break,
+            Err(e) => {
+                // Invalid UTF-8 or a broken pipe: say so and stop reading, nothing half-done.
+                tracing::warn!("console input unreadable: {e}");
+                eprintln!("frontdesk: input is not valid UTF-8 text ({e}); stopping");
                 break;
             }
-            service.handle_desk(self.inbound(line_no, &line)).await?;
-            deliver().await;
+        };
+        line_no += 1;
+        if line.trim().is_empty() {
+            continue;
         }
-        Ok(())
+        if matches!(line.trim(), "/quit" | "/exit") {
+            break;
+        }
+        handle(line_no, line).await?;
+        deliver().await;
     }
+    Ok(())
 }
 
 #[cfg(test)]
