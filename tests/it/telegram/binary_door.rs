@@ -132,6 +132,7 @@ impl Bin {
         let log = self.log();
         assert!(status.success(), "exit {status:?}; log:\n{log}");
         assert!(!log.contains(TOKEN), "the bot token must never be logged");
+        assert!(!log.contains("panicked"), "{log}");
         self.dir
     }
 
@@ -580,9 +581,12 @@ async fn door_bad_input_leaves_it_running() {
             .any(|c| c.body["callback_query_id"] == callback.as_str())
     })
     .await;
+    // The pressed button that means nothing gets a polite word, not silence.
+    fake.wait_sends(1003, 1).await;
     // The long message is a message like any other: it gets its reply.
     fake.wait_sends(1002, 1).await;
     fake.settle().await;
+    assert_eq!(fake.sends_to(1003).len(), 1, "{:?}", fake.texts_to(1003));
     assert!(fake.sends_to(-100123).is_empty(), "no replies in groups");
     assert!(fake.sends_to(3003).is_empty());
     bin.assert_running();
