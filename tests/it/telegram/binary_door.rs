@@ -542,13 +542,22 @@ async fn door_desk_relay_both_ways() {
         status[0].at < card.at,
         "a reply to another customer waited for the desk's pace"
     );
+    // Meanwhile the customer's words wait for the desk's next slot (3 s after the card).
+    // The agent answers in that time: the answer must not wait with them.
+    fake.settle().await;
     // Updates are handled in order: once the agent's words reach the customer, the note
     // before them has been handled too.
     fake.desk_text(DESK, Some(thread), AGENT, "/note customer sounds angry");
     fake.desk_text(DESK, Some(thread), AGENT, "Unplug it <now> & wait");
     let sent = fake.wait_text(1001, "Unplug it").await;
     assert_eq!(sent.body["text"], "Unplug it &lt;now&gt; &amp; wait");
-    fake.settle().await;
+    let line = fake
+        .wait_thread_text(DESK, thread, "Customer1001 (#1)")
+        .await;
+    assert!(
+        sent.at < line.at,
+        "the agent's answer waited for the desk's pace"
+    );
     assert!(
         fake.texts_to(1001).iter().all(|t| !t.contains("angry")),
         "a note reached the customer: {:?}",
