@@ -47,7 +47,10 @@ pub struct TelegramLimits {
     pub global_per_second: NonZeroU32,
     /// Longest a delivery waits for the limiter before it hands the item back to the
     /// outbox as "retry after" — it must stay well below the outbox delivery timeout
-    /// (20 s), so that waiting can never outlive the lease on the chat's lane.
+    /// (20 s), so that waiting can never outlive the lease on the chat's lane. Short,
+    /// because the outbox delivers a round of lanes together: a desk message waiting
+    /// 3 s for its group slot inside a round would hold back every customer's reply
+    /// claimed with it; handed back, it waits in the store instead.
     pub max_wait: Duration,
 }
 
@@ -58,7 +61,7 @@ impl Default for TelegramLimits {
             per_chat_burst: NonZeroU32::MIN,
             per_group_per_minute: NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN),
             global_per_second: NonZeroU32::new(30).unwrap_or(NonZeroU32::MIN),
-            max_wait: Duration::from_secs(10),
+            max_wait: Duration::from_secs(1),
         }
     }
 }

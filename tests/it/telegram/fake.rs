@@ -53,6 +53,9 @@ struct State_ {
     topics: Vec<(i64, String)>,
     /// The desk is a plain supergroup and the bot a plain member (misconfigured).
     desk_misconfigured: bool,
+    /// Bumped by `replay_all`: a long poll begun before it (by a process that has since
+    /// crashed) ends empty instead of confirming the replayed updates.
+    epoch: u64,
 }
 
 struct Inner {
@@ -124,6 +127,7 @@ impl FakeBotApi {
         {
             let mut s = self.lock();
             s.pending = s.history.clone();
+            s.epoch += 1;
         }
         self.inner.changed.notify_waiters();
     }
@@ -334,10 +338,14 @@ async fn get_updates(inner: &Inner, body: &Value) -> axum::response::Response {
     let limit = body["limit"].as_u64().unwrap_or(100) as usize;
     let timeout = Duration::from_secs(body["timeout"].as_u64().unwrap_or(0));
     let deadline = Instant::now() + timeout;
+    let epoch = inner.state.lock().unwrap().epoch;
     loop {
         let notified = inner.changed.notified();
         {
             let mut s = inner.state.lock().unwrap();
+            if s.epoch != epoch {
+                return ok(json!([]));
+            }
             if offset > 0 {
                 // Asking for a higher offset confirms everything below it.
                 s.pending

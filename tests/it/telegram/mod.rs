@@ -2,6 +2,7 @@
 //! customer flows, delivery robustness, webhook mode, and the real binary.
 
 mod binary;
+mod binary_door;
 mod delivery;
 mod desk;
 mod fake;
