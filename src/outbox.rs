@@ -51,6 +51,11 @@ pub struct OutboxConfig {
     pub max_idle: Duration,
     /// Longest time one delivery may take; must stay below `lease`.
     pub delivery_timeout: Duration,
+    /// Shortest gap between two of the worker's write transactions. Under load, the
+    /// outcomes and new items of this window share one transaction instead of each
+    /// taking SQLite's single writer away from inbound messages; when idle, the first
+    /// item after a quiet spell goes at once.
+    pub gather: Duration,
 }
 
 impl Default for OutboxConfig {
@@ -63,6 +68,7 @@ impl Default for OutboxConfig {
             batch_size: 32,
             max_idle: Duration::from_secs(1),
             delivery_timeout: Duration::from_secs(20),
+            gather: Duration::from_millis(5),
         }
     }
 }
@@ -202,15 +208,25 @@ impl OutboxWorker {
         let mut stopping = false;
         // Set by a wake-up or a finished delivery: look for work before sleeping again.
         let mut look = true;
+        let mut last_write: Option<tokio::time::Instant> = None;
         tracing::info!(worker = %self.worker_id, "outbox worker started");
         loop {
             stopping = stopping || *shutdown.borrow();
-            let room = if stopping {
-                0
-            } else {
-                self.config.batch_size.saturating_sub(flight.len())
+            let room = |flight: &InFlight| {
+                if stopping {
+                    0
+                } else {
+                    self.config.batch_size.saturating_sub(flight.len())
+                }
             };
-            if !flight.done.is_empty() || (look && room > 0) {
+            if !flight.done.is_empty() || (look && room(&flight) > 0) {
+                if let Some(last) = last_write.filter(|_| !stopping) {
+                    // Deliveries go on meanwhile; their outcomes join this write.
+                    tokio::time::sleep_until(last + self.config.gather).await;
+                    flight.collect();
+                }
+                let room = room(&flight);
+                last_write = Some(tokio::time::Instant::now());
                 match self.settle(&mut flight, room).await {
                     Ok(()) => error_pause = Duration::from_secs(1),
                     Err(e) => {
@@ -358,10 +374,15 @@ impl InFlight {
             return false;
         };
         self.take(first);
+        self.collect();
+        true
+    }
+
+    /// Takes every delivery that has finished by now, without waiting.
+    fn collect(&mut self) {
         while let Some(next) = self.tasks.try_join_next() {
             self.take(next);
         }
-        true
     }
 
     fn take(&mut self, joined: Result<(Outcome, OutboxUpdate), tokio::task::JoinError>) {
