@@ -113,6 +113,10 @@ impl SqliteStore {
             SqlitePoolOptions::new().max_connections(options.max_connections.max(1))
         };
         let pool = pool_options
+            // The default ping before every checkout costs a round trip to the connection's
+            // thread per unit of work; a broken local connection fails its first statement
+            // instead, which rolls the unit back just the same.
+            .test_before_acquire(false)
             .acquire_timeout(options.busy_timeout.max(Duration::from_secs(1)) * 2)
             .connect_with(connect)
             .await
