@@ -82,7 +82,15 @@ async fn setup() -> Bench {
         store.clone(),
         [channel.transport() as Arc<dyn ChatTransport>],
         Arc::new(SystemClock),
-        OutboxConfig::default(),
+        OutboxConfig {
+            // For tuning runs: BENCH_OUTBOX_GATHER_MS=2 cargo bench --bench telegram
+            gather: std::env::var("BENCH_OUTBOX_GATHER_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map(Duration::from_millis)
+                .unwrap_or(OutboxConfig::default().gather),
+            ..OutboxConfig::default()
+        },
     ));
     let service = Arc::new(
         Service::new(
