@@ -73,6 +73,31 @@ pub struct SqliteStore {
     pool: SqlitePool,
     writer: Arc<Mutex<()>>,
     ctx: Arc<Ctx>,
+    /// The checkpointer stops once every clone of the store is gone.
+    _alive: Arc<()>,
+}
+
+/// How often the background task checkpoints the WAL of a file database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// Copies the WAL back into the database every `every`, off the write path. PASSIVE never
+/// waits for (or blocks) writers and readers; what it cannot copy now is copied next time.
+/// Ends when the store is dropped or closed.
+fn spawn_checkpointer(pool: SqlitePool, alive: std::sync::Weak<()>, every: Duration) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            if alive.strong_count() == 0 || pool.is_closed() {
+                break;
+            }
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                tracing::debug!(error = %e, "sqlite: background checkpoint failed; will retry");
+            }
+        }
+    });
 }
 
 impl SqliteStore {
@@ -102,6 +127,14 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(options.busy_timeout);
+        // File databases: WAL checkpoints run in a background task (below), not inside
+        // whichever unit of work happens to cross the threshold while holding the writer
+        // turn. Other processes opening the file keep SQLite's automatic checkpoints.
+        let connect = if in_memory {
+            connect
+        } else {
+            connect.pragma("wal_autocheckpoint", "0")
+        };
         let pool_options = if in_memory {
             // One connection that must never be recycled: closing it loses the database.
             SqlitePoolOptions::new()
@@ -125,10 +158,15 @@ impl SqliteStore {
             sqlx::migrate::MigrateError::Execute(e) => map_err(&ctx, e),
             other => StoreError::Migration(format!("{}: {other}", ctx.name)),
         })?;
+        let alive = Arc::new(());
+        if !in_memory {
+            spawn_checkpointer(pool.clone(), Arc::downgrade(&alive), CHECKPOINT_EVERY);
+        }
         Ok(SqliteStore {
             pool,
             writer: Arc::new(Mutex::new(())),
             ctx,
+            _alive: alive,
         })
     }
 

@@ -1000,3 +1000,33 @@ proptest::proptest! {
         proptest::prop_assert_eq!(numbers, expected);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wal_is_checkpointed_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("frontdesk.db");
+    let store = SqliteStore::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    // Units of work never checkpoint themselves (wal_autocheckpoint = 0): about 2 MB goes
+    // to the WAL only, until the background task copies it into the database file.
+    let big = "x".repeat(20_000);
+    for i in 0..100 {
+        enqueue(
+            &store,
+            &ChatAddress::new(Platform::Telegram, format!("c{i}")),
+            &big,
+            t0(),
+        )
+        .await;
+    }
+    let size = || std::fs::metadata(&path).unwrap().len();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while size() < 2_000_000 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the WAL was copied into the database file");
+    store.close().await;
+}
