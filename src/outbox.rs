@@ -19,6 +19,13 @@
 //!   that is disabled here stay pending (never dead) until a worker that has it runs.
 //! * A delivery that takes longer than `delivery_timeout` counts as `Transient`, so that
 //!   the lease (and with it exclusive ownership of the lane) cannot run out mid-delivery.
+//!
+//! Recording: outcomes are written in batches, together with the next claim, in one
+//! store write ([`Store::outbox_settle`]); writes are at least `gather` apart, so under
+//! load the worker takes SQLite's single writer a few hundred times a second at most
+//! instead of twice per message. A lane stays leased until its outcome is recorded, so
+//! per-chat order is unaffected; a crash loses only outcomes of items in flight (at most
+//! `batch_size`), which are then delivered again after their lease — SPEC §9's window.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -174,8 +181,22 @@ impl OutboxWorker {
         };
         let count = items.len();
         self.spawn(&mut flight, items);
+        // A failed write keeps its outcomes for the next one; deliveries in flight are
+        // never abandoned because of it.
         while flight.wait_any().await {
-            self.record(&mut flight).await?;
+            if let Err(e) = self.record(&mut flight).await {
+                tracing::warn!(error = %e, "outbox: could not record delivery outcomes yet");
+            }
+        }
+        if !flight.done.is_empty() {
+            if let Err(e) = self.record(&mut flight).await {
+                tracing::error!(
+                    error = %e,
+                    unrecorded = flight.done.len(),
+                    "outbox: outcomes not recorded; those items are delivered again after their lease"
+                );
+                return Err(e);
+            }
         }
         Ok(count)
     }
@@ -229,6 +250,15 @@ impl OutboxWorker {
                 last_write = Some(tokio::time::Instant::now());
                 match self.settle(&mut flight, room).await {
                     Ok(()) => error_pause = Duration::from_secs(1),
+                    Err(e) if stopping && flight.is_empty() => {
+                        // Shutting down must not hang on a broken store.
+                        tracing::error!(
+                            error = %e,
+                            unrecorded = flight.done.len(),
+                            "outbox: stopping with outcomes not recorded; those items are delivered again after their lease"
+                        );
+                        break;
+                    }
                     Err(e) => {
                         tracing::warn!(error = %e, pause = ?error_pause, "outbox: store error, pausing");
                         let pause = error_pause;
