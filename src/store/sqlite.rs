@@ -10,6 +10,9 @@
 //! upgrade. Inside one process writers also queue on an async mutex first: waiting there
 //! is fair and wakes at once, instead of SQLite's sleeping busy handler. Other processes
 //! (a second replica, the CLI) are kept apart by SQLite itself within `busy_timeout`.
+//!
+//! WAL checkpoints of a file database run in a background task of the store, so no unit
+//! of work pays for one while it holds the writer turn.
 
 use std::str::FromStr;
 use std::sync::Arc;
