@@ -2,7 +2,9 @@
 //! * `ticket_unit`: one inbound unit — dedup key + upsert customer + create ticket +
 //!   message + event + enqueue reply, committed;
 //! * `ticket_unit_8_tasks`: the same from 8 concurrent tasks (per unit);
-//! * `outbox_claim_sent`: claim a batch of lane heads, mark each sent (per item).
+//! * `outbox_claim_sent`: claim a batch of lane heads, mark each sent (per item);
+//! * `outbox_settle`: the worker's way — record a batch's outcomes and claim the next
+//!   batch in one write transaction (per item).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -13,7 +15,7 @@ use frontdesk::domain::{
     Category, ChatAddress, CustomerIdentity, Direction, Outbound, Platform, Priority, Timestamp,
 };
 use frontdesk::store::sqlite::SqliteStore;
-use frontdesk::store::{NewTicket, Store, TicketEvent, TicketMessage};
+use frontdesk::store::{NewTicket, OutboxClaim, OutboxUpdate, Store, TicketEvent, TicketMessage};
 
 fn now() -> Timestamp {
     chrono::Utc::now()
@@ -176,6 +178,52 @@ fn bench_store(c: &mut Criterion) {
                         store.outbox_sent(item.id, now(), Some("m")).await.unwrap();
                         done += 1;
                     }
+                }
+                start.elapsed()
+            })
+        })
+    });
+
+    group.bench_function("outbox_settle", |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let mut left = iters;
+                while left > 0 {
+                    let mut tx = store.begin().await.unwrap();
+                    for _ in 0..left.min(64) {
+                        let n = counter.fetch_add(1, Ordering::Relaxed);
+                        let to = ChatAddress::new(Platform::Telegram, format!("lane{}", n));
+                        tx.enqueue(&Outbound::text(to, "reply"), now())
+                            .await
+                            .unwrap();
+                    }
+                    tx.commit().await.unwrap();
+                    left = left.saturating_sub(64);
+                }
+                let start = Instant::now();
+                let mut done: Vec<OutboxUpdate> = Vec::new();
+                let mut recorded = 0;
+                while recorded < iters {
+                    let claim = OutboxClaim {
+                        worker: "bench",
+                        lease: Duration::from_secs(30),
+                        limit: 32,
+                        platforms: frontdesk::domain::Platform::ALL,
+                    };
+                    recorded += done.len() as u64;
+                    let settled = store
+                        .outbox_settle(&done, now(), Some(claim))
+                        .await
+                        .unwrap();
+                    done = settled
+                        .claimed
+                        .iter()
+                        .map(|item| OutboxUpdate::Sent {
+                            id: item.id,
+                            platform_message_id: Some("m".into()),
+                        })
+                        .collect();
+                    assert!(!done.is_empty() || recorded >= iters, "ran out of items");
                 }
                 start.elapsed()
             })

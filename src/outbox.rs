@@ -19,6 +19,13 @@
 //!   that is disabled here stay pending (never dead) until a worker that has it runs.
 //! * A delivery that takes longer than `delivery_timeout` counts as `Transient`, so that
 //!   the lease (and with it exclusive ownership of the lane) cannot run out mid-delivery.
+//!
+//! Recording: outcomes are written in batches, together with the next claim, in one
+//! store write ([`Store::outbox_settle`]); writes are at least `gather` apart, so under
+//! load the worker takes SQLite's single writer a few hundred times a second at most
+//! instead of twice per message. A lane stays leased until its outcome is recorded, so
+//! per-chat order is unaffected; a crash loses only outcomes of items in flight (at most
+//! `batch_size`), which are then delivered again after their lease — SPEC §9's window.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,7 +36,7 @@ use tokio::task::JoinSet;
 
 use crate::domain::{Platform, Timestamp};
 use crate::ports::{ChatTransport, Clock, DeliveryError};
-use crate::store::{OutboxItem, Store, StoreError};
+use crate::store::{OutboxClaim, OutboxItem, OutboxUpdate, Store, StoreError};
 
 /// Smallest wait honoured for a retry-after hint, so a `0` hint cannot spin the worker.
 pub const MIN_RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -51,6 +58,11 @@ pub struct OutboxConfig {
     pub max_idle: Duration,
     /// Longest time one delivery may take; must stay below `lease`.
     pub delivery_timeout: Duration,
+    /// Shortest gap between two of the worker's write transactions. Under load, the
+    /// outcomes and new items of this window share one transaction instead of each
+    /// taking SQLite's single writer away from inbound messages; when idle, the first
+    /// item after a quiet spell goes at once.
+    pub gather: Duration,
 }
 
 impl Default for OutboxConfig {
@@ -63,6 +75,7 @@ impl Default for OutboxConfig {
             batch_size: 32,
             max_idle: Duration::from_secs(1),
             delivery_timeout: Duration::from_secs(20),
+            gather: Duration::from_millis(5),
         }
     }
 }
@@ -157,57 +170,35 @@ impl OutboxWorker {
     }
 
     /// One round: claims a batch (heads of different lanes), delivers them concurrently
-    /// and records each outcome. Returns how many items were processed. Every delivery
-    /// started here has finished and been recorded when it returns.
+    /// and records the outcomes (those that finish together in one write). Returns how
+    /// many items were processed. Every delivery started here has finished and been
+    /// recorded when it returns.
     pub async fn run_once(&self) -> Result<usize, StoreError> {
-        let now = self.clock.now();
-        // Only what this worker can deliver: another process may own the other platforms.
-        let platforms: Vec<Platform> = self.transports.keys().copied().collect();
-        if platforms.is_empty() {
-            return Ok(0);
-        }
-        let items = self
-            .store
-            .claim_outbox(
-                &self.worker_id,
-                now,
-                self.config.lease,
-                self.config.batch_size,
-                &platforms,
-            )
-            .await?;
+        let mut flight = InFlight::default();
+        let items = match self.claim(&mut flight, self.config.batch_size).await? {
+            Some(items) => items,
+            None => return Ok(0),
+        };
         let count = items.len();
-        let mut tasks = JoinSet::new();
-        for item in items {
-            // Claimed by platform, so the transport is there; the lease covers the impossible.
-            let Some(transport) = self.transports.get(&item.message.to.platform).cloned() else {
-                continue;
-            };
-            let job = Delivery {
-                store: Arc::clone(&self.store),
-                clock: Arc::clone(&self.clock),
-                config: self.config.clone(),
-                transport,
-            };
-            tasks.spawn(async move { job.deliver(item).await });
-        }
-        let mut first_error = None;
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "outbox: could not record a delivery outcome");
-                    first_error.get_or_insert(e);
-                }
-                // A transport that panics is a bug; the lease expires and the item is
-                // tried again, so nothing is lost.
-                Err(e) => tracing::error!(error = %e, "outbox: delivery task failed"),
+        self.spawn(&mut flight, items);
+        // A failed write keeps its outcomes for the next one; deliveries in flight are
+        // never abandoned because of it.
+        while flight.wait_any().await {
+            if let Err(e) = self.record(&mut flight).await {
+                tracing::warn!(error = %e, "outbox: could not record delivery outcomes yet");
             }
         }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(count),
+        if !flight.done.is_empty() {
+            if let Err(e) = self.record(&mut flight).await {
+                tracing::error!(
+                    error = %e,
+                    unrecorded = flight.done.len(),
+                    "outbox: outcomes not recorded; those items are delivered again after their lease"
+                );
+                return Err(e);
+            }
         }
+        Ok(count)
     }
 
     /// Runs rounds until nothing is due now; returns the number of items processed.
@@ -226,41 +217,148 @@ impl OutboxWorker {
     /// Delivers until `shutdown` turns true (or its sender is dropped). Deliveries in
     /// flight are finished and recorded before it returns. Store errors are logged and
     /// retried with a growing pause; they never end the loop.
+    ///
+    /// Pipelined: up to `batch_size` deliveries are in flight; whenever some finish,
+    /// their outcomes are recorded and free slots are refilled in the same write
+    /// transaction, so the worker takes SQLite's single writer about once per round
+    /// however many items the round carries.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         const ERROR_PAUSE_MAX: Duration = Duration::from_secs(30);
         let mut error_pause = Duration::from_secs(1);
+        let mut flight = InFlight::default();
+        let mut stopping = false;
+        // Set by a wake-up or a finished delivery: look for work before sleeping again.
+        let mut look = true;
+        let mut last_write: Option<tokio::time::Instant> = None;
         tracing::info!(worker = %self.worker_id, "outbox worker started");
         loop {
-            if *shutdown.borrow() {
-                break;
-            }
-            let pause = match self.run_once().await {
-                Ok(n) if n > 0 => {
-                    error_pause = Duration::from_secs(1);
-                    continue;
-                }
-                Ok(_) => {
-                    error_pause = Duration::from_secs(1);
-                    self.idle_pause().await
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, pause = ?error_pause, "outbox: store error, pausing");
-                    let pause = error_pause;
-                    error_pause = (error_pause * 2).min(ERROR_PAUSE_MAX);
-                    pause
+            stopping = stopping || *shutdown.borrow();
+            let room = |flight: &InFlight| {
+                if stopping {
+                    0
+                } else {
+                    self.config.batch_size.saturating_sub(flight.len())
                 }
             };
-            tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
-                _ = self.wake.notified() => {}
-                changed = shutdown.changed() => {
-                    if changed.is_err() {
+            if !flight.done.is_empty() || (look && room(&flight) > 0) {
+                if let Some(last) = last_write.filter(|_| !stopping) {
+                    // Deliveries go on meanwhile; their outcomes join this write.
+                    tokio::time::sleep_until(last + self.config.gather).await;
+                    flight.collect();
+                }
+                let room = room(&flight);
+                last_write = Some(tokio::time::Instant::now());
+                match self.settle(&mut flight, room).await {
+                    Ok(()) => error_pause = Duration::from_secs(1),
+                    Err(e) if stopping && flight.is_empty() => {
+                        // Shutting down must not hang on a broken store.
+                        tracing::error!(
+                            error = %e,
+                            unrecorded = flight.done.len(),
+                            "outbox: stopping with outcomes not recorded; those items are delivered again after their lease"
+                        );
                         break;
                     }
+                    Err(e) => {
+                        tracing::warn!(error = %e, pause = ?error_pause, "outbox: store error, pausing");
+                        let pause = error_pause;
+                        error_pause = (error_pause * 2).min(ERROR_PAUSE_MAX);
+                        // Deliveries in flight go on meanwhile; their outcomes wait in `done`.
+                        tokio::select! {
+                            _ = tokio::time::sleep(pause) => {}
+                            changed = shutdown.changed(), if !stopping => {
+                                stopping = stopping || changed.is_err();
+                            }
+                        }
+                        continue;
+                    }
+                }
+            }
+            if stopping && flight.is_empty() && flight.done.is_empty() {
+                break;
+            }
+            look = false;
+            let idle = if flight.is_empty() {
+                Some(self.idle_pause().await)
+            } else {
+                None
+            };
+            tokio::select! {
+                finished = flight.wait_any(), if !flight.is_empty() => {
+                    // A freed lane may have a next item: look again.
+                    look = finished;
+                }
+                _ = tokio::time::sleep(idle.unwrap_or(Duration::MAX)), if idle.is_some() => look = true,
+                _ = self.wake.notified(), if !stopping => look = true,
+                changed = shutdown.changed(), if !stopping => {
+                    stopping = stopping || changed.is_err();
                 }
             }
         }
         tracing::info!(worker = %self.worker_id, "outbox worker stopped");
+    }
+
+    /// Platforms this worker has transports for.
+    fn platforms(&self) -> Vec<Platform> {
+        self.transports.keys().copied().collect()
+    }
+
+    /// Records finished outcomes and claims up to `room` new items in one write; the
+    /// claimed items are started. On error the outcomes stay in `flight` for next time.
+    async fn settle(&self, flight: &mut InFlight, room: u32) -> Result<(), StoreError> {
+        if let Some(items) = self.claim(flight, room).await? {
+            self.spawn(flight, items);
+        }
+        Ok(())
+    }
+
+    /// Records `flight.done` (kept on error) and claims up to `room` items; `None` when
+    /// nothing was claimed.
+    async fn claim(
+        &self,
+        flight: &mut InFlight,
+        room: u32,
+    ) -> Result<Option<Vec<OutboxItem>>, StoreError> {
+        // Only what this worker can deliver: another process may own the other platforms.
+        let platforms = self.platforms();
+        let claim = (!platforms.is_empty() && room > 0).then_some(OutboxClaim {
+            worker: &self.worker_id,
+            lease: self.config.lease,
+            limit: room,
+            platforms: &platforms,
+        });
+        let settled = self
+            .store
+            .outbox_settle(&flight.done, self.clock.now(), claim)
+            .await?;
+        flight.done.clear();
+        for id in settled.missing {
+            tracing::warn!(
+                outbox_id = id,
+                "outbox: delivered item no longer in the store"
+            );
+        }
+        Ok((!settled.claimed.is_empty()).then_some(settled.claimed))
+    }
+
+    /// Records what has finished (one write); used by `run_once`.
+    async fn record(&self, flight: &mut InFlight) -> Result<(), StoreError> {
+        self.claim(flight, 0).await.map(|_| ())
+    }
+
+    fn spawn(&self, flight: &mut InFlight, items: Vec<OutboxItem>) {
+        for item in items {
+            // Claimed by platform, so the transport is there; the lease covers the impossible.
+            let Some(transport) = self.transports.get(&item.message.to.platform).cloned() else {
+                continue;
+            };
+            let job = Delivery {
+                clock: Arc::clone(&self.clock),
+                config: self.config.clone(),
+                transport,
+            };
+            flight.tasks.spawn(async move { job.deliver(item).await });
+        }
     }
 
     /// How long to sleep when nothing was claimable: until the next item is due, at most
@@ -268,7 +366,7 @@ impl OutboxWorker {
     async fn idle_pause(&self) -> Duration {
         // A small floor so a head that is due but leased elsewhere cannot spin the loop.
         const FLOOR: Duration = Duration::from_millis(10);
-        let platforms: Vec<Platform> = self.transports.keys().copied().collect();
+        let platforms = self.platforms();
         match self.store.next_outbox_due(&platforms).await {
             Ok(Some(due)) => (due - self.clock.now())
                 .to_std()
@@ -283,16 +381,60 @@ impl OutboxWorker {
     }
 }
 
+/// Deliveries in flight and the outcomes not yet recorded.
+#[derive(Default)]
+struct InFlight {
+    tasks: JoinSet<(Outcome, OutboxUpdate)>,
+    done: Vec<OutboxUpdate>,
+}
+
+impl InFlight {
+    fn len(&self) -> u32 {
+        u32::try_from(self.tasks.len()).unwrap_or(u32::MAX)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// Waits for at least one delivery to finish, then takes every one that has finished
+    /// by now (so that they are recorded together). False when nothing was in flight.
+    async fn wait_any(&mut self) -> bool {
+        let Some(first) = self.tasks.join_next().await else {
+            return false;
+        };
+        self.take(first);
+        self.collect();
+        true
+    }
+
+    /// Takes every delivery that has finished by now, without waiting.
+    fn collect(&mut self) {
+        while let Some(next) = self.tasks.try_join_next() {
+            self.take(next);
+        }
+    }
+
+    fn take(&mut self, joined: Result<(Outcome, OutboxUpdate), tokio::task::JoinError>) {
+        match joined {
+            Ok((_, update)) => self.done.push(update),
+            // A transport that panics is a bug; the lease expires and the item is tried
+            // again, so nothing is lost.
+            Err(e) => tracing::error!(error = %e, "outbox: delivery task failed"),
+        }
+    }
+}
+
 /// Everything one concurrent delivery needs (owned, so it can run as its own task).
 struct Delivery {
-    store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     config: OutboxConfig,
     transport: Arc<dyn ChatTransport>,
 }
 
 impl Delivery {
-    async fn deliver(self, item: OutboxItem) -> Result<Outcome, StoreError> {
+    /// Delivers one item and says what to record; the worker records outcomes in batches.
+    async fn deliver(self, item: OutboxItem) -> (Outcome, OutboxUpdate) {
         let id = item.id;
         let lane = item.message.to.lane();
         let ticket = item.message.ticket.map(|t| t.0);
@@ -311,49 +453,72 @@ impl Delivery {
         let now = self.clock.now();
         match result {
             Ok(delivered) => {
-                self.store
-                    .outbox_sent(id, now, delivered.platform_message_id.as_deref())
-                    .await?;
                 tracing::info!(outbox_id = id, %lane, ?ticket, attempts = item.attempts, "outbox: delivered");
-                Ok(Outcome::Sent)
+                (
+                    Outcome::Sent,
+                    OutboxUpdate::Sent {
+                        id,
+                        platform_message_id: delivered.platform_message_id,
+                    },
+                )
             }
             Err(DeliveryError::RetryAfter(wait)) => {
                 let wait = wait.max(MIN_RETRY_AFTER);
-                let error = format!("rate limited, retry after {wait:?}");
-                self.store
-                    .outbox_defer(id, later(now, wait), &error)
-                    .await?;
                 tracing::info!(outbox_id = id, %lane, ?wait, "outbox: rate limited, deferred");
-                Ok(Outcome::Deferred)
+                (
+                    Outcome::Deferred,
+                    OutboxUpdate::Defer {
+                        id,
+                        next_attempt_at: later(now, wait),
+                        reason: format!("rate limited, retry after {wait:?}"),
+                    },
+                )
             }
             Err(e @ DeliveryError::Transient(_)) => {
                 let failed = item.attempts.saturating_add(1);
                 if failed >= self.config.max_attempts {
-                    let error = format!("gave up after {failed} attempts: {e}");
-                    self.store.outbox_dead(id, now, &error).await?;
                     tracing::warn!(outbox_id = id, %lane, ?ticket, attempts = failed, error = %e, "outbox: dead-lettered");
-                    Ok(Outcome::Dead)
+                    (
+                        Outcome::Dead,
+                        OutboxUpdate::Dead {
+                            id,
+                            error: format!("gave up after {failed} attempts: {e}"),
+                        },
+                    )
                 } else {
                     let wait = self.config.backoff(failed);
-                    self.store
-                        .outbox_retry(id, later(now, wait), &e.to_string())
-                        .await?;
                     tracing::info!(outbox_id = id, %lane, attempts = failed, ?wait, error = %e, "outbox: will retry");
-                    Ok(Outcome::Retried)
+                    (
+                        Outcome::Retried,
+                        OutboxUpdate::Retry {
+                            id,
+                            next_attempt_at: later(now, wait),
+                            error: e.to_string(),
+                        },
+                    )
                 }
             }
             Err(e @ DeliveryError::Rejected(_)) => {
-                self.store.outbox_dead(id, now, &e.to_string()).await?;
                 tracing::warn!(outbox_id = id, %lane, ?ticket, error = %e, "outbox: rejected, dead-lettered");
-                Ok(Outcome::Dead)
+                (
+                    Outcome::Dead,
+                    OutboxUpdate::Dead {
+                        id,
+                        error: e.to_string(),
+                    },
+                )
             }
             Err(e @ DeliveryError::Unreachable(_)) => {
-                let to = &item.message.to;
-                self.store
-                    .mark_unreachable(to.platform, &to.chat_id, now)
-                    .await?;
                 tracing::warn!(outbox_id = id, %lane, error = %e, "outbox: recipient unreachable, chat dead-lettered");
-                Ok(Outcome::Unreachable)
+                let to = item.message.to;
+                (
+                    Outcome::Unreachable,
+                    OutboxUpdate::Unreachable {
+                        id,
+                        platform: to.platform,
+                        chat_id: to.chat_id,
+                    },
+                )
             }
         }
     }

@@ -132,6 +132,70 @@ pub struct OutboxItem {
     pub created_at: Timestamp,
 }
 
+/// The recorded result of one delivery, for [`Store::outbox_settle`]. Each variant has
+/// the effect of the matching single-item method (`outbox_sent`, `outbox_retry`,
+/// `outbox_defer`, `outbox_dead`, `mark_unreachable`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxUpdate {
+    /// Delivered (recorded even if the row was dead-lettered meanwhile).
+    Sent {
+        id: i64,
+        platform_message_id: Option<String>,
+    },
+    /// Failed; try again at `next_attempt_at`, counting an attempt.
+    Retry {
+        id: i64,
+        next_attempt_at: Timestamp,
+        error: String,
+    },
+    /// Rate limited; try again at `next_attempt_at` without counting an attempt.
+    Defer {
+        id: i64,
+        next_attempt_at: Timestamp,
+        reason: String,
+    },
+    /// Given up: dead-lettered with `error`.
+    Dead { id: i64, error: String },
+    /// The recipient blocked the bot: the customer is marked unreachable and every
+    /// pending item of the chat (including `id`) is dead-lettered.
+    Unreachable {
+        id: i64,
+        platform: crate::domain::Platform,
+        chat_id: String,
+    },
+}
+
+impl OutboxUpdate {
+    /// The outbox row this outcome belongs to.
+    pub fn id(&self) -> i64 {
+        match self {
+            OutboxUpdate::Sent { id, .. }
+            | OutboxUpdate::Retry { id, .. }
+            | OutboxUpdate::Defer { id, .. }
+            | OutboxUpdate::Dead { id, .. }
+            | OutboxUpdate::Unreachable { id, .. } => *id,
+        }
+    }
+}
+
+/// What [`Store::outbox_settle`] should claim after recording (see [`Store::claim_outbox`]).
+#[derive(Debug, Clone, Copy)]
+pub struct OutboxClaim<'a> {
+    pub worker: &'a str,
+    pub lease: Duration,
+    pub limit: u32,
+    pub platforms: &'a [crate::domain::Platform],
+}
+
+/// Result of [`Store::outbox_settle`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settled {
+    /// Items claimed after recording, oldest first.
+    pub claimed: Vec<OutboxItem>,
+    /// Ids of recorded outcomes whose rows no longer exist.
+    pub missing: Vec<i64>,
+}
+
 /// Outbox depth for health and metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct OutboxStats {
@@ -195,6 +259,57 @@ pub trait Store: Send + Sync {
     }
     /// Give up: state `dead`, kept with its error for people to see. Frees the lane.
     async fn outbox_dead(&self, id: i64, now: Timestamp, error: &str) -> Result<(), StoreError>;
+    /// Records a batch of delivery outcomes, then (if `claim` is given) claims as
+    /// [`Store::claim_outbox`] does. SQLite does it all in one write transaction (all
+    /// outcomes or none), so that a busy worker takes the single writer once per round
+    /// instead of twice per item; this default is item by item. An outcome whose row no longer exists is skipped
+    /// (it cannot be delivered again either); its id is returned in `missing`.
+    async fn outbox_settle(
+        &self,
+        done: &[OutboxUpdate],
+        now: Timestamp,
+        claim: Option<OutboxClaim<'_>>,
+    ) -> Result<Settled, StoreError> {
+        let mut missing = Vec::new();
+        for update in done {
+            let result = match update {
+                OutboxUpdate::Sent {
+                    id,
+                    platform_message_id,
+                } => {
+                    self.outbox_sent(*id, now, platform_message_id.as_deref())
+                        .await
+                }
+                OutboxUpdate::Retry {
+                    id,
+                    next_attempt_at,
+                    error,
+                } => self.outbox_retry(*id, *next_attempt_at, error).await,
+                OutboxUpdate::Defer {
+                    id,
+                    next_attempt_at,
+                    reason,
+                } => self.outbox_defer(*id, *next_attempt_at, reason).await,
+                OutboxUpdate::Dead { id, error } => self.outbox_dead(*id, now, error).await,
+                OutboxUpdate::Unreachable {
+                    platform, chat_id, ..
+                } => self.mark_unreachable(*platform, chat_id, now).await,
+            };
+            match result {
+                Ok(()) => {}
+                Err(StoreError::NotFound(_)) => missing.push(update.id()),
+                Err(e) => return Err(e),
+            }
+        }
+        let claimed = match claim {
+            Some(c) if c.limit > 0 => {
+                self.claim_outbox(c.worker, now, c.lease, c.limit, c.platforms)
+                    .await?
+            }
+            _ => Vec::new(),
+        };
+        Ok(Settled { claimed, missing })
+    }
     async fn outbox_stats(&self) -> Result<OutboxStats, StoreError>;
     /// Earliest `next_attempt_at` of a pending item, so idle workers know how long to sleep.
     async fn next_outbox_due(

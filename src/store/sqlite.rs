@@ -10,6 +10,9 @@
 //! upgrade. Inside one process writers also queue on an async mutex first: waiting there
 //! is fair and wakes at once, instead of SQLite's sleeping busy handler. Other processes
 //! (a second replica, the CLI) are kept apart by SQLite itself within `busy_timeout`.
+//!
+//! WAL checkpoints of a file database run in a background task of the store, so no unit
+//! of work pays for one while it holds the writer turn.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -24,8 +27,8 @@ use sqlx::{Row, Sqlite, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::{
-    FaqFeedback, NewTicket, OutboxItem, OutboxStats, Rating, Store, StoreError, TicketDetails,
-    TicketEvent, TicketFilter, TicketMessage, Tx,
+    FaqFeedback, NewTicket, OutboxClaim, OutboxItem, OutboxStats, OutboxUpdate, Rating, Settled,
+    Store, StoreError, TicketDetails, TicketEvent, TicketFilter, TicketMessage, Tx,
 };
 use crate::domain::{
     Attachment, Category, ChatAddress, Customer, CustomerId, CustomerIdentity, Direction, Language,
@@ -73,6 +76,31 @@ pub struct SqliteStore {
     pool: SqlitePool,
     writer: Arc<Mutex<()>>,
     ctx: Arc<Ctx>,
+    /// The checkpointer stops once every clone of the store is gone.
+    _alive: Arc<()>,
+}
+
+/// How often the background task checkpoints the WAL of a file database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// Copies the WAL back into the database every `every`, off the write path. PASSIVE never
+/// waits for (or blocks) writers and readers; what it cannot copy now is copied next time.
+/// Ends when the store is dropped or closed.
+fn spawn_checkpointer(pool: SqlitePool, alive: std::sync::Weak<()>, every: Duration) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            if alive.strong_count() == 0 || pool.is_closed() {
+                break;
+            }
+            if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&pool)
+                .await
+            {
+                tracing::debug!(error = %e, "sqlite: background checkpoint failed; will retry");
+            }
+        }
+    });
 }
 
 impl SqliteStore {
@@ -102,6 +130,14 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(options.busy_timeout);
+        // File databases: WAL checkpoints run in a background task (below), not inside
+        // whichever unit of work happens to cross the threshold while holding the writer
+        // turn. Other processes opening the file keep SQLite's automatic checkpoints.
+        let connect = if in_memory {
+            connect
+        } else {
+            connect.pragma("wal_autocheckpoint", "0")
+        };
         let pool_options = if in_memory {
             // One connection that must never be recycled: closing it loses the database.
             SqlitePoolOptions::new()
@@ -113,6 +149,10 @@ impl SqliteStore {
             SqlitePoolOptions::new().max_connections(options.max_connections.max(1))
         };
         let pool = pool_options
+            // The default ping before every checkout costs a round trip to the connection's
+            // thread per unit of work; a broken local connection fails its first statement
+            // instead, which rolls the unit back just the same.
+            .test_before_acquire(false)
             .acquire_timeout(options.busy_timeout.max(Duration::from_secs(1)) * 2)
             .connect_with(connect)
             .await
@@ -121,10 +161,15 @@ impl SqliteStore {
             sqlx::migrate::MigrateError::Execute(e) => map_err(&ctx, e),
             other => StoreError::Migration(format!("{}: {other}", ctx.name)),
         })?;
+        let alive = Arc::new(());
+        if !in_memory {
+            spawn_checkpointer(pool.clone(), Arc::downgrade(&alive), CHECKPOINT_EVERY);
+        }
         Ok(SqliteStore {
             pool,
             writer: Arc::new(Mutex::new(())),
             ctx,
+            _alive: alive,
         })
     }
 
@@ -508,71 +553,35 @@ impl Store for SqliteStore {
         limit: u32,
         platforms: &[Platform],
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        let platforms = platform_list(platforms)?;
-        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 4);
         let mut w = self.write_tx().await?;
-        let ctx = Arc::clone(&w.ctx);
-        // Lane heads (oldest pending row of each lane) that are due and not leased.
-        let rows = sqlx::query(
-            "UPDATE outbox SET lease_owner = ?1, lease_until = ?2 + ?3 \
-             WHERE id IN ( \
-                 SELECT o.id FROM outbox o \
-                 JOIN (SELECT MIN(id) AS id FROM outbox WHERE state = 'pending' GROUP BY lane) h \
-                   ON h.id = o.id \
-                 WHERE o.next_attempt_at <= ?2 \
-                   AND (o.lease_until IS NULL OR o.lease_until < ?2) \
-                   AND o.platform IN (SELECT value FROM json_each(?5)) \
-                 ORDER BY o.next_attempt_at, o.id \
-                 LIMIT ?4) \
-             RETURNING id, payload, attempts, created_at",
-        )
-        .bind(worker)
-        .bind(ms(now))
-        .bind(lease_ms)
-        .bind(i64::from(limit))
-        .bind(platforms)
-        .fetch_all(&mut *w.tx)
-        .await
-        .map_err(|e| map_err(&ctx, e))?;
+        let items = claim_in(&mut w, worker, now, lease, limit, platforms).await?;
+        w.commit().await?;
+        Ok(items)
+    }
 
-        let mut items = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let id: i64 = get(row, &ctx, "id")?;
-            let payload: String = get(row, &ctx, "payload")?;
-            let parsed = serde_json::from_str::<Outbound>(&payload)
-                .map_err(|e| e.to_string())
-                .and_then(|message| {
-                    let attempts = get::<i64>(row, &ctx, "attempts").map_err(|e| e.to_string())?;
-                    let created_at = get_ts(row, &ctx, "created_at").map_err(|e| e.to_string())?;
-                    Ok(OutboxItem {
-                        id,
-                        message,
-                        attempts: u32::try_from(attempts.max(0)).unwrap_or(u32::MAX),
-                        created_at,
-                    })
-                });
-            match parsed {
-                Ok(item) => items.push(item),
-                Err(e) => {
-                    // A row nobody can deliver must not block its lane (or the worker)
-                    // forever: dead-letter it where people will see it.
-                    tracing::error!(outbox_id = id, error = %e, "corrupt outbox row dead-lettered");
-                    sqlx::query(
-                        "UPDATE outbox SET state = 'dead', dead_at = ?2, last_error = ?3, \
-                         lease_owner = NULL, lease_until = NULL WHERE id = ?1",
-                    )
-                    .bind(id)
-                    .bind(ms(now))
-                    .bind(format!("corrupt payload: {e}"))
-                    .execute(&mut *w.tx)
-                    .await
-                    .map_err(|e| map_err(&ctx, e))?;
-                }
+    async fn outbox_settle(
+        &self,
+        done: &[OutboxUpdate],
+        now: Timestamp,
+        claim: Option<OutboxClaim<'_>>,
+    ) -> Result<Settled, StoreError> {
+        let claim = claim.filter(|c| c.limit > 0);
+        if done.is_empty() && claim.is_none() {
+            return Ok(Settled::default());
+        }
+        let mut w = self.write_tx().await?;
+        let mut missing = Vec::new();
+        for update in done {
+            if !record_in(&mut w, update, now).await? {
+                missing.push(update.id());
             }
         }
+        let claimed = match claim {
+            Some(c) => claim_in(&mut w, c.worker, now, c.lease, c.limit, c.platforms).await?,
+            None => Vec::new(),
+        };
         w.commit().await?;
-        items.sort_by_key(|i| i.id);
-        Ok(items)
+        Ok(Settled { claimed, missing })
     }
 
     async fn outbox_sent(
@@ -662,7 +671,8 @@ impl Store for SqliteStore {
         // Only lane heads can be delivered next; a leased head is due when its lease ends.
         let due: Option<i64> = sqlx::query_scalar(
             "SELECT MIN(MAX(o.next_attempt_at, COALESCE(o.lease_until + 1, 0))) FROM outbox o \
-             JOIN (SELECT MIN(id) AS id FROM outbox WHERE state = 'pending' GROUP BY lane) h \
+             JOIN (SELECT MIN(id) AS id FROM outbox INDEXED BY outbox_pending_lane \
+                   WHERE state = 'pending' GROUP BY lane) h \
                ON h.id = o.id \
              WHERE o.platform IN (SELECT value FROM json_each(?1))",
         )
@@ -803,6 +813,167 @@ impl SqliteStore {
             None => Err(StoreError::NotFound(format!("outbox item {id}"))),
         }
     }
+}
+
+/// Claims lane heads inside `w` (see [`Store::claim_outbox`]).
+async fn claim_in(
+    w: &mut WriteTx,
+    worker: &str,
+    now: Timestamp,
+    lease: Duration,
+    limit: u32,
+    platforms: &[Platform],
+) -> Result<Vec<OutboxItem>, StoreError> {
+    let platforms = platform_list(platforms)?;
+    let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 4);
+    let ctx = Arc::clone(&w.ctx);
+    // Lane heads (oldest pending row of each lane) that are due and not leased.
+    // INDEXED BY: without ANALYZE statistics SQLite picks `outbox_state` and sorts for the
+    // GROUP BY; the partial (lane, id) index yields each lane's head in one covering scan.
+    let rows = sqlx::query(
+        "UPDATE outbox SET lease_owner = ?1, lease_until = ?2 + ?3 \
+         WHERE id IN ( \
+             SELECT o.id FROM outbox o \
+             JOIN (SELECT MIN(id) AS id FROM outbox INDEXED BY outbox_pending_lane \
+                   WHERE state = 'pending' GROUP BY lane) h \
+               ON h.id = o.id \
+             WHERE o.next_attempt_at <= ?2 \
+               AND (o.lease_until IS NULL OR o.lease_until < ?2) \
+               AND o.platform IN (SELECT value FROM json_each(?5)) \
+             ORDER BY o.next_attempt_at, o.id \
+             LIMIT ?4) \
+         RETURNING id, payload, attempts, created_at",
+    )
+    .bind(worker)
+    .bind(ms(now))
+    .bind(lease_ms)
+    .bind(i64::from(limit))
+    .bind(platforms)
+    .fetch_all(&mut *w.tx)
+    .await
+    .map_err(|e| map_err(&ctx, e))?;
+
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let id: i64 = get(row, &ctx, "id")?;
+        let payload: String = get(row, &ctx, "payload")?;
+        let parsed = serde_json::from_str::<Outbound>(&payload)
+            .map_err(|e| e.to_string())
+            .and_then(|message| {
+                let attempts = get::<i64>(row, &ctx, "attempts").map_err(|e| e.to_string())?;
+                let created_at = get_ts(row, &ctx, "created_at").map_err(|e| e.to_string())?;
+                Ok(OutboxItem {
+                    id,
+                    message,
+                    attempts: u32::try_from(attempts.max(0)).unwrap_or(u32::MAX),
+                    created_at,
+                })
+            });
+        match parsed {
+            Ok(item) => items.push(item),
+            Err(e) => {
+                // A row nobody can deliver must not block its lane (or the worker)
+                // forever: dead-letter it where people will see it.
+                tracing::error!(outbox_id = id, error = %e, "corrupt outbox row dead-lettered");
+                sqlx::query(
+                    "UPDATE outbox SET state = 'dead', dead_at = ?2, last_error = ?3, \
+                     lease_owner = NULL, lease_until = NULL WHERE id = ?1",
+                )
+                .bind(id)
+                .bind(ms(now))
+                .bind(format!("corrupt payload: {e}"))
+                .execute(&mut *w.tx)
+                .await
+                .map_err(|e| map_err(&ctx, e))?;
+            }
+        }
+    }
+    items.sort_by_key(|i| i.id);
+    Ok(items)
+}
+
+/// Applies one delivery outcome inside `w`; false when the row does not exist.
+async fn record_in(
+    w: &mut WriteTx,
+    update: &OutboxUpdate,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let ctx = Arc::clone(&w.ctx);
+    let query = match update {
+        // Unconditional: even a row dead-lettered meanwhile was in fact delivered.
+        OutboxUpdate::Sent {
+            id,
+            platform_message_id,
+        } => sqlx::query(
+            "UPDATE outbox SET state = 'sent', sent_at = ?2, platform_message_id = ?3, \
+             lease_owner = NULL, lease_until = NULL WHERE id = ?1",
+        )
+        .bind(*id)
+        .bind(ms(now))
+        .bind(platform_message_id.as_deref()),
+        // Only a pending row: one dead-lettered meanwhile (mark_unreachable) stays dead.
+        OutboxUpdate::Retry {
+            id,
+            next_attempt_at,
+            error: text,
+        }
+        | OutboxUpdate::Defer {
+            id,
+            next_attempt_at,
+            reason: text,
+        } => sqlx::query(
+            "UPDATE outbox SET attempts = attempts + ?2, next_attempt_at = ?3, last_error = ?4, \
+             lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND state = 'pending'",
+        )
+        .bind(*id)
+        .bind(i64::from(matches!(update, OutboxUpdate::Retry { .. })))
+        .bind(ms(*next_attempt_at))
+        .bind(text.as_str()),
+        OutboxUpdate::Dead { id, error } => sqlx::query(
+            "UPDATE outbox SET state = 'dead', dead_at = ?2, last_error = ?3, \
+             lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND state <> 'sent'",
+        )
+        .bind(*id)
+        .bind(ms(now))
+        .bind(error.as_str()),
+        OutboxUpdate::Unreachable {
+            platform, chat_id, ..
+        } => {
+            sqlx::query(
+                "UPDATE customers SET unreachable = 1, updated_at = ?3 \
+                 WHERE platform = ?1 AND chat_id = ?2",
+            )
+            .bind(platform.as_str())
+            .bind(chat_id.as_str())
+            .bind(ms(now))
+            .execute(&mut *w.tx)
+            .await
+            .map_err(|e| map_err(&ctx, e))?;
+            sqlx::query(
+                "UPDATE outbox SET state = 'dead', dead_at = ?3, last_error = ?4, \
+                 lease_owner = NULL, lease_until = NULL \
+                 WHERE state = 'pending' AND platform = ?1 AND chat_id = ?2",
+            )
+            .bind(platform.as_str())
+            .bind(chat_id.as_str())
+            .bind(ms(now))
+            .bind(UNREACHABLE_REASON)
+        }
+    };
+    let done = query
+        .execute(&mut *w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?;
+    if done.rows_affected() > 0 || matches!(update, OutboxUpdate::Unreachable { .. }) {
+        return Ok(true);
+    }
+    // Nothing changed: a row in another state (kept as it is) or no row at all.
+    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM outbox WHERE id = ?1")
+        .bind(update.id())
+        .fetch_optional(&mut *w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?;
+    Ok(exists.is_some())
 }
 
 // ---------------------------------------------------------------------------------------

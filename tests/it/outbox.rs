@@ -462,3 +462,77 @@ async fn run_keeps_delivering_until_stopped() {
         .expect("dropping the sender stops the worker")
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_pipelines_many_lanes_keeping_each_lanes_order_exactly_once() {
+    let config = OutboxConfig {
+        batch_size: 4,
+        gather: Duration::from_millis(1),
+        ..OutboxConfig::default()
+    };
+    let rig = rig_with(config, false).await;
+    for n in 0..5 {
+        for lane in 0..12 {
+            rig.send(&format!("c{lane}"), &format!("c{lane}-{n}")).await;
+        }
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(Arc::clone(&rig.worker).run(stopped));
+    rig.worker.waker().notify_one();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while rig.stats().await.1 < 60 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("all delivered");
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("worker stops")
+        .unwrap();
+    let delivered = rig.transport.delivered();
+    assert_eq!(delivered.len(), 60, "each item exactly once");
+    for lane in 0..12 {
+        let prefix = format!("c{lane}-");
+        let order: Vec<&String> = delivered
+            .iter()
+            .filter(|t| t.starts_with(&prefix))
+            .collect();
+        let expected: Vec<String> = (0..5).map(|n| format!("{prefix}{n}")).collect();
+        assert_eq!(order, expected.iter().collect::<Vec<_>>(), "lane c{lane}");
+    }
+    assert_eq!(rig.stats().await, (0, 60, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_records_and_refills_while_other_deliveries_are_in_flight() {
+    let rig = rig_with(OutboxConfig::default(), true).await;
+    rig.send("A", "a").await;
+    rig.send("B", "b").await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(Arc::clone(&rig.worker).run(stopped));
+    rig.worker.waker().notify_one();
+    rig.transport.wait_started(2).await;
+    let gate = rig.transport.gate.as_ref().unwrap();
+    gate.add_permits(1);
+    // One finished: recorded without waiting for the other, still in flight.
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while rig.stats().await != (1, 1, 0) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("first outcome recorded while the other delivery is in flight");
+    // New work starts at once, too.
+    rig.send("C", "c").await;
+    rig.worker.waker().notify_one();
+    rig.transport.wait_started(3).await;
+    gate.add_permits(2);
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("worker stops")
+        .unwrap();
+    assert_eq!(rig.stats().await, (0, 3, 0));
+}

@@ -13,7 +13,8 @@ use frontdesk::domain::{
 };
 use frontdesk::store::sqlite::{SqliteOptions, SqliteStore};
 use frontdesk::store::{
-    FaqFeedback, NewTicket, Store, StoreError, TicketEvent, TicketFilter, TicketMessage,
+    FaqFeedback, NewTicket, OutboxClaim, OutboxUpdate, Store, StoreError, TicketEvent,
+    TicketFilter, TicketMessage,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -571,6 +572,111 @@ pub async fn unreachable_customer_dead_letters_their_chat(store: Arc<dyn Store>)
     tx.commit().await.unwrap();
 }
 
+pub async fn outbox_settle_records_a_batch_then_claims(store: Arc<dyn Store>) {
+    let lease = Duration::from_secs(30);
+    let all = frontdesk::domain::Platform::ALL;
+    let who = identity("blocked");
+    let mut tx = store.begin().await.unwrap();
+    let gone = tx.upsert_customer(&who, false, t0()).await.unwrap();
+    tx.commit().await.unwrap();
+    let lane = |name: &str| ChatAddress::new(Platform::Telegram, name);
+    enqueue(&*store, &lane("A"), "a1", t0()).await;
+    enqueue(&*store, &lane("A"), "a2", t0()).await;
+    enqueue(&*store, &lane("B"), "b1", t0()).await;
+    enqueue(&*store, &lane("C"), "c1", t0()).await;
+    enqueue(&*store, &lane("D"), "d1", t0()).await;
+    enqueue(&*store, &gone.chat(), "e1", t0()).await;
+    enqueue(&*store, &gone.chat(), "e2", t0()).await;
+    let heads = store.claim_outbox("w", t0(), lease, 10, all).await.unwrap();
+    let id_of = |text: &str| heads.iter().find(|i| text_of(i) == text).unwrap().id;
+    assert_eq!(heads.len(), 5);
+
+    let done = vec![
+        OutboxUpdate::Sent {
+            id: id_of("a1"),
+            platform_message_id: Some("m1".into()),
+        },
+        OutboxUpdate::Retry {
+            id: id_of("b1"),
+            next_attempt_at: at(10),
+            error: "502".into(),
+        },
+        OutboxUpdate::Defer {
+            id: id_of("c1"),
+            next_attempt_at: at(10),
+            reason: "429".into(),
+        },
+        OutboxUpdate::Dead {
+            id: id_of("d1"),
+            error: "400".into(),
+        },
+        OutboxUpdate::Unreachable {
+            id: id_of("e1"),
+            platform: Platform::Telegram,
+            chat_id: gone.chat_id.clone(),
+        },
+        OutboxUpdate::Sent {
+            id: 999_999,
+            platform_message_id: None,
+        },
+    ];
+    let claim = OutboxClaim {
+        worker: "w",
+        lease,
+        limit: 10,
+        platforms: all,
+    };
+    let settled = store
+        .outbox_settle(&done, at(1), Some(claim))
+        .await
+        .unwrap();
+    assert_eq!(
+        settled.missing,
+        vec![999_999],
+        "a vanished row is reported, not fatal"
+    );
+    // Recorded before claiming: lane A's next item is claimable in the same call; the
+    // retried and deferred heads wait for their time; D and the blocked chat are dead.
+    let claimed: Vec<&str> = settled.claimed.iter().map(text_of).collect();
+    assert_eq!(claimed, ["a2"]);
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!((stats.pending, stats.sent, stats.dead), (3, 1, 3));
+    assert!(store.customer(gone.id).await.unwrap().unwrap().unreachable);
+
+    // Nothing to record, only a claim: the retry counted an attempt, the deferral did not.
+    let later = store.outbox_settle(&[], at(10), Some(claim)).await.unwrap();
+    let attempts: Vec<(&str, u32)> = later
+        .claimed
+        .iter()
+        .map(|i| (text_of(i), i.attempts))
+        .collect();
+    assert_eq!(attempts, [("b1", 1), ("c1", 0)], "a2 is still leased");
+
+    // Recording only (no claim) leaves other heads alone; a late retry of a sent item
+    // does not bring it back.
+    let only = store
+        .outbox_settle(
+            &[
+                OutboxUpdate::Sent {
+                    id: later.claimed[0].id,
+                    platform_message_id: None,
+                },
+                OutboxUpdate::Retry {
+                    id: id_of("a1"),
+                    next_attempt_at: at(10),
+                    error: "late".into(),
+                },
+            ],
+            at(11),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(only.claimed.is_empty() && only.missing.is_empty());
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!((stats.pending, stats.sent, stats.dead), (2, 2, 3));
+}
+
 // ---------------------------------------------------------------------------------------
 // SQLite runs of the suite
 
@@ -609,6 +715,7 @@ sqlite_suite!(
     outbox_keeps_lane_order_and_expires_leases,
     dead_letters_are_visible_and_free_the_lane,
     unreachable_customer_dead_letters_their_chat,
+    outbox_settle_records_a_batch_then_claims,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -891,4 +998,34 @@ proptest::proptest! {
         let expected: Vec<i64> = (1..=committed as i64).collect();
         proptest::prop_assert_eq!(numbers, expected);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wal_is_checkpointed_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("frontdesk.db");
+    let store = SqliteStore::open(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    // Units of work never checkpoint themselves (wal_autocheckpoint = 0): about 2 MB goes
+    // to the WAL only, until the background task copies it into the database file.
+    let big = "x".repeat(20_000);
+    for i in 0..100 {
+        enqueue(
+            &store,
+            &ChatAddress::new(Platform::Telegram, format!("c{i}")),
+            &big,
+            t0(),
+        )
+        .await;
+    }
+    let size = || std::fs::metadata(&path).unwrap().len();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while size() < 2_000_000 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the WAL was copied into the database file");
+    store.close().await;
 }
