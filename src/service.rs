@@ -441,8 +441,8 @@ impl Service {
                 self.send_status(turn).await?;
                 Ok(None)
             }
-            ButtonAction::Solved(no) => self.on_solved(turn, no).await,
-            ButtonAction::NotSolved(no) => self.on_not_solved(turn, no).await,
+            ButtonAction::Solved(no) => self.on_confirmation(turn, no, true).await,
+            ButtonAction::NotSolved(no) => self.on_confirmation(turn, no, false).await,
             ButtonAction::Rate(no, score) => self.on_rate(turn, no, score).await,
         }
     }

@@ -593,75 +593,53 @@ impl Service {
         turn.say(Outbound::text(address, line).for_ticket(no)).await
     }
 
-    pub(super) async fn on_solved(
+    /// The customer's answer to a resolution: "Solved" closes the ticket and asks for a
+    /// rating (once: a second press finds it closed); "Not solved" reopens it to the same
+    /// agent with its priority kept (SPEC §1.5). Either way the desk hears about it.
+    pub(super) async fn on_confirmation(
         &self,
         turn: &mut Turn<'_>,
         no: TicketNo,
+        solved: bool,
     ) -> Result<Option<TicketNo>, StoreError> {
         let Some(mut t) = self.own_ticket(turn, no).await? else {
             return Ok(None);
         };
         turn.language = ticket_language(&mut turn.tx, no, turn.language).await?;
         let before = ThreadLook::of(&t, &turn.customer.display_name);
-        if t.state != TicketState::Resolved || t.apply(TicketAction::Confirm, turn.now).is_err() {
-            let text = replies::confirmation_not_pending(turn.language, no, t.state);
-            turn.say_text(text).await?;
-            return Ok(Some(no));
-        }
-        turn.tx.save_ticket(&t).await?;
-        turn.event(no, "confirmed", "customer", "resolved → closed".into())
-            .await?;
-        // Asked right away and only here: a second "Solved" finds the ticket closed.
-        turn.event(no, "rating_asked", "bot", String::new()).await?;
-        let message = Outbound::text(turn.chat(), replies::solved_ask_rating(turn.language, no))
-            .with_buttons(replies::rating_buttons(no))
-            .for_ticket(no);
-        turn.say(message).await?;
-        self.tell_desk(
-            turn,
-            no,
-            format!("{no}: the customer confirmed it is solved — closed."),
-        )
-        .await?;
-        let name = turn.customer.display_name.clone();
-        desk_topic::follow(&mut turn.tx, &before, &t, &name, turn.now).await?;
-        Ok(Some(no))
-    }
-
-    pub(super) async fn on_not_solved(
-        &self,
-        turn: &mut Turn<'_>,
-        no: TicketNo,
-    ) -> Result<Option<TicketNo>, StoreError> {
-        let Some(mut t) = self.own_ticket(turn, no).await? else {
-            return Ok(None);
+        let action = if solved {
+            TicketAction::Confirm
+        } else {
+            TicketAction::Reopen
         };
-        turn.language = ticket_language(&mut turn.tx, no, turn.language).await?;
-        let before = ThreadLook::of(&t, &turn.customer.display_name);
-        if t.state != TicketState::Resolved || t.apply(TicketAction::Reopen, turn.now).is_err() {
+        if t.state != TicketState::Resolved || t.apply(action, turn.now).is_err() {
             let text = replies::confirmation_not_pending(turn.language, no, t.state);
             turn.say_text(text).await?;
             return Ok(Some(no));
         }
-        // Back to the same agent, priority kept (SPEC §1.5): only the state changes.
         turn.tx.save_ticket(&t).await?;
-        let assignee = t.assignee.clone().unwrap_or_else(|| "unassigned".into());
-        turn.event(
-            no,
-            "reopened",
-            "customer",
-            format!("not solved; resolved → open; back to {assignee}"),
-        )
-        .await?;
-        let message = Outbound::text(turn.chat(), replies::not_solved_followup(turn.language, no))
-            .for_ticket(no);
-        turn.say(message).await?;
-        self.tell_desk(
-            turn,
-            no,
-            format!("{no}: the customer says it is NOT solved — reopened, back to {assignee}."),
-        )
-        .await?;
+        let (message, desk_line) = if solved {
+            turn.event(no, "confirmed", "customer", "resolved → closed".into())
+                .await?;
+            turn.event(no, "rating_asked", "bot", String::new()).await?;
+            let ask = Outbound::text(turn.chat(), replies::solved_ask_rating(turn.language, no))
+                .with_buttons(replies::rating_buttons(no));
+            (
+                ask,
+                format!("{no}: the customer confirmed it is solved — closed."),
+            )
+        } else {
+            let assignee = t.assignee.clone().unwrap_or_else(|| "unassigned".into());
+            let detail = format!("not solved; resolved → open; back to {assignee}");
+            turn.event(no, "reopened", "customer", detail).await?;
+            let prompt =
+                Outbound::text(turn.chat(), replies::not_solved_followup(turn.language, no));
+            let line =
+                format!("{no}: the customer says it is NOT solved — reopened, back to {assignee}.");
+            (prompt, line)
+        };
+        turn.say(message.for_ticket(no)).await?;
+        self.tell_desk(turn, no, desk_line).await?;
         let name = turn.customer.display_name.clone();
         desk_topic::follow(&mut turn.tx, &before, &t, &name, turn.now).await?;
         Ok(Some(no))
