@@ -17,6 +17,7 @@ use crate::faq::KnowledgeBase;
 use crate::outbox::{OutboxConfig, OutboxWorker};
 use crate::ports::{ChatTransport, Clock, SystemClock};
 use crate::service::{DeskRoute, Knowledge, Service};
+use crate::sla_worker::{SlaWorker, SlaWorkerConfig};
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 use crate::triage::TriageRules;
@@ -154,6 +155,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let outbox_task = tokio::spawn(app.outbox.clone().run(shutdown_rx.clone()));
+    let sla = Arc::new(SlaWorker::new(
+        app.store.clone(),
+        app.service.clone(),
+        Arc::new(SystemClock),
+        SlaWorkerConfig::default(),
+    ));
+    let sla_task = tokio::spawn(sla.run(shutdown_rx.clone()));
     let reload_task = tokio::spawn(watch_knowledge(
         app.settings.faq_dir.clone(),
         app.service.knowledge().clone(),
@@ -191,7 +199,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     stop_requested.await;
     tracing::info!("shutting down: finishing in-flight work");
     let _ = shutdown_tx.send(true);
-    let (outbox, reload, http) = tokio::join!(outbox_task, reload_task, http_task);
+    let (outbox, reload, http, sla) = tokio::join!(outbox_task, reload_task, http_task, sla_task);
+    sla.context("SLA worker crashed")?;
     if let Some(task) = telegram_task {
         task.await.context("telegram channel crashed")?;
     }

@@ -32,5 +32,6 @@ pub mod ports;
 pub mod replies;
 pub mod service;
 pub mod sla;
+pub mod sla_worker;
 pub mod store;
 pub mod triage;

@@ -23,6 +23,8 @@ use crate::store::{FaqFeedback, NewTicket, Store, StoreError, TicketEvent, Ticke
 use crate::triage::TriageRules;
 
 mod desk_flow;
+mod sla_flow;
+pub use sla_flow::TimerOutcome;
 pub mod desk_topic;
 
 pub use desk_flow::{Agent, DeskHandled, DeskInbound, DeskOutcome};
@@ -490,8 +492,9 @@ impl Service {
             .await?;
         if ticket.state == TicketState::WaitingOnCustomer {
             // The answer the agent waited for: back to the agent.
+            let before = ticket.clone();
             if ticket.apply(TicketAction::CustomerReply, turn.now).is_ok() {
-                turn.tx.save_ticket(&ticket).await?;
+                sla_flow::save_ticket(&mut turn.tx, Some(&before), &ticket, turn.now).await?;
                 turn.event(
                     no,
                     "customer_replied",
@@ -538,6 +541,7 @@ impl Service {
         };
         let ticket = turn.tx.create_ticket(&new).await?;
         let no = ticket.no;
+        sla_flow::schedule(&mut turn.tx, None, &ticket, turn.now).await?;
         let detail = format!(
             "{reason}; category {}{}, priority {}, department {}{}",
             triage.category,

@@ -1,12 +1,14 @@
 //! SLA policy: response, resolution and progress limits per priority (SPEC §2).
 //!
-//! Pure: deadlines are computed from a `now` passed in.
+//! Pure: deadlines are computed from a `now` passed in, and [`timer_plan`] says which
+//! persistent timers (SPEC §4) a ticket change schedules or cancels. Storing and firing
+//! them is the store's and `sla_worker`'s job, never this module's.
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Priority, Timestamp};
+use crate::domain::{Priority, Ticket, TicketState, Timestamp};
 
 /// Limits for one priority.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +70,116 @@ impl SlaPolicy {
             resolution: from + to_chrono(limits.resolution),
         }
     }
+}
+
+/// What a persistent timer does when it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TimerKind {
+    /// 80 % of the first-response limit passed: remind the desk.
+    FirstResponseReminder,
+    /// The first-response deadline passed unanswered.
+    FirstResponseBreach,
+    /// The resolution deadline passed unresolved.
+    ResolutionBreach,
+    /// The customer has not answered an agent's question for a day.
+    CustomerNudge,
+    /// Waiting on the customer, or resolved without confirmation, for 72 h: close.
+    AutoClose,
+}
+
+impl TimerKind {
+    pub const ALL: &'static [TimerKind] = &[
+        TimerKind::FirstResponseReminder,
+        TimerKind::FirstResponseBreach,
+        TimerKind::ResolutionBreach,
+        TimerKind::CustomerNudge,
+        TimerKind::AutoClose,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimerKind::FirstResponseReminder => "first_response_reminder",
+            TimerKind::FirstResponseBreach => "first_response_breach",
+            TimerKind::ResolutionBreach => "resolution_breach",
+            TimerKind::CustomerNudge => "customer_nudge",
+            TimerKind::AutoClose => "auto_close",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<TimerKind> {
+        TimerKind::ALL.iter().copied().find(|k| k.as_str() == text)
+    }
+}
+
+/// A day without the customer's answer earns a nudge (SPEC §4).
+pub const NUDGE_AFTER: Duration = Duration::from_secs(24 * HOUR);
+/// Waiting on the customer or on their confirmation this long closes the ticket.
+pub const AUTO_CLOSE_AFTER: Duration = Duration::from_secs(72 * HOUR);
+
+/// Timers a ticket change schedules (replacing pending ones of the same kind) and cancels.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TimerPlan {
+    pub cancel: Vec<TimerKind>,
+    pub schedule: Vec<(TimerKind, Timestamp)>,
+}
+
+impl TimerPlan {
+    pub fn is_empty(&self) -> bool {
+        self.cancel.is_empty() && self.schedule.is_empty()
+    }
+}
+
+/// The timer changes caused by a ticket going from `before` (`None`: just created) to
+/// `after` at `now`. Derived from state and timestamps, so every flow that saves a ticket
+/// gets the same rules.
+pub fn timer_plan(before: Option<&Ticket>, after: &Ticket, now: Timestamp) -> TimerPlan {
+    use TimerKind::*;
+    let mut plan = TimerPlan::default();
+    if after.state == TicketState::Closed {
+        if before.is_none_or(|b| b.state != TicketState::Closed) {
+            plan.cancel = TimerKind::ALL.to_vec();
+        }
+        return plan;
+    }
+    let answered = after.first_response_at.is_some();
+    let deadlines_moved = before.is_none_or(|b| {
+        b.first_response_due != after.first_response_due || b.resolution_due != after.resolution_due
+    });
+    let reopened = before.is_some_and(|b| b.state == TicketState::Closed);
+    if !answered && (deadlines_moved || reopened) {
+        // 80 % of the limit, measured from creation like the deadline itself.
+        let limit = after.first_response_due - after.created_at;
+        plan.schedule
+            .push((FirstResponseReminder, after.created_at + limit * 4 / 5));
+        plan.schedule
+            .push((FirstResponseBreach, after.first_response_due));
+    }
+    if answered && before.is_some_and(|b| b.first_response_at.is_none()) {
+        plan.cancel
+            .extend([FirstResponseReminder, FirstResponseBreach]);
+    }
+    let resolved = after.state == TicketState::Resolved;
+    let was_resolved = before.is_some_and(|b| b.state == TicketState::Resolved);
+    if resolved && !was_resolved {
+        plan.cancel.push(ResolutionBreach);
+    } else if !resolved && (deadlines_moved || was_resolved || reopened) {
+        plan.schedule.push((ResolutionBreach, after.resolution_due));
+    }
+    let waiting = after.state == TicketState::WaitingOnCustomer;
+    let was_waiting = before.is_some_and(|b| b.state == TicketState::WaitingOnCustomer);
+    if waiting && !was_waiting {
+        plan.schedule
+            .push((CustomerNudge, now + to_chrono(NUDGE_AFTER)));
+    } else if !waiting && was_waiting {
+        plan.cancel.push(CustomerNudge);
+    }
+    if (waiting && !was_waiting) || (resolved && !was_resolved) {
+        plan.schedule
+            .push((AutoClose, now + to_chrono(AUTO_CLOSE_AFTER)));
+    } else if (was_waiting && !waiting) || (was_resolved && !resolved) {
+        plan.cancel.push(AutoClose);
+    }
+    plan
 }
 
 fn to_chrono(d: Duration) -> chrono::Duration {

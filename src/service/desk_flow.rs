@@ -285,6 +285,7 @@ impl Service {
         let now = turn.now;
         let agent = turn.agent.name.clone();
         let before = ThreadLook::of(&t, &customer.display_name);
+        let original = t.clone();
         let language = ticket_language(&mut turn.tx, no, customer.language).await?;
         let to_customer = |text: String| Outbound::text(customer.chat(), text).for_ticket(no);
         let changes_closed = matches!(
@@ -508,7 +509,7 @@ impl Service {
                 return self.desk_wide(turn, command).await;
             }
         };
-        turn.tx.save_ticket(&t).await?;
+        super::sla_flow::save_ticket(&mut turn.tx, Some(&original), &t, now).await?;
         turn.answer(Some(no), answer).await?;
         desk_topic::follow(&mut turn.tx, &before, &t, &customer.display_name, now).await?;
         tracing::info!(ticket = %no, command = command.name(), "desk command applied");
@@ -607,6 +608,7 @@ impl Service {
         };
         turn.language = ticket_language(&mut turn.tx, no, turn.language).await?;
         let before = ThreadLook::of(&t, &turn.customer.display_name);
+        let original = t.clone();
         let action = if solved {
             TicketAction::Confirm
         } else {
@@ -617,7 +619,7 @@ impl Service {
             turn.say_text(text).await?;
             return Ok(Some(no));
         }
-        turn.tx.save_ticket(&t).await?;
+        super::sla_flow::save_ticket(&mut turn.tx, Some(&original), &t, turn.now).await?;
         let (message, desk_line) = if solved {
             turn.event(no, "confirmed", "customer", "resolved → closed".into())
                 .await?;

@@ -204,6 +204,16 @@ pub struct OutboxStats {
     pub sent: u64,
 }
 
+/// A persistent SLA timer claimed by a worker (SPEC §4). `kind` names what it does
+/// (see [`crate::sla::TimerKind`]); the store keeps it as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueTimer {
+    pub id: i64,
+    pub ticket: TicketNo,
+    pub kind: String,
+    pub due_at: Timestamp,
+}
+
 /// The persistence port. Implementations: SQLite (embedded), PostgreSQL (later).
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -346,6 +356,19 @@ pub trait Store: Send + Sync {
         chat_id: &str,
         now: Timestamp,
     ) -> Result<(), StoreError>;
+
+    /// Leases up to `limit` pending timers due at `now` (earliest first) to `worker` until
+    /// `now + lease`; a timer leased by another worker is skipped until its lease ends.
+    /// Claiming does not fire: [`Tx::fire_timer`] does, with the timer's effects.
+    async fn claim_due_timers(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<DueTimer>, StoreError>;
+    /// Earliest `due_at` of a pending timer, so an idle worker knows how long to sleep.
+    async fn next_timer_due(&self) -> Result<Option<Timestamp>, StoreError>;
 }
 
 /// One unit of work. Dropping it without `commit` rolls everything back.
@@ -446,6 +469,28 @@ pub trait Tx: Send {
         address: &ChatAddress,
     ) -> Result<(), StoreError>;
     async fn desk_thread(&mut self, ticket: TicketNo) -> Result<Option<ChatAddress>, StoreError>;
+
+    /// Schedules a timer of `kind` for a ticket at `due_at`, replacing (cancelling) a
+    /// pending one of the same kind.
+    async fn schedule_timer(
+        &mut self,
+        ticket: TicketNo,
+        kind: &str,
+        due_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Cancels the ticket's pending timers of these kinds; returns how many.
+    async fn cancel_timers(&mut self, ticket: TicketNo, kinds: &[&str]) -> Result<u64, StoreError>;
+    /// Marks a pending timer fired, if it still is pending and not leased by another worker
+    /// (`worker`'s own lease or an expired one). `false`: it was fired, cancelled or taken
+    /// meanwhile — the caller applies no effect. Committing this unit is what makes the
+    /// timer fire exactly once.
+    async fn fire_timer(
+        &mut self,
+        id: i64,
+        worker: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }

@@ -27,8 +27,8 @@ use sqlx::{Row, Sqlite, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::{
-    FaqFeedback, NewTicket, OutboxClaim, OutboxItem, OutboxStats, OutboxUpdate, Rating, Settled,
-    Store, StoreError, TicketDetails, TicketEvent, TicketFilter, TicketMessage, Tx,
+    DueTimer, FaqFeedback, NewTicket, OutboxClaim, OutboxItem, OutboxStats, OutboxUpdate, Rating,
+    Settled, Store, StoreError, TicketDetails, TicketEvent, TicketFilter, TicketMessage, Tx,
 };
 use crate::domain::{
     Attachment, Category, ChatAddress, Customer, CustomerId, CustomerIdentity, Direction, Language,
@@ -773,6 +773,60 @@ impl Store for SqliteStore {
         .map_err(|e| map_err(&w.ctx, e))?;
         w.commit().await
     }
+
+    async fn claim_due_timers(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<DueTimer>, StoreError> {
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 4);
+        let mut w = self.write_tx().await?;
+        let rows = sqlx::query(
+            "UPDATE timers SET lease_owner = ?1, lease_until = ?2 + ?3 \
+             WHERE id IN ( \
+                 SELECT id FROM timers \
+                 WHERE state = 'pending' AND due_at <= ?2 \
+                   AND (lease_until IS NULL OR lease_until < ?2 OR lease_owner = ?1) \
+                 ORDER BY due_at, id LIMIT ?4) \
+             RETURNING id, ticket, kind, due_at",
+        )
+        .bind(worker)
+        .bind(ms(now))
+        .bind(lease_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *w.tx)
+        .await
+        .map_err(|e| map_err(&w.ctx, e))?;
+        let ctx = Arc::clone(&w.ctx);
+        let mut timers = rows
+            .iter()
+            .map(|row| {
+                Ok(DueTimer {
+                    id: get(row, &ctx, "id")?,
+                    ticket: TicketNo(get(row, &ctx, "ticket")?),
+                    kind: get(row, &ctx, "kind")?,
+                    due_at: get_ts(row, &ctx, "due_at")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        w.commit().await?;
+        // RETURNING gives no order guarantee.
+        timers.sort_by_key(|t| (t.due_at, t.id));
+        Ok(timers)
+    }
+
+    async fn next_timer_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(MAX(due_at, COALESCE(lease_until + 1, 0))) FROM timers \
+             WHERE state = 'pending'",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| map_err(&self.ctx, e))?;
+        due.map(|v| from_ms(v, "timers.due_at")).transpose()
+    }
 }
 
 impl SqliteStore {
@@ -1484,6 +1538,76 @@ impl Tx for SqliteTx {
                 .map_err(|e| corrupt(format!("desk thread of {ticket} is not valid JSON: {e}")))
         })
         .transpose()
+    }
+
+    async fn schedule_timer(
+        &mut self,
+        ticket: TicketNo,
+        kind: &str,
+        due_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let ctx = self.ctx();
+        sqlx::query(
+            "UPDATE timers SET state = 'cancelled', lease_owner = NULL, lease_until = NULL \
+             WHERE ticket = ?1 AND kind = ?2 AND state = 'pending'",
+        )
+        .bind(ticket.0)
+        .bind(kind)
+        .execute(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?;
+        sqlx::query(
+            "INSERT INTO timers (ticket, kind, due_at, state, created_at) \
+             VALUES (?1, ?2, ?3, 'pending', ?4)",
+        )
+        .bind(ticket.0)
+        .bind(kind)
+        .bind(ms(due_at))
+        .bind(ms(now))
+        .execute(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?;
+        Ok(())
+    }
+
+    async fn cancel_timers(&mut self, ticket: TicketNo, kinds: &[&str]) -> Result<u64, StoreError> {
+        let ctx = self.ctx();
+        let kinds = serde_json::to_string(kinds)
+            .map_err(|e| StoreError::Other(format!("timer kinds: {e}")))?;
+        let done = sqlx::query(
+            "UPDATE timers SET state = 'cancelled', lease_owner = NULL, lease_until = NULL \
+             WHERE ticket = ?1 AND state = 'pending' \
+               AND kind IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(ticket.0)
+        .bind(kinds)
+        .execute(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?;
+        Ok(done.rows_affected())
+    }
+
+    async fn fire_timer(
+        &mut self,
+        id: i64,
+        worker: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let ctx = self.ctx();
+        let done = sqlx::query(
+            "UPDATE timers SET state = 'fired', fired_at = ?3, lease_owner = NULL, \
+             lease_until = NULL \
+             WHERE id = ?1 AND state = 'pending' \
+               AND (lease_owner = ?2 OR lease_until IS NULL OR lease_until < ?3)",
+        )
+        .bind(id)
+        .bind(worker)
+        .bind(ms(now))
+        .execute(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {

@@ -1,0 +1,289 @@
+//! SLA timers inside the service: scheduling them from ticket changes, and applying one
+//! that fired (desk line, history entry, customer message, state change) in one unit of
+//! work together with marking it fired, so that it takes effect exactly once.
+//!
+//! Which timers a change causes is decided by the pure [`crate::sla::timer_plan`]; this
+//! module only stores that decision. It never claims timers (the SLA worker does).
+
+use super::desk_topic::{self, ThreadLook};
+use super::{Service, ServiceError};
+use crate::domain::{Language, Outbound, Ticket, TicketAction, TicketNo, TicketState, Timestamp};
+use crate::replies;
+use crate::sla::{human_duration, timer_plan, TimerKind};
+use crate::store::{DueTimer, StoreError, TicketEvent, Tx};
+
+/// Stores the timer changes of a ticket going from `before` (`None`: just created) to
+/// `after`.
+pub(super) async fn schedule(
+    tx: &mut Box<dyn Tx>,
+    before: Option<&Ticket>,
+    after: &Ticket,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let plan = timer_plan(before, after, now);
+    if !plan.cancel.is_empty() {
+        let kinds: Vec<&str> = plan.cancel.iter().map(|k| k.as_str()).collect();
+        tx.cancel_timers(after.no, &kinds).await?;
+    }
+    for (kind, due) in &plan.schedule {
+        tx.schedule_timer(after.no, kind.as_str(), *due, now)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Writes back a ticket changed through the state machine, with its timer changes.
+pub(super) async fn save_ticket(
+    tx: &mut Box<dyn Tx>,
+    before: Option<&Ticket>,
+    after: &Ticket,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    tx.save_ticket(after).await?;
+    schedule(tx, before, after, now).await
+}
+
+/// What became of a claimed timer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerOutcome {
+    /// Fired now, with its effects.
+    Fired,
+    /// Fired, but the ticket had moved on (e.g. answered meanwhile): nothing to do.
+    Moot,
+    /// Already fired, cancelled or taken by another worker: nothing done.
+    Skipped,
+}
+
+async fn event(
+    tx: &mut Box<dyn Tx>,
+    no: TicketNo,
+    kind: &str,
+    detail: String,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let event = TicketEvent {
+        ticket: no,
+        kind: kind.into(),
+        actor: "system".into(),
+        detail,
+        at: now,
+    };
+    tx.add_event(&event).await
+}
+
+async fn tell_desk(
+    tx: &mut Box<dyn Tx>,
+    no: TicketNo,
+    text: String,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    if let Some(address) = tx.desk_thread(no).await? {
+        tx.enqueue(&Outbound::text(address, text).for_ticket(no), now)
+            .await?;
+    }
+    Ok(())
+}
+
+fn nudge_text(language: Language, no: TicketNo) -> String {
+    match language {
+        Language::En => format!(
+            "Reminder about your ticket {no}: our agent is waiting for your answer to their \
+             question. Just reply here."
+        ),
+        Language::Zh => format!("关于您的工单 {no}：客服正在等待您回复问题，请直接在此回复。"),
+    }
+}
+
+fn auto_closed_text(language: Language, no: TicketNo, was_resolved: bool) -> String {
+    match (language, was_resolved) {
+        (Language::En, true) => format!(
+            "Your ticket {no} was closed because we did not hear back about the solution. \
+             How did we do? Please rate us."
+        ),
+        (Language::Zh, true) => {
+            format!("由于未收到您对解决方案的确认，工单 {no} 已关闭。请为我们的服务评分。")
+        }
+        (Language::En, false) => format!(
+            "Your ticket {no} was closed because we did not hear back from you. Write to us \
+             any time if you still need help."
+        ),
+        (Language::Zh, false) => {
+            format!("由于未收到您的回复，工单 {no} 已关闭。如仍需帮助，请随时联系我们。")
+        }
+    }
+}
+
+impl Service {
+    /// Applies one claimed timer in its own unit of work: marks it fired and applies its
+    /// effect, or does nothing when it was fired, cancelled or taken meanwhile. `worker`
+    /// must be the name it was claimed under.
+    pub async fn fire_timer(
+        &self,
+        timer: &DueTimer,
+        worker: &str,
+    ) -> Result<TimerOutcome, ServiceError> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        if !tx.fire_timer(timer.id, worker, now).await? {
+            return Ok(TimerOutcome::Skipped);
+        }
+        let no = timer.ticket;
+        let (Some(kind), Some(mut t)) = (TimerKind::parse(&timer.kind), tx.ticket(no).await?)
+        else {
+            tracing::warn!(timer = timer.id, kind = %timer.kind, ticket = %no, "timer for an unknown kind or ticket dropped");
+            tx.commit().await?;
+            return Ok(TimerOutcome::Moot);
+        };
+        let unanswered = t.first_response_at.is_none() && t.state != TicketState::Closed;
+        let overdue = |due: Timestamp| human_duration((now - due).to_std().unwrap_or_default());
+        let fired = match kind {
+            TimerKind::FirstResponseReminder if unanswered => {
+                let left =
+                    human_duration((t.first_response_due - now).to_std().unwrap_or_default());
+                event(
+                    &mut tx,
+                    no,
+                    "sla_reminder",
+                    format!("first response due in {left}"),
+                    now,
+                )
+                .await?;
+                tell_desk(
+                    &mut tx,
+                    no,
+                    format!(
+                        "⏰ {no} ({}): first response due in {left} — nobody has answered yet.",
+                        t.priority.label()
+                    ),
+                    now,
+                )
+                .await?;
+                true
+            }
+            TimerKind::FirstResponseBreach if unanswered => {
+                event(
+                    &mut tx,
+                    no,
+                    "sla_breached",
+                    format!(
+                        "first response overdue by {}",
+                        overdue(t.first_response_due)
+                    ),
+                    now,
+                )
+                .await?;
+                tell_desk(
+                    &mut tx,
+                    no,
+                    format!(
+                        "🚨 {no} ({}): first-response deadline missed.",
+                        t.priority.label()
+                    ),
+                    now,
+                )
+                .await?;
+                true
+            }
+            TimerKind::ResolutionBreach
+                if !matches!(t.state, TicketState::Resolved | TicketState::Closed) =>
+            {
+                event(
+                    &mut tx,
+                    no,
+                    "sla_breached",
+                    format!("resolution overdue by {}", overdue(t.resolution_due)),
+                    now,
+                )
+                .await?;
+                tell_desk(
+                    &mut tx,
+                    no,
+                    format!(
+                        "🚨 {no} ({}): resolution deadline missed.",
+                        t.priority.label()
+                    ),
+                    now,
+                )
+                .await?;
+                true
+            }
+            TimerKind::CustomerNudge if t.state == TicketState::WaitingOnCustomer => {
+                if let Some(customer) = tx.customer(t.customer).await? {
+                    let text = nudge_text(customer.language, no);
+                    tx.enqueue(&Outbound::text(customer.chat(), text).for_ticket(no), now)
+                        .await?;
+                }
+                event(
+                    &mut tx,
+                    no,
+                    "customer_nudged",
+                    "no answer for 24 h".into(),
+                    now,
+                )
+                .await?;
+                true
+            }
+            TimerKind::AutoClose
+                if matches!(
+                    t.state,
+                    TicketState::WaitingOnCustomer | TicketState::Resolved
+                ) =>
+            {
+                let original = t.clone();
+                let was_resolved = t.state == TicketState::Resolved;
+                if t.apply(TicketAction::Close, now).is_err() {
+                    false
+                } else {
+                    save_ticket(&mut tx, Some(&original), &t, now).await?;
+                    let why = if was_resolved {
+                        "no confirmation"
+                    } else {
+                        "no answer"
+                    };
+                    event(
+                        &mut tx,
+                        no,
+                        "auto_closed",
+                        format!("{} → closed; {why} for 72 h", original.state.as_str()),
+                        now,
+                    )
+                    .await?;
+                    let customer = tx.customer(t.customer).await?;
+                    if let Some(customer) = &customer {
+                        let text = auto_closed_text(customer.language, no, was_resolved);
+                        let mut message = Outbound::text(customer.chat(), text).for_ticket(no);
+                        if was_resolved {
+                            message = message.with_buttons(replies::rating_buttons(no));
+                        }
+                        tx.enqueue(&message, now).await?;
+                    }
+                    if was_resolved {
+                        event(&mut tx, no, "rating_asked", String::new(), now).await?;
+                    }
+                    tell_desk(
+                        &mut tx,
+                        no,
+                        format!("{no} closed automatically: {why} from the customer for 72 h."),
+                        now,
+                    )
+                    .await?;
+                    if let Some(customer) = &customer {
+                        let before = ThreadLook::of(&original, &customer.display_name);
+                        desk_topic::follow(&mut tx, &before, &t, &customer.display_name, now)
+                            .await?;
+                    }
+                    true
+                }
+            }
+            _ => false,
+        };
+        tx.commit().await?;
+        self.outbox_waker.notify_one();
+        tracing::info!(ticket = %no, kind = kind.as_str(), fired, "SLA timer");
+        Ok(if fired {
+            TimerOutcome::Fired
+        } else {
+            TimerOutcome::Moot
+        })
+    }
+}
