@@ -7,6 +7,7 @@ mod faq_eval;
 mod faq_matcher;
 mod outbox;
 mod service;
+mod sla;
 mod state_machine;
 mod store_suite;
 mod support;
