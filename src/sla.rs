@@ -266,6 +266,129 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{Category, CustomerId, TicketAction, TicketNo};
+
+    fn new_ticket(policy: &SlaPolicy) -> Ticket {
+        let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let d = policy.deadlines(Priority::P2, at);
+        Ticket {
+            no: TicketNo(7),
+            customer: CustomerId(1),
+            state: TicketState::New,
+            category: Category::AfterSales,
+            priority: Priority::P2,
+            department: "after_sales".into(),
+            assignee: None,
+            subject: "refund".into(),
+            created_at: at,
+            updated_at: at,
+            first_response_due: d.first_response,
+            resolution_due: d.resolution,
+            first_response_at: None,
+            resolved_at: None,
+            closed_at: None,
+        }
+    }
+
+    fn kinds(plan: &TimerPlan) -> Vec<TimerKind> {
+        plan.schedule.iter().map(|(k, _)| *k).collect()
+    }
+
+    #[test]
+    fn timer_kinds_round_trip() {
+        for k in TimerKind::ALL {
+            assert_eq!(TimerKind::parse(k.as_str()), Some(*k));
+        }
+        assert_eq!(TimerKind::parse("nope"), None);
+    }
+
+    #[test]
+    fn creation_schedules_reminder_at_80_percent_breach_and_resolution() {
+        let t = new_ticket(&SlaPolicy::default());
+        let plan = timer_plan(None, &t, t.created_at);
+        assert!(plan.cancel.is_empty());
+        let at = |k| plan.schedule.iter().find(|(x, _)| *x == k).map(|(_, d)| *d);
+        // P2: 30 min first response → reminder after 24 min.
+        assert_eq!(
+            at(TimerKind::FirstResponseReminder),
+            Some(t.created_at + chrono::Duration::minutes(24))
+        );
+        assert_eq!(
+            at(TimerKind::FirstResponseBreach),
+            Some(t.first_response_due)
+        );
+        assert_eq!(at(TimerKind::ResolutionBreach), Some(t.resolution_due));
+        assert_eq!(plan.schedule.len(), 3);
+    }
+
+    #[test]
+    fn transitions_schedule_and_cancel_the_right_timers() {
+        use TimerKind::*;
+        let t0 = new_ticket(&SlaPolicy::default());
+        let now = t0.created_at + chrono::Duration::minutes(5);
+        let mut t1 = t0.clone();
+        t1.apply(TicketAction::Claim, now).unwrap();
+        let plan = timer_plan(Some(&t0), &t1, now);
+        assert_eq!(
+            plan.cancel,
+            vec![FirstResponseReminder, FirstResponseBreach]
+        );
+        assert!(plan.schedule.is_empty());
+
+        let mut t2 = t1.clone();
+        t2.apply(TicketAction::AskCustomer, now).unwrap();
+        let plan = timer_plan(Some(&t1), &t2, now);
+        assert_eq!(kinds(&plan), vec![CustomerNudge, AutoClose]);
+        assert_eq!(plan.schedule[0].1, now + chrono::Duration::hours(24));
+        assert_eq!(plan.schedule[1].1, now + chrono::Duration::hours(72));
+
+        let mut t3 = t2.clone();
+        t3.apply(TicketAction::CustomerReply, now).unwrap();
+        let plan = timer_plan(Some(&t2), &t3, now);
+        assert_eq!(plan.cancel, vec![CustomerNudge, AutoClose]);
+        assert!(plan.schedule.is_empty());
+
+        let mut t4 = t3.clone();
+        t4.apply(TicketAction::Resolve, now).unwrap();
+        let plan = timer_plan(Some(&t3), &t4, now);
+        assert_eq!(plan.cancel, vec![ResolutionBreach]);
+        assert_eq!(kinds(&plan), vec![AutoClose]);
+
+        let mut t5 = t4.clone();
+        t5.apply(TicketAction::Confirm, now).unwrap();
+        let plan = timer_plan(Some(&t4), &t5, now);
+        assert_eq!(plan.cancel, TimerKind::ALL.to_vec());
+
+        // "Not solved": the resolution deadline counts again, auto-close is off.
+        let mut t6 = t4.clone();
+        t6.apply(TicketAction::Reopen, now).unwrap();
+        let plan = timer_plan(Some(&t4), &t6, now);
+        assert_eq!(plan.cancel, vec![AutoClose]);
+        assert_eq!(kinds(&plan), vec![ResolutionBreach]);
+    }
+
+    #[test]
+    fn a_priority_change_moves_the_pending_deadline_timers() {
+        let policy = SlaPolicy::default();
+        let t0 = new_ticket(&policy);
+        let mut t1 = t0.clone();
+        let d = policy.deadlines(Priority::P1, t1.created_at);
+        t1.priority = Priority::P1;
+        t1.first_response_due = d.first_response;
+        t1.resolution_due = d.resolution;
+        let plan = timer_plan(Some(&t0), &t1, t0.created_at);
+        assert_eq!(
+            kinds(&plan),
+            vec![
+                TimerKind::FirstResponseReminder,
+                TimerKind::FirstResponseBreach,
+                TimerKind::ResolutionBreach
+            ]
+        );
+        assert_eq!(plan.schedule[1].1, d.first_response);
+        // Nothing changed: nothing to do.
+        assert!(timer_plan(Some(&t1), &t1, t1.created_at).is_empty());
+    }
 
     #[test]
     fn parses_durations() {

@@ -448,3 +448,54 @@ async fn unconfirmed_resolution_auto_closes_after_three_days_and_asks_for_a_rati
     assert!(customer[0].0.contains("rate"), "{customer:?}");
     assert!(customer[0].1 > 0, "rating buttons: {customer:?}");
 }
+
+#[tokio::test]
+async fn the_running_worker_fires_due_timers_and_stops_on_shutdown() {
+    let r = rig().await;
+    let no = r.ticket_for("ana", "my invoice total is wrong").await;
+    let t = r.details(no).await.ticket;
+    r.set(t.first_response_due);
+    let worker = Arc::new(r.node.worker("runner", &r.clock));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(worker.run(stopped));
+    let mut breached = 0;
+    for _ in 0..100 {
+        breached = events(&r.details(no).await, "sla_breached", "first response");
+        if breached > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(breached, 1);
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("worker stops on shutdown")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn raising_the_priority_moves_the_breach_earlier() {
+    let r = rig().await;
+    let w = r.node.worker("w1", &r.clock);
+    let no = r.ticket_for("ana", "my invoice total is wrong").await;
+    let before = r.details(no).await.ticket;
+    r.agent("sam", no, "/priority p1").await;
+    let after = r.details(no).await.ticket;
+    assert!(
+        after.first_response_due < before.first_response_due,
+        "{before:?} → {after:?}"
+    );
+    r.set(after.first_response_due);
+    r.run(&w).await;
+    assert_eq!(
+        events(&r.details(no).await, "sla_breached", "first response"),
+        1
+    );
+    // The old first-response timers were replaced, not kept next to the new ones.
+    r.set(before.first_response_due);
+    r.run(&w).await;
+    let d = r.details(no).await;
+    assert_eq!(events(&d, "sla_breached", "first response"), 1);
+    assert_eq!(events(&d, "sla_reminder", ""), 1);
+}
