@@ -499,3 +499,44 @@ async fn raising_the_priority_moves_the_breach_earlier() {
     assert_eq!(events(&d, "sla_breached", "first response"), 1);
     assert_eq!(events(&d, "sla_reminder", ""), 1);
 }
+
+#[tokio::test]
+async fn scheduling_again_replaces_and_cancel_counts_only_pending_timers() {
+    let r = rig().await;
+    let no = r.ticket_for("ana", "my invoice total is wrong").await;
+    let now = r.clock.now();
+    let store = &r.node.store;
+    let mut tx = store.begin().await.unwrap();
+    tx.schedule_timer(no, "customer_nudge", now + chrono::Duration::hours(1), now)
+        .await
+        .unwrap();
+    tx.schedule_timer(no, "customer_nudge", now + chrono::Duration::hours(2), now)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let at = |h| now + chrono::Duration::hours(h);
+    let claimed = store
+        .claim_due_timers("w", at(1), Duration::from_secs(1), 10)
+        .await
+        .unwrap();
+    assert!(
+        claimed.iter().all(|t| t.kind != "customer_nudge"),
+        "the first schedule was replaced: {claimed:?}"
+    );
+    assert!(store.next_timer_due().await.unwrap().is_some());
+    let mut tx = store.begin().await.unwrap();
+    let kinds = ["customer_nudge", "first_response_breach", "not_a_kind"];
+    assert_eq!(tx.cancel_timers(no, &kinds).await.unwrap(), 2);
+    assert_eq!(tx.cancel_timers(no, &kinds).await.unwrap(), 0);
+    tx.commit().await.unwrap();
+    let claimed = store
+        .claim_due_timers("w2", at(2), Duration::from_secs(1), 10)
+        .await
+        .unwrap();
+    assert!(
+        claimed
+            .iter()
+            .all(|t| t.kind != "customer_nudge" && t.kind != "first_response_breach"),
+        "{claimed:?}"
+    );
+}
