@@ -17,7 +17,8 @@
 //! * Pure core, no I/O: [`domain`], [`faq`], [`triage`], [`sla`], [`replies`], [`desk`]
 //!   (agents' commands).
 //! * Ports (traits the core owns): [`store::Store`], [`ports::ChatTransport`], [`ports::Clock`].
-//! * Application: [`service`] (one transaction per inbound message), [`outbox`] (delivery).
+//! * Application: [`service`] (one transaction per inbound message or fired timer),
+//!   [`outbox`] (delivery worker), [`sla_worker`] (persistent SLA timers, each fired once).
 //! * Adapters and edges: [`adapters`], [`http`], [`config`], [`app`] (wiring for `frontdesk run`).
 
 pub mod adapters;
