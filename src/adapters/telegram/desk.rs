@@ -5,7 +5,7 @@
 //!
 //! Only the configured chat counts (its id comes from the settings, never from a message);
 //! bots, service messages and other groups are ignored. Decides nothing about tickets:
-//! every desk action goes to [`Service::handle_desk`].
+//! every desk action goes to [`crate::service::Service::handle_desk`].
 
 use teloxide::types::{
     CallbackQuery, CallbackQueryId, Message, MessageKind, Update, UpdateKind, User,
