@@ -3,7 +3,6 @@
 //! "Solved" / "Not solved" / rating buttons, ownership checks, dedup, and the whole
 //! journey in order.
 
-use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,19 +11,17 @@ use frontdesk::domain::{
     Category, ChatAddress, Direction, Outbound, OutboundBody, Platform, Priority, TicketNo,
     TicketState,
 };
-use frontdesk::outbox::{OutboxConfig, OutboxWorker};
-use frontdesk::ports::{ChatTransport, Clock, ManualClock};
+use frontdesk::outbox::OutboxWorker;
+use frontdesk::ports::{Clock, ManualClock};
 use frontdesk::replies::ButtonAction;
 use frontdesk::service::{
-    Agent, DeskHandled, DeskInbound, DeskOutcome, Handled, Inbound, InboundContent, Knowledge,
-    Service,
+    Agent, DeskHandled, DeskInbound, DeskOutcome, Handled, Inbound, InboundContent, Service,
 };
 use frontdesk::sla::SlaPolicy;
-use frontdesk::store::sqlite::SqliteStore;
 use frontdesk::store::{Store, TicketDetails};
 use frontdesk::triage::TriageRules;
 
-use crate::support::{customer, small_kb, RecordingTransport};
+use crate::support::{console_stack, customer, RecordingTransport, Stack};
 
 struct Desk {
     _dir: tempfile::TempDir,
@@ -40,28 +37,13 @@ const DESK_CHAT: &str = "desk";
 
 async fn desk() -> Desk {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("fd.db").display());
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.unwrap());
-    let transport = RecordingTransport::new(Platform::Console);
-    let transports: HashMap<Platform, Arc<dyn ChatTransport>> = HashMap::from([(
-        Platform::Console,
-        transport.clone() as Arc<dyn ChatTransport>,
-    )]);
     let clock = ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap());
-    let outbox = OutboxWorker::new(
-        store.clone(),
-        transports,
-        Arc::new(clock.clone()),
-        OutboxConfig::default(),
-    );
-    let service = Service::new(
-        store.clone(),
-        Knowledge::new(small_kb()),
-        Arc::new(TriageRules::builtin()),
-        SlaPolicy::default(),
-        BTreeSet::new(),
-        Arc::new(clock.clone()),
-    );
+    let Stack {
+        store,
+        service,
+        outbox,
+        transport,
+    } = console_stack(dir.path(), Arc::new(clock.clone()), &[]).await;
     Desk {
         _dir: dir,
         store,

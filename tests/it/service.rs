@@ -1,22 +1,17 @@
 //! The inbound pipeline end to end on a real SQLite file: FAQ answers, escalation,
 //! follow-ups, dedup, `/status` isolation, buttons, bad input.
 
-use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
-use frontdesk::domain::{
-    Attachment, Direction, OutboundBody, Platform, Priority, TicketNo, TicketState,
-};
-use frontdesk::outbox::{OutboxConfig, OutboxWorker};
-use frontdesk::ports::{ChatTransport, SystemClock};
+use frontdesk::domain::{Attachment, Direction, OutboundBody, Priority, TicketNo, TicketState};
+use frontdesk::outbox::OutboxWorker;
+use frontdesk::ports::SystemClock;
 use frontdesk::replies::ButtonAction;
-use frontdesk::service::{Handled, Inbound, InboundContent, Knowledge, Service};
-use frontdesk::sla::SlaPolicy;
+use frontdesk::service::{Handled, Inbound, InboundContent, Service};
 use frontdesk::store::sqlite::SqliteStore;
 use frontdesk::store::{Store, TicketFilter};
-use frontdesk::triage::TriageRules;
 
-use crate::support::{customer, small_kb, RecordingTransport};
+use crate::support::{console_stack, customer, RecordingTransport, Stack};
 
 pub struct Harness {
     pub dir: tempfile::TempDir,
@@ -29,27 +24,12 @@ pub struct Harness {
 
 pub async fn harness_with_vip(vip: &[&str]) -> Harness {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("fd.db").display());
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.unwrap());
-    let transport = RecordingTransport::new(Platform::Console);
-    let transports: HashMap<Platform, Arc<dyn ChatTransport>> = HashMap::from([(
-        Platform::Console,
-        transport.clone() as Arc<dyn ChatTransport>,
-    )]);
-    let outbox = OutboxWorker::new(
-        store.clone(),
-        transports,
-        Arc::new(SystemClock),
-        OutboxConfig::default(),
-    );
-    let service = Service::new(
-        store.clone(),
-        Knowledge::new(small_kb()),
-        Arc::new(TriageRules::builtin()),
-        SlaPolicy::default(),
-        vip.iter().map(|v| v.to_string()).collect::<BTreeSet<_>>(),
-        Arc::new(SystemClock),
-    );
+    let Stack {
+        store,
+        service,
+        outbox,
+        transport,
+    } = console_stack(dir.path(), Arc::new(SystemClock), vip).await;
     Harness {
         dir,
         store,

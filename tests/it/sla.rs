@@ -2,25 +2,20 @@
 //! time and once, survives a restart, is never fired twice by racing workers, is cancelled
 //! by the flows that make it moot, and auto-close closes and tells the customer.
 
-use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeZone;
 use frontdesk::domain::{OutboundBody, Platform, TicketNo, TicketState, Timestamp};
-use frontdesk::outbox::{OutboxConfig, OutboxWorker};
-use frontdesk::ports::{ChatTransport, Clock, ManualClock};
+use frontdesk::outbox::OutboxWorker;
+use frontdesk::ports::{Clock, ManualClock};
 use frontdesk::service::{
-    Agent, DeskInbound, DeskRoute, Handled, Inbound, InboundContent, Knowledge, Service,
-    TimerOutcome,
+    Agent, DeskInbound, DeskRoute, Handled, Inbound, InboundContent, Service, TimerOutcome,
 };
-use frontdesk::sla::SlaPolicy;
 use frontdesk::sla_worker::{SlaRound, SlaWorker, SlaWorkerConfig};
-use frontdesk::store::sqlite::SqliteStore;
 use frontdesk::store::{Store, TicketDetails};
-use frontdesk::triage::TriageRules;
 
-use crate::support::{customer, small_kb, RecordingTransport};
+use crate::support::{console_stack, customer, RecordingTransport, Stack};
 
 const DESK_CHAT: &str = "desk";
 const HOUR: Duration = Duration::from_secs(3600);
@@ -41,28 +36,13 @@ struct Rig {
 }
 
 async fn node(dir: &tempfile::TempDir, clock: &ManualClock) -> Node {
-    let url = format!("sqlite://{}", dir.path().join("fd.db").display());
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.unwrap());
-    let transport = RecordingTransport::new(Platform::Console);
-    let transports: HashMap<Platform, Arc<dyn ChatTransport>> = HashMap::from([(
-        Platform::Console,
-        transport.clone() as Arc<dyn ChatTransport>,
-    )]);
-    let outbox = OutboxWorker::new(
-        store.clone(),
-        transports,
-        Arc::new(clock.clone()),
-        OutboxConfig::default(),
-    );
-    let service = Service::new(
-        store.clone(),
-        Knowledge::new(small_kb()),
-        Arc::new(TriageRules::builtin()),
-        SlaPolicy::default(),
-        BTreeSet::new(),
-        Arc::new(clock.clone()),
-    )
-    .with_desk(DeskRoute::new(Platform::Console, DESK_CHAT));
+    let Stack {
+        store,
+        service,
+        outbox,
+        transport,
+    } = console_stack(dir.path(), Arc::new(clock.clone()), &[]).await;
+    let service = service.with_desk(DeskRoute::new(Platform::Console, DESK_CHAT));
     Node {
         store,
         service: Arc::new(service),

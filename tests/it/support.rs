@@ -139,3 +139,50 @@ pub fn small_kb() -> KnowledgeBase {
         synonyms: Vec::new(),
     }
 }
+
+/// The customer pipeline on a SQLite file in `dir`, with a recording console transport:
+/// what the service, desk and SLA tests all start from.
+pub struct Stack {
+    pub store: std::sync::Arc<dyn frontdesk::store::Store>,
+    pub service: frontdesk::service::Service,
+    pub outbox: frontdesk::outbox::OutboxWorker,
+    pub transport: Arc<RecordingTransport>,
+}
+
+pub async fn console_stack(
+    dir: &std::path::Path,
+    clock: Arc<dyn frontdesk::ports::Clock>,
+    vip: &[&str],
+) -> Stack {
+    let url = format!("sqlite://{}", dir.join("fd.db").display());
+    let store: Arc<dyn frontdesk::store::Store> = Arc::new(
+        frontdesk::store::sqlite::SqliteStore::open(&url)
+            .await
+            .unwrap(),
+    );
+    let transport = RecordingTransport::new(Platform::Console);
+    let transports = std::collections::HashMap::from([(
+        Platform::Console,
+        transport.clone() as Arc<dyn ChatTransport>,
+    )]);
+    let outbox = frontdesk::outbox::OutboxWorker::new(
+        store.clone(),
+        transports,
+        clock.clone(),
+        frontdesk::outbox::OutboxConfig::default(),
+    );
+    let service = frontdesk::service::Service::new(
+        store.clone(),
+        frontdesk::service::Knowledge::new(small_kb()),
+        Arc::new(frontdesk::triage::TriageRules::builtin()),
+        frontdesk::sla::SlaPolicy::default(),
+        vip.iter().map(|v| v.to_string()).collect(),
+        clock,
+    );
+    Stack {
+        store,
+        service,
+        outbox,
+        transport,
+    }
+}
