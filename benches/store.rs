@@ -146,20 +146,7 @@ fn bench_store(c: &mut Criterion) {
     group.bench_function("outbox_claim_sent", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
-                // Setup (not timed): one pending item per lane, 64 lanes per commit.
-                let mut left = iters;
-                while left > 0 {
-                    let mut tx = store.begin().await.unwrap();
-                    for _ in 0..left.min(64) {
-                        let n = counter.fetch_add(1, Ordering::Relaxed);
-                        let to = ChatAddress::new(Platform::Telegram, format!("lane{}", n));
-                        tx.enqueue(&Outbound::text(to, "reply"), now())
-                            .await
-                            .unwrap();
-                    }
-                    tx.commit().await.unwrap();
-                    left = left.saturating_sub(64);
-                }
+                enqueue_lanes(&*store, &counter, iters).await;
                 let start = Instant::now();
                 let mut done = 0;
                 while done < iters {
@@ -187,19 +174,7 @@ fn bench_store(c: &mut Criterion) {
     group.bench_function("outbox_settle", |b| {
         b.iter_custom(|iters| {
             rt.block_on(async {
-                let mut left = iters;
-                while left > 0 {
-                    let mut tx = store.begin().await.unwrap();
-                    for _ in 0..left.min(64) {
-                        let n = counter.fetch_add(1, Ordering::Relaxed);
-                        let to = ChatAddress::new(Platform::Telegram, format!("lane{}", n));
-                        tx.enqueue(&Outbound::text(to, "reply"), now())
-                            .await
-                            .unwrap();
-                    }
-                    tx.commit().await.unwrap();
-                    left = left.saturating_sub(64);
-                }
+                enqueue_lanes(&*store, &counter, iters).await;
                 let start = Instant::now();
                 let mut done: Vec<OutboxUpdate> = Vec::new();
                 let mut recorded = 0;
@@ -230,6 +205,23 @@ fn bench_store(c: &mut Criterion) {
         })
     });
     group.finish();
+}
+
+/// Bench setup (not timed): `n` pending items, one per new lane, 64 lanes per commit.
+async fn enqueue_lanes(store: &dyn Store, counter: &AtomicU64, n: u64) {
+    let mut left = n;
+    while left > 0 {
+        let mut tx = store.begin().await.unwrap();
+        for _ in 0..left.min(64) {
+            let lane = counter.fetch_add(1, Ordering::Relaxed);
+            let to = ChatAddress::new(Platform::Telegram, format!("lane{lane}"));
+            tx.enqueue(&Outbound::text(to, "reply"), now())
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        left = left.saturating_sub(64);
+    }
 }
 
 criterion_group! {
