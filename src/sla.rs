@@ -141,9 +141,7 @@ pub fn timer_plan(before: Option<&Ticket>, after: &Ticket, now: Timestamp) -> Ti
         }
         return plan;
     }
-    // A solution sent is an answer too, even though the state machine records no first
-    // response for it: no reminder on a resolved ticket.
-    let answered_of = |t: &Ticket| t.first_response_at.is_some() || t.resolved_at.is_some();
+    let answered_of = |t: &Ticket| t.first_response_at.is_some();
     let answered = answered_of(after);
     let deadlines_moved = before.is_none_or(|b| {
         b.first_response_due != after.first_response_due || b.resolution_due != after.resolution_due

@@ -142,6 +142,8 @@ pub struct Ticket {
 
 impl Ticket {
     /// Applies `action` at `now`, keeping the timestamps consistent with the new state.
+    /// Any agent action that reaches the customer — claim, reply, question or solution —
+    /// is the first response when none was recorded yet.
     pub fn apply(
         &mut self,
         action: TicketAction,
@@ -150,7 +152,10 @@ impl Ticket {
         let next = self.state.apply(action)?;
         if matches!(
             action,
-            TicketAction::Claim | TicketAction::AgentReply | TicketAction::AskCustomer
+            TicketAction::Claim
+                | TicketAction::AgentReply
+                | TicketAction::AskCustomer
+                | TicketAction::Resolve
         ) && self.first_response_at.is_none()
         {
             self.first_response_at = Some(now);

@@ -134,8 +134,7 @@ impl Service {
             tx.commit().await?;
             return Ok(TimerOutcome::Moot);
         };
-        let unanswered = t.first_response_at.is_none()
-            && !matches!(t.state, TicketState::Resolved | TicketState::Closed);
+        let unanswered = t.first_response_at.is_none() && t.state.is_active();
         let overdue = |due: Timestamp| human_duration((now - due).to_std().unwrap_or_default());
         let fired = match kind {
             TimerKind::FirstResponseReminder if unanswered => {

@@ -193,3 +193,14 @@ fn reopen_clears_resolution_and_closing() {
     assert_eq!((t.resolved_at, t.closed_at), (None, None));
     assert!(t.apply(A::Confirm, at(4)).is_err());
 }
+
+#[test]
+fn a_solution_sent_first_is_the_first_response() {
+    let mut t = fresh_ticket();
+    let at = start() + chrono::Duration::minutes(7);
+    t.apply(A::Resolve, at).unwrap();
+    assert_eq!(t.first_response_at, Some(at));
+    t.apply(A::Reopen, at + chrono::Duration::minutes(1))
+        .unwrap();
+    assert_eq!(t.first_response_at, Some(at), "kept after reopening");
+}
