@@ -103,7 +103,8 @@ pub async fn build(
         settings.vip.clone(),
         clock,
     )
-    .with_outbox_waker(outbox.waker());
+    .with_outbox_waker(outbox.waker())
+    .with_supervisors(settings.supervisors());
     // The Telegram forum desk gets a topic per ticket. Without a bot token nothing could
     // deliver to it, so no desk items are queued then.
     if let (Some(_), Some(desk)) = (

@@ -27,6 +27,14 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("TELEGRAM_WEBHOOK_URL", "telegram.webhook_url"),
     ("DISCORD_API_URL", "discord.api_url"),
     ("DISCORD_DESK_CHANNEL_ID", "discord.desk_channel_id"),
+    (
+        "TELEGRAM_SUPERVISORS_CHAT_ID",
+        "supervisors.telegram_chat_id",
+    ),
+    (
+        "DISCORD_SUPERVISORS_CHANNEL_ID",
+        "supervisors.discord_channel_id",
+    ),
 ];
 
 /// Secrets: environment only.
@@ -69,6 +77,13 @@ pub struct Settings {
     pub telegram: TelegramSettings,
     #[serde(default)]
     pub discord: DiscordSettings,
+    #[serde(default)]
+    pub supervisors: SupervisorSettings,
+    /// The desk's agents; empty: anyone posting in the desk is an agent (SPEC §3).
+    #[serde(default)]
+    pub agents: Vec<AgentSettings>,
+    #[serde(default)]
+    pub assignment: AssignmentSettings,
     /// Secrets, filled from the environment only.
     #[serde(skip)]
     pub secrets: Secrets,
@@ -122,6 +137,45 @@ impl Default for DiscordSettings {
     }
 }
 
+/// Who hears about complaints, P1 tickets, SLA breaches and metric alerts (SPEC §2, §4, §6).
+/// With no chat set, notices go to the agents' desk chat (the forum's General topic).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupervisorSettings {
+    /// Telegram chat for supervisor notices (`TELEGRAM_SUPERVISORS_CHAT_ID`).
+    pub telegram_chat_id: Option<i64>,
+    /// Discord channel for supervisor notices (`DISCORD_SUPERVISORS_CHANNEL_ID`).
+    pub discord_channel_id: Option<u64>,
+    /// Supervisors by agent name (the "role"): named in every notice.
+    pub names: Vec<String>,
+}
+
+/// One agent of the desk (`[[agents]]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSettings {
+    /// Name shown to colleagues and used by `/assign`.
+    pub name: String,
+    /// How the desk recognises the agent: `platform:user_id` (`telegram:12345`).
+    #[serde(default)]
+    pub ids: Vec<String>,
+    /// Departments and/or categories the agent handles; empty: any.
+    #[serde(default)]
+    pub skills: Vec<String>,
+    /// Most open tickets auto-assignment gives the agent.
+    #[serde(default)]
+    pub capacity: Option<u32>,
+}
+
+/// How tickets reach agents (`[assignment]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AssignmentSettings {
+    /// Give new and transferred tickets to the least-loaded agent with the skill (needs
+    /// `[[agents]]`). Off: tickets wait in `/queue`, announced and reminded until claimed.
+    pub auto: bool,
+}
+
 /// Tokens and secrets. `Debug` is redacted by `SecretString`.
 #[derive(Debug, Clone, Default)]
 pub struct Secrets {
@@ -143,6 +197,9 @@ impl Default for Settings {
             outbox: OutboxSettings::default(),
             telegram: TelegramSettings::default(),
             discord: DiscordSettings::default(),
+            supervisors: SupervisorSettings::default(),
+            agents: Vec::new(),
+            assignment: AssignmentSettings::default(),
             secrets: Secrets::default(),
         }
     }
@@ -222,12 +279,83 @@ impl Settings {
                 )));
             }
         }
+        let mut names = BTreeSet::new();
+        for agent in &self.agents {
+            let name = agent.name.trim();
+            if name.is_empty() || name.contains(char::is_whitespace) || name.starts_with('@') {
+                return Err(ConfigError::Invalid(format!(
+                    "agent name `{}` must be one word without a leading @ (it is what /assign takes)",
+                    agent.name
+                )));
+            }
+            if !names.insert(name.to_ascii_lowercase()) {
+                return Err(ConfigError::Invalid(format!(
+                    "agent `{name}` is listed twice"
+                )));
+            }
+            for id in &agent.ids {
+                let ok = id.split_once(':').is_some_and(|(p, u)| {
+                    p.parse::<crate::domain::Platform>().is_ok() && !u.is_empty()
+                });
+                if !ok {
+                    return Err(ConfigError::Invalid(format!(
+                        "agent `{name}`: id `{id}` must look like `telegram:12345`"
+                    )));
+                }
+            }
+            if agent.capacity == Some(0) {
+                return Err(ConfigError::Invalid(format!(
+                    "agent `{name}`: capacity must be at least 1 (leave it out for no limit)"
+                )));
+            }
+        }
+        if self.assignment.auto && self.agents.is_empty() {
+            return Err(ConfigError::Invalid(
+                "assignment.auto needs the agents listed in [[agents]]".into(),
+            ));
+        }
         if self.outbox.max_attempts == 0 {
             return Err(ConfigError::Invalid(
                 "outbox.max_attempts must be at least 1".into(),
             ));
         }
         Ok(())
+    }
+
+    /// The desk's agents and the assignment mode.
+    pub fn staff(&self) -> crate::desk::Staff {
+        crate::desk::Staff {
+            agents: self
+                .agents
+                .iter()
+                .map(|a| crate::desk::AgentProfile {
+                    name: a.name.trim().to_string(),
+                    ids: a.ids.clone(),
+                    skills: a.skills.clone(),
+                    capacity: a.capacity,
+                })
+                .collect(),
+            auto_assign: self.assignment.auto,
+        }
+    }
+
+    /// The supervisors' chats on the platforms this configuration enables, and their names.
+    pub fn supervisors(&self) -> crate::supervisors::Supervisors {
+        use crate::domain::{ChatAddress, Platform};
+        let mut chats = Vec::new();
+        if let (Some(_), Some(id)) = (
+            &self.secrets.telegram_bot_token,
+            self.supervisors.telegram_chat_id,
+        ) {
+            chats.push(ChatAddress::new(Platform::Telegram, id.to_string()));
+        }
+        if let (Some(_), Some(id)) = (
+            &self.secrets.discord_bot_token,
+            self.supervisors.discord_channel_id,
+        ) {
+            chats.push(ChatAddress::new(Platform::Discord, id.to_string()));
+        }
+        crate::supervisors::Supervisors::new(chats, self.supervisors.names.clone())
     }
 
     /// Whether a customer (by platform and user id) is on the VIP list.
@@ -476,6 +604,62 @@ mod tests {
         let s = Settings::load_from(Some(file.path()), &[]).unwrap();
         assert_eq!(s.sla.p1.first_response.as_secs(), 300);
         assert_eq!(s.sla.p2.first_response.as_secs(), 1800);
+    }
+
+    #[test]
+    fn supervisors_chats_follow_the_enabled_platforms() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(
+            file,
+            "[supervisors]\ntelegram_chat_id = -1009\nnames = [\"maria\"]"
+        )
+        .unwrap();
+        let s = Settings::load_from(Some(file.path()), &[]).unwrap();
+        let sup = s.supervisors();
+        assert!(sup.chats.is_empty(), "no Telegram token: nowhere to send");
+        assert_eq!(sup.names, vec!["maria".to_string()]);
+        let s = Settings::load_from(
+            Some(file.path()),
+            &env(&[
+                ("TELEGRAM_BOT_TOKEN", "1:x"),
+                ("TELEGRAM_SUPERVISORS_CHAT_ID", "-1007"),
+            ]),
+        )
+        .unwrap();
+        let sup = s.supervisors();
+        assert_eq!(sup.chats.len(), 1);
+        assert_eq!(sup.chats[0].chat_id, "-1007", "env wins");
+    }
+
+    #[test]
+    fn agents_and_assignment_are_read_and_checked() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(
+            file,
+            "[assignment]\nauto = true\n\n[[agents]]\nname = \"sam\"\nids = [\"telegram:42\", \"console:sam\"]\n\
+             skills = [\"tech\"]\ncapacity = 3\n\n[[agents]]\nname = \"li\"\nids = [\"discord:7\"]"
+        )
+        .unwrap();
+        let s = Settings::load_from(Some(file.path()), &[]).unwrap();
+        let staff = s.staff();
+        assert!(staff.auto_assign);
+        assert_eq!(staff.names(), vec!["sam", "li"]);
+        assert_eq!(staff.agents[0].capacity, Some(3));
+        assert!(staff.agents[0].has_id(crate::domain::Platform::Telegram, "42"));
+        for bad in [
+            "[[agents]]\nname = \"a b\"",
+            "[[agents]]\nname = \"a\"\nids = [\"42\"]",
+            "[[agents]]\nname = \"a\"\n[[agents]]\nname = \"A\"",
+            "[[agents]]\nname = \"a\"\ncapacity = 0",
+            "[assignment]\nauto = true",
+        ] {
+            let mut file = tempfile::NamedTempFile::new().unwrap();
+            writeln!(file, "{bad}").unwrap();
+            assert!(
+                Settings::load_from(Some(file.path()), &[]).is_err(),
+                "{bad:?} accepted"
+            );
+        }
     }
 
     #[test]

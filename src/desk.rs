@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use crate::domain::{Category, Priority, Ticket, TicketNo, TicketState, Timestamp};
+use crate::domain::{Category, Platform, Priority, Ticket, TicketNo, TicketState, Timestamp};
 use crate::store::{TicketEvent, TicketMessage};
 
 /// What an agent asked for.
@@ -180,6 +180,117 @@ pub fn parse(text: &str) -> Result<DeskCommand, Usage> {
             "Unknown command /{name}. Commands: {COMMANDS}"
         ))),
     }
+}
+
+/// A configured agent (SPEC §3): how the desk recognises them and what they can take.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentProfile {
+    /// Shown to colleagues, stored as assignee; what `/assign` takes.
+    pub name: String,
+    /// Platform user ids as `platform:user_id` (`telegram:12345`, `discord:987`).
+    pub ids: Vec<String>,
+    /// Departments and/or categories the agent handles; empty: any.
+    pub skills: Vec<String>,
+    /// Most open tickets auto-assignment gives the agent; `None`: no limit.
+    pub capacity: Option<u32>,
+}
+
+impl AgentProfile {
+    pub fn has_id(&self, platform: Platform, user_id: &str) -> bool {
+        self.ids.iter().any(|id| {
+            id.split_once(':')
+                .is_some_and(|(p, u)| p.eq_ignore_ascii_case(platform.as_str()) && u == user_id)
+        })
+    }
+
+    /// Whether the agent has the skill a ticket needs: its department or its category.
+    pub fn can_take(&self, department: &str, category: Category) -> bool {
+        self.skills.is_empty()
+            || self.skills.iter().any(|s| {
+                s.eq_ignore_ascii_case(department) || s.eq_ignore_ascii_case(category.as_str())
+            })
+    }
+}
+
+/// The desk's agents and how tickets reach them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Staff {
+    /// Empty: anyone posting in the desk is an agent (SPEC §3) and `/assign` takes any name.
+    pub agents: Vec<AgentProfile>,
+    /// Give each new (or transferred) ticket to the least-loaded agent with the skill.
+    pub auto_assign: bool,
+}
+
+/// Who posted in the desk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeskMember<'a> {
+    /// No agents are configured: everybody in the desk is one, under their display name.
+    Anyone,
+    /// A configured agent, known under their configured name.
+    Agent(&'a AgentProfile),
+    /// Agents are configured and this is none of them: no command is theirs.
+    Stranger,
+}
+
+impl Staff {
+    pub fn who(&self, platform: Platform, user_id: &str) -> DeskMember<'_> {
+        if self.agents.is_empty() {
+            return DeskMember::Anyone;
+        }
+        self.agents
+            .iter()
+            .find(|a| a.has_id(platform, user_id))
+            .map_or(DeskMember::Stranger, DeskMember::Agent)
+    }
+
+    /// The configured agent of this name (case-insensitive, a leading `@` ignored).
+    pub fn agent(&self, name: &str) -> Option<&AgentProfile> {
+        let name = name.trim_start_matches('@');
+        self.agents
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.agents.iter().map(|a| a.name.as_str()).collect()
+    }
+}
+
+/// An agent's current workload, for auto-assignment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentLoad {
+    pub name: String,
+    /// Tickets assigned and not closed.
+    pub active: u32,
+    /// Of those, the ones opened recently (the last day): spreads fresh work on ties.
+    pub recent: u32,
+}
+
+/// Auto-assignment: among the agents with the skill the ticket needs and room under their
+/// capacity, the least loaded; a tie goes to the one with the fewest recent tickets, then
+/// to the one listed first. `None` when nobody fits (the ticket waits in `/queue`).
+pub fn pick_agent<'a>(
+    agents: &'a [AgentProfile],
+    department: &str,
+    category: Category,
+    loads: &[AgentLoad],
+) -> Option<&'a AgentProfile> {
+    let load_of = |name: &str| {
+        loads
+            .iter()
+            .find(|l| l.name == name)
+            .map_or((0, 0), |l| (l.active, l.recent))
+    };
+    agents
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.can_take(department, category))
+        .filter(|(_, a)| a.capacity.is_none_or(|cap| load_of(&a.name).0 < cap))
+        .min_by_key(|(i, a)| {
+            let (active, recent) = load_of(&a.name);
+            (active, recent, *i)
+        })
+        .map(|(_, a)| a)
 }
 
 /// One line about a ticket for `/queue`, `/mine`, `/find`.
@@ -405,6 +516,76 @@ mod tests {
         assert!(!DeskCommand::Find(FindQuery::Text("x".into())).needs_ticket());
         assert!(DeskCommand::Claim.needs_ticket());
         assert!(DeskCommand::Reply("x".into()).needs_ticket());
+    }
+
+    fn profile(name: &str, skills: &[&str], capacity: Option<u32>) -> AgentProfile {
+        AgentProfile {
+            name: name.into(),
+            ids: vec![format!("telegram:{name}")],
+            skills: skills.iter().map(|s| s.to_string()).collect(),
+            capacity,
+        }
+    }
+
+    fn load(name: &str, active: u32, recent: u32) -> AgentLoad {
+        AgentLoad {
+            name: name.into(),
+            active,
+            recent,
+        }
+    }
+
+    #[test]
+    fn auto_assignment_picks_the_least_loaded_agent_with_the_skill() {
+        let agents = vec![
+            profile("ann", &["tech"], None),
+            profile("bob", &["after_sales", "complaint"], Some(2)),
+            profile("cat", &[], None),
+        ];
+        let pick = |dept, cat, loads: &[AgentLoad]| {
+            pick_agent(&agents, dept, cat, loads).map(|a| a.name.as_str())
+        };
+        // Skill by department: ann and cat (any) can take tech; ann has less.
+        let loads = [load("ann", 1, 0), load("cat", 2, 0)];
+        assert_eq!(pick("tech", Category::Problem, &loads), Some("ann"));
+        // Skill by category: a complaint in the support department suits bob and cat.
+        let loads = [load("bob", 0, 0), load("cat", 0, 0)];
+        assert_eq!(pick("support", Category::Complaint, &loads), Some("bob"));
+        // Tie on load → fewest recent; then the one listed first.
+        let loads = [load("ann", 1, 1), load("cat", 1, 0)];
+        assert_eq!(pick("tech", Category::Problem, &loads), Some("cat"));
+        let loads = [load("ann", 1, 0), load("cat", 1, 0)];
+        assert_eq!(pick("tech", Category::Problem, &loads), Some("ann"));
+        // bob is at capacity: the after-sales ticket goes to cat.
+        let loads = [load("bob", 2, 0), load("cat", 5, 5)];
+        assert_eq!(
+            pick("after_sales", Category::AfterSales, &loads),
+            Some("cat")
+        );
+        // Nobody fits.
+        let only_bob = &agents[1..2];
+        assert_eq!(
+            pick_agent(only_bob, "tech", Category::Problem, &[]).map(|a| a.name.as_str()),
+            None
+        );
+    }
+
+    #[test]
+    fn desk_members_are_anyone_until_agents_are_configured() {
+        let open = Staff::default();
+        assert_eq!(open.who(Platform::Telegram, "1"), DeskMember::Anyone);
+        let staff = Staff {
+            agents: vec![profile("ann", &[], None)],
+            auto_assign: false,
+        };
+        assert!(matches!(
+            staff.who(Platform::Telegram, "ann"),
+            DeskMember::Agent(a) if a.name == "ann"
+        ));
+        assert_eq!(staff.who(Platform::Discord, "ann"), DeskMember::Stranger);
+        assert_eq!(staff.who(Platform::Telegram, "bob"), DeskMember::Stranger);
+        assert_eq!(staff.agent("@ANN").map(|a| a.name.as_str()), Some("ann"));
+        assert!(staff.agent("bob").is_none());
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! rows), in one store transaction and never call a platform themselves.
 //!
 //! * Pure core, no I/O: [`domain`], [`faq`], [`triage`], [`sla`], [`replies`], [`desk`]
-//!   (agents' commands).
+//!   (agents' commands), [`supervisors`] (who hears about complaints, P1 and breaches).
 //! * Ports (traits the core owns): [`store::Store`], [`ports::ChatTransport`], [`ports::Clock`].
 //! * Application: [`service`] (one transaction per inbound message or fired timer),
 //!   [`outbox`] (delivery worker), [`sla_worker`] (persistent SLA timers, each fired once).
@@ -35,4 +35,5 @@ pub mod service;
 pub mod sla;
 pub mod sla_worker;
 pub mod store;
+pub mod supervisors;
 pub mod triage;

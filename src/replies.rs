@@ -356,6 +356,31 @@ pub fn agent_on_it(language: Language, no: TicketNo) -> String {
     }
 }
 
+/// The automatic progress update when the progress cadence came round and nobody told the
+/// customer anything since the last one (SPEC §1.4, §4).
+pub fn still_working(language: Language, no: TicketNo) -> String {
+    match language {
+        Language::En => format!(
+            "An update on your ticket {no}: we are still working on it and will write as soon \
+             as we know more. No need to send anything."
+        ),
+        Language::Zh => {
+            format!("工单 {no} 进度更新：我们仍在处理中，一有进展会立即通知您，无需再次发送。")
+        }
+    }
+}
+
+/// A rating pressed after the survey's outer limit: thanks, nothing recorded.
+pub fn survey_closed(language: Language, no: TicketNo) -> String {
+    match language {
+        Language::En => format!(
+            "Thank you! The satisfaction survey for ticket {no} has closed, so this rating was \
+             not recorded."
+        ),
+        Language::Zh => format!("谢谢！工单 {no} 的满意度调查已结束，本次评分未被记录。"),
+    }
+}
+
 /// Pushed when an agent reopens the ticket.
 pub fn reopened_by_agent(language: Language, no: TicketNo) -> String {
     match language {

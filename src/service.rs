@@ -11,17 +11,20 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::Notify;
 
+use crate::desk::Staff;
 use crate::domain::{
     Attachment, Category, ChatAddress, Customer, CustomerIdentity, Direction, Language, Outbound,
-    TicketAction, TicketNo, TicketState, Timestamp,
+    Priority, TicketAction, TicketNo, TicketState, Timestamp,
 };
 use crate::faq::{Decision, KnowledgeBase, Matcher, SmallTalk};
 use crate::ports::Clock;
 use crate::replies::{self, ButtonAction};
 use crate::sla::{human_duration, SlaPolicy};
 use crate::store::{FaqFeedback, NewTicket, Store, StoreError, TicketEvent, TicketMessage, Tx};
+use crate::supervisors::Supervisors;
 use crate::triage::TriageRules;
 
+mod assignment;
 mod desk_flow;
 mod sla_flow;
 pub use sla_flow::TimerOutcome;
@@ -116,6 +119,9 @@ pub struct Service {
     outbox_waker: Arc<Notify>,
     /// The agents' desk that gets a thread per new ticket, when one is configured.
     desk: Option<DeskRoute>,
+    supervisors: Supervisors,
+    /// The configured agents and whether tickets are assigned automatically.
+    staff: Staff,
 }
 
 /// Per-message working state.
@@ -177,7 +183,74 @@ impl Service {
             clock,
             outbox_waker: Arc::new(Notify::new()),
             desk: None,
+            supervisors: Supervisors::default(),
+            staff: Staff::default(),
         }
+    }
+
+    /// Replaces the SLA policy given to [`Service::new`].
+    pub fn with_sla(mut self, sla: SlaPolicy) -> Service {
+        self.sla = sla;
+        self
+    }
+
+    pub fn sla(&self) -> &SlaPolicy {
+        &self.sla
+    }
+
+    /// The desk's agents (empty: anyone in the desk is one) and auto-assignment.
+    pub fn with_staff(mut self, staff: Staff) -> Service {
+        self.staff = staff;
+        self
+    }
+
+    /// Who hears about complaints, P1 tickets and SLA breaches (default: the desk chat).
+    pub fn with_supervisors(mut self, supervisors: Supervisors) -> Service {
+        self.supervisors = supervisors;
+        self
+    }
+
+    pub fn supervisors(&self) -> &Supervisors {
+        &self.supervisors
+    }
+
+    /// The supervisor notices saying `text` (about `ticket`, if any): to the configured
+    /// supervisors' chats, else the desk chat. The caller enqueues them in its own
+    /// transaction; [`Service::notify_supervisors`] does it in one of its own.
+    pub fn supervisor_notice(&self, ticket: Option<TicketNo>, text: &str) -> Vec<Outbound> {
+        let desk_chat = self.desk.as_ref().map(DeskRoute::chat);
+        self.supervisors.notices(desk_chat.as_ref(), ticket, text)
+    }
+
+    /// Enqueues the supervisor notices of [`Service::supervisor_notice`] in `tx`.
+    pub async fn enqueue_supervisor_notice(
+        &self,
+        tx: &mut Box<dyn Tx>,
+        ticket: Option<TicketNo>,
+        text: &str,
+        now: Timestamp,
+    ) -> Result<usize, StoreError> {
+        let notices = self.supervisor_notice(ticket, text);
+        for notice in &notices {
+            tx.enqueue(notice, now).await?;
+        }
+        Ok(notices.len())
+    }
+
+    /// Tells the supervisors `text` in a unit of work of its own (metric threshold alerts
+    /// and other notices not tied to a ticket change). Returns how many notices were queued
+    /// (0: no supervisors' chat and no desk configured).
+    pub async fn notify_supervisors(&self, text: &str) -> Result<usize, ServiceError> {
+        let now = self.clock.now();
+        let mut tx = self.store.begin().await?;
+        let queued = self
+            .enqueue_supervisor_notice(&mut tx, None, text, now)
+            .await?;
+        tx.commit().await?;
+        if queued > 0 {
+            self.outbox_waker.notify_one();
+        }
+        Ok(queued)
     }
 
     /// Opens a thread in `desk` for every new ticket (card, buttons, the customer's words).
@@ -494,7 +567,8 @@ impl Service {
             // The answer the agent waited for: back to the agent.
             let before = ticket.clone();
             if ticket.apply(TicketAction::CustomerReply, turn.now).is_ok() {
-                sla_flow::save_ticket(&mut turn.tx, Some(&before), &ticket, turn.now).await?;
+                sla_flow::save_ticket(&mut turn.tx, &self.sla, Some(&before), &ticket, turn.now)
+                    .await?;
                 turn.event(
                     no,
                     "customer_replied",
@@ -539,9 +613,16 @@ impl Service {
             first_response_due: deadlines.first_response,
             resolution_due: deadlines.resolution,
         };
-        let ticket = turn.tx.create_ticket(&new).await?;
+        let mut ticket = turn.tx.create_ticket(&new).await?;
         let no = ticket.no;
-        sla_flow::schedule(&mut turn.tx, None, &ticket, turn.now).await?;
+        if self
+            .auto_assign(&mut turn.tx, &mut ticket, turn.now)
+            .await?
+            .is_some()
+        {
+            turn.tx.save_ticket(&ticket).await?;
+        }
+        sla_flow::schedule(&mut turn.tx, &self.sla, None, &ticket, turn.now).await?;
         let detail = format!(
             "{reason}; category {}{}, priority {}, department {}{}",
             triage.category,
@@ -555,12 +636,33 @@ impl Service {
             if turn.customer.vip { ", vip" } else { "" },
         );
         turn.event(no, "created", "customer", detail).await?;
-        if triage.notify_supervisors {
+        // Complaints, P1 tickets and safety/security signals reach the supervisors at once.
+        if triage.notify_supervisors
+            || triage.priority == Priority::P1
+            || triage.category == Category::Complaint
+        {
+            let why = if triage.category == Category::Complaint {
+                "complaint"
+            } else if triage.priority == Priority::P1 {
+                "P1"
+            } else {
+                "safety/security signal"
+            };
+            let text = format!(
+                "new {why}: {no} {} {} from {} — {}",
+                triage.priority.label(),
+                triage.category,
+                turn.customer.display_name,
+                ticket.subject
+            );
+            let queued = self
+                .enqueue_supervisor_notice(&mut turn.tx, Some(no), &text, turn.now)
+                .await?;
             turn.event(
                 no,
-                "supervisors_flagged",
+                "supervisors_notified",
                 "system",
-                format!("category {}", triage.category),
+                format!("{why}; category {}; {queued} notice(s)", triage.category),
             )
             .await?;
         }
@@ -575,6 +677,10 @@ impl Service {
                 turn.now,
             )
             .await?;
+        }
+        if ticket.assignee.is_none() {
+            self.announce_unassigned(&mut turn.tx, &ticket, "new", turn.now)
+                .await?;
         }
         if !text.trim().is_empty() || !attachments.is_empty() {
             self.add_customer_message(turn, no, text, attachments)

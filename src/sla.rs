@@ -21,12 +21,16 @@ pub struct SlaLimits {
     pub progress: Duration,
 }
 
-/// The priority table.
+/// The priority table and the desk's other clocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct SlaPolicy {
     pub p1: SlaLimits,
     pub p2: SlaLimits,
     pub p3: SlaLimits,
+    /// How often the desk is reminded of a ticket nobody has claimed.
+    #[serde(with = "humantime_secs")]
+    pub unassigned_reminder: Duration,
 }
 
 const MIN: u64 = 60;
@@ -43,6 +47,7 @@ impl Default for SlaPolicy {
             p1: limits(10 * MIN, 2 * HOUR, HOUR),
             p2: limits(30 * MIN, 24 * HOUR, 4 * HOUR),
             p3: limits(2 * HOUR, 48 * HOUR, 4 * HOUR),
+            unassigned_reminder: Duration::from_secs(30 * MIN),
         }
     }
 }
@@ -72,6 +77,23 @@ impl SlaPolicy {
     }
 }
 
+impl SlaPolicy {
+    /// The deadlines of `t` under `priority` (a priority change): the table's limits from
+    /// creation, plus the time the ticket has spent waiting on the customer so far, which
+    /// `Ticket::apply` added to its current deadlines and a recomputation must keep.
+    pub fn rebased_deadlines(&self, t: &Ticket, priority: Priority) -> Deadlines {
+        let zero = chrono::Duration::zero();
+        let base = self.deadlines(t.priority, t.created_at);
+        let paused_first = (t.first_response_due - base.first_response).max(zero);
+        let paused = (t.resolution_due - base.resolution).max(zero);
+        let new = self.deadlines(priority, t.created_at);
+        Deadlines {
+            first_response: new.first_response + paused_first,
+            resolution: new.resolution + paused,
+        }
+    }
+}
+
 /// What a persistent timer does when it fires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TimerKind {
@@ -85,6 +107,13 @@ pub enum TimerKind {
     CustomerNudge,
     /// Waiting on the customer, or resolved without confirmation, for 72 h: close.
     AutoClose,
+    /// Nobody has the ticket: remind the desk (again every interval until claimed).
+    UnassignedReminder,
+    /// The progress cadence (1 h P1, 4 h otherwise) came round: remind the assignee and,
+    /// if nobody told the customer anything since the last one, tell them it is in hand.
+    ProgressSync,
+    /// The satisfaction survey of a closed ticket reached its outer limit: it closes.
+    CsatClose,
 }
 
 impl TimerKind {
@@ -94,6 +123,20 @@ impl TimerKind {
         TimerKind::ResolutionBreach,
         TimerKind::CustomerNudge,
         TimerKind::AutoClose,
+        TimerKind::UnassignedReminder,
+        TimerKind::ProgressSync,
+        TimerKind::CsatClose,
+    ];
+
+    /// Timers that only matter while a ticket is open: closing cancels them.
+    pub const WHILE_OPEN: &'static [TimerKind] = &[
+        TimerKind::FirstResponseReminder,
+        TimerKind::FirstResponseBreach,
+        TimerKind::ResolutionBreach,
+        TimerKind::CustomerNudge,
+        TimerKind::AutoClose,
+        TimerKind::UnassignedReminder,
+        TimerKind::ProgressSync,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -103,6 +146,9 @@ impl TimerKind {
             TimerKind::ResolutionBreach => "resolution_breach",
             TimerKind::CustomerNudge => "customer_nudge",
             TimerKind::AutoClose => "auto_close",
+            TimerKind::UnassignedReminder => "unassigned_reminder",
+            TimerKind::ProgressSync => "progress_sync",
+            TimerKind::CsatClose => "csat_close",
         }
     }
 
@@ -131,22 +177,33 @@ impl TimerPlan {
 
 /// The timer changes caused by a ticket going from `before` (`None`: just created) to
 /// `after` at `now`. Derived from state and timestamps, so every flow that saves a ticket
-/// gets the same rules.
-pub fn timer_plan(before: Option<&Ticket>, after: &Ticket, now: Timestamp) -> TimerPlan {
+/// gets the same rules. The CSAT timer is not planned here: it belongs to the survey, which
+/// the flows that ask for a rating schedule.
+pub fn timer_plan(
+    policy: &SlaPolicy,
+    before: Option<&Ticket>,
+    after: &Ticket,
+    now: Timestamp,
+) -> TimerPlan {
+    use TicketState as S;
     use TimerKind::*;
     let mut plan = TimerPlan::default();
-    if after.state == TicketState::Closed {
-        if before.is_none_or(|b| b.state != TicketState::Closed) {
-            plan.cancel = TimerKind::ALL.to_vec();
+    if after.state == S::Closed {
+        if before.is_none_or(|b| b.state != S::Closed) {
+            plan.cancel = TimerKind::WHILE_OPEN.to_vec();
         }
         return plan;
+    }
+    let reopened = before.is_some_and(|b| b.state == S::Closed);
+    if reopened {
+        // A survey of the earlier closing ends with the reopening.
+        plan.cancel.push(CsatClose);
     }
     let answered_of = |t: &Ticket| t.first_response_at.is_some();
     let answered = answered_of(after);
     let deadlines_moved = before.is_none_or(|b| {
         b.first_response_due != after.first_response_due || b.resolution_due != after.resolution_due
     });
-    let reopened = before.is_some_and(|b| b.state == TicketState::Closed);
     if !answered && (deadlines_moved || reopened) {
         // 80 % of the limit, measured from creation like the deadline itself.
         let limit = after.first_response_due - after.created_at;
@@ -159,31 +216,56 @@ pub fn timer_plan(before: Option<&Ticket>, after: &Ticket, now: Timestamp) -> Ti
         plan.cancel
             .extend([FirstResponseReminder, FirstResponseBreach]);
     }
-    let resolved = after.state == TicketState::Resolved;
-    let was_resolved = before.is_some_and(|b| b.state == TicketState::Resolved);
-    if resolved && !was_resolved {
-        plan.cancel.push(ResolutionBreach);
-    } else if !resolved && (deadlines_moved || was_resolved || reopened) {
+    // The resolution clock runs while agents have the ticket: it stops at a solution and is
+    // paused while waiting on the customer (the deadline moves by the wait, see
+    // `Ticket::apply`).
+    let counting_of = |t: &Ticket| matches!(t.state, S::New | S::Open);
+    let counting = counting_of(after);
+    let was_counting = before.is_some_and(counting_of);
+    if counting && (!was_counting || deadlines_moved) {
         plan.schedule.push((ResolutionBreach, after.resolution_due));
+    } else if !counting && was_counting {
+        plan.cancel.push(ResolutionBreach);
     }
-    let waiting = after.state == TicketState::WaitingOnCustomer;
-    let was_waiting = before.is_some_and(|b| b.state == TicketState::WaitingOnCustomer);
+    // The progress cadence runs on the same clock, restarting when agents get it back.
+    let cadence = to_chrono(policy.limits(after.priority).progress);
+    let priority_changed = before.is_some_and(|b| b.priority != after.priority);
+    if counting && (!was_counting || priority_changed) {
+        plan.schedule.push((ProgressSync, now + cadence));
+    } else if !counting && was_counting {
+        plan.cancel.push(ProgressSync);
+    }
+    let waiting = after.state == S::WaitingOnCustomer;
+    let was_waiting = before.is_some_and(|b| b.state == S::WaitingOnCustomer);
     if waiting && !was_waiting {
         plan.schedule
             .push((CustomerNudge, now + to_chrono(NUDGE_AFTER)));
     } else if !waiting && was_waiting {
         plan.cancel.push(CustomerNudge);
     }
+    let resolved = after.state == S::Resolved;
+    let was_resolved = before.is_some_and(|b| b.state == S::Resolved);
     if (waiting && !was_waiting) || (resolved && !was_resolved) {
         plan.schedule
             .push((AutoClose, now + to_chrono(AUTO_CLOSE_AFTER)));
     } else if (was_waiting && !waiting) || (was_resolved && !resolved) {
         plan.cancel.push(AutoClose);
     }
+    let unassigned = after.assignee.is_none();
+    let was_unassigned = before.is_some_and(|b| b.assignee.is_none() && b.state != S::Closed);
+    if unassigned && !was_unassigned {
+        plan.schedule.push((
+            UnassignedReminder,
+            now + to_chrono(policy.unassigned_reminder),
+        ));
+    } else if !unassigned && was_unassigned {
+        plan.cancel.push(UnassignedReminder);
+    }
     plan
 }
 
-fn to_chrono(d: Duration) -> chrono::Duration {
+/// A std duration as chrono's (saturating).
+pub fn to_chrono(d: Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)
 }
 
@@ -198,7 +280,7 @@ pub fn human_duration(d: Duration) -> String {
 }
 
 /// Settings files write durations as seconds or as `"30m"`, `"2h"`, `"1h30m"`.
-mod humantime_secs {
+pub(crate) mod humantime_secs {
     use std::time::Duration;
 
     use serde::{de, Deserialize, Deserializer, Serializer};
@@ -285,6 +367,7 @@ mod tests {
             first_response_at: None,
             resolved_at: None,
             closed_at: None,
+            waiting_since: None,
         }
     }
 
@@ -301,9 +384,10 @@ mod tests {
     }
 
     #[test]
-    fn creation_schedules_reminder_at_80_percent_breach_and_resolution() {
-        let t = new_ticket(&SlaPolicy::default());
-        let plan = timer_plan(None, &t, t.created_at);
+    fn creation_schedules_reminder_at_80_percent_breach_resolution_progress_and_unassigned() {
+        let policy = SlaPolicy::default();
+        let t = new_ticket(&policy);
+        let plan = timer_plan(&policy, None, &t, t.created_at);
         assert!(plan.cancel.is_empty());
         let at = |k| plan.schedule.iter().find(|(x, _)| *x == k).map(|(_, d)| *d);
         // P2: 30 min first response → reminder after 24 min.
@@ -316,57 +400,104 @@ mod tests {
             Some(t.first_response_due)
         );
         assert_eq!(at(TimerKind::ResolutionBreach), Some(t.resolution_due));
-        assert_eq!(plan.schedule.len(), 3);
+        // P2 progress cadence: every 4 h.
+        assert_eq!(
+            at(TimerKind::ProgressSync),
+            Some(t.created_at + chrono::Duration::hours(4))
+        );
+        assert_eq!(
+            at(TimerKind::UnassignedReminder),
+            Some(t.created_at + chrono::Duration::minutes(30))
+        );
+        assert_eq!(plan.schedule.len(), 5);
     }
 
     #[test]
     fn transitions_schedule_and_cancel_the_right_timers() {
         use TimerKind::*;
-        let t0 = new_ticket(&SlaPolicy::default());
+        let policy = SlaPolicy::default();
+        let plan_of = |b: &Ticket, a: &Ticket, now| timer_plan(&policy, Some(b), a, now);
+        let t0 = new_ticket(&policy);
         let now = t0.created_at + chrono::Duration::minutes(5);
         let mut t1 = t0.clone();
         t1.apply(TicketAction::Claim, now).unwrap();
-        let plan = timer_plan(Some(&t0), &t1, now);
+        t1.assignee = Some("sam".into());
+        let plan = plan_of(&t0, &t1, now);
         assert_eq!(
             plan.cancel,
-            vec![FirstResponseReminder, FirstResponseBreach]
+            vec![
+                FirstResponseReminder,
+                FirstResponseBreach,
+                UnassignedReminder
+            ]
         );
         assert!(plan.schedule.is_empty());
 
+        // Waiting on the customer pauses the resolution clock and the progress cadence.
         let mut t2 = t1.clone();
         t2.apply(TicketAction::AskCustomer, now).unwrap();
-        let plan = timer_plan(Some(&t1), &t2, now);
+        let plan = plan_of(&t1, &t2, now);
+        assert_eq!(plan.cancel, vec![ResolutionBreach, ProgressSync]);
         assert_eq!(kinds(&plan), vec![CustomerNudge, AutoClose]);
         assert_eq!(plan.schedule[0].1, now + chrono::Duration::hours(24));
         assert_eq!(plan.schedule[1].1, now + chrono::Duration::hours(72));
 
+        // The answer an hour later: deadline one hour later, clocks running again.
+        let later = now + chrono::Duration::hours(1);
         let mut t3 = t2.clone();
-        t3.apply(TicketAction::CustomerReply, now).unwrap();
-        let plan = timer_plan(Some(&t2), &t3, now);
+        t3.apply(TicketAction::CustomerReply, later).unwrap();
+        assert_eq!(
+            t3.resolution_due,
+            t2.resolution_due + chrono::Duration::hours(1)
+        );
+        let plan = plan_of(&t2, &t3, later);
         assert_eq!(plan.cancel, vec![CustomerNudge, AutoClose]);
-        assert!(plan.schedule.is_empty());
+        assert_eq!(
+            plan.schedule,
+            vec![
+                (ResolutionBreach, t3.resolution_due),
+                (ProgressSync, later + chrono::Duration::hours(4))
+            ]
+        );
 
         let mut t4 = t3.clone();
         t4.apply(TicketAction::Resolve, now).unwrap();
-        let plan = timer_plan(Some(&t3), &t4, now);
-        assert_eq!(plan.cancel, vec![ResolutionBreach]);
+        let plan = plan_of(&t3, &t4, now);
+        assert_eq!(plan.cancel, vec![ResolutionBreach, ProgressSync]);
         assert_eq!(kinds(&plan), vec![AutoClose]);
 
         let mut t5 = t4.clone();
         t5.apply(TicketAction::Confirm, now).unwrap();
-        let plan = timer_plan(Some(&t4), &t5, now);
-        assert_eq!(plan.cancel, TimerKind::ALL.to_vec());
+        let plan = plan_of(&t4, &t5, now);
+        assert_eq!(plan.cancel, TimerKind::WHILE_OPEN.to_vec());
+        assert!(
+            !plan.cancel.contains(&CsatClose),
+            "the survey outlives the ticket"
+        );
 
         // "Not solved": the resolution deadline counts again, auto-close is off.
         let mut t6 = t4.clone();
         t6.apply(TicketAction::Reopen, now).unwrap();
-        let plan = timer_plan(Some(&t4), &t6, now);
+        let plan = plan_of(&t4, &t6, now);
         assert_eq!(plan.cancel, vec![AutoClose]);
-        assert_eq!(kinds(&plan), vec![ResolutionBreach]);
+        assert_eq!(kinds(&plan), vec![ResolutionBreach, ProgressSync]);
+
+        // Reopening a closed ticket ends its survey.
+        let mut t7 = t5.clone();
+        t7.apply(TicketAction::Reopen, now).unwrap();
+        let plan = plan_of(&t5, &t7, now);
+        assert!(plan.cancel.contains(&CsatClose), "{plan:?}");
+
+        // A transfer leaves it without an assignee: reminders start again.
+        let mut t8 = t3.clone();
+        t8.assignee = None;
+        let plan = plan_of(&t3, &t8, now);
+        assert_eq!(kinds(&plan), vec![UnassignedReminder]);
+        assert_eq!(plan.schedule[0].1, now + chrono::Duration::minutes(30));
     }
 
     #[test]
-    fn a_priority_change_moves_the_pending_deadline_timers() {
+    fn a_priority_change_moves_the_pending_deadline_timers_and_the_cadence() {
         let policy = SlaPolicy::default();
         let t0 = new_ticket(&policy);
         let mut t1 = t0.clone();
@@ -374,18 +505,49 @@ mod tests {
         t1.priority = Priority::P1;
         t1.first_response_due = d.first_response;
         t1.resolution_due = d.resolution;
-        let plan = timer_plan(Some(&t0), &t1, t0.created_at);
+        let plan = timer_plan(&policy, Some(&t0), &t1, t0.created_at);
         assert_eq!(
             kinds(&plan),
             vec![
                 TimerKind::FirstResponseReminder,
                 TimerKind::FirstResponseBreach,
-                TimerKind::ResolutionBreach
+                TimerKind::ResolutionBreach,
+                TimerKind::ProgressSync,
             ]
         );
         assert_eq!(plan.schedule[1].1, d.first_response);
+        assert_eq!(
+            plan.schedule[3].1,
+            t0.created_at + chrono::Duration::hours(1)
+        );
         // Nothing changed: nothing to do.
-        assert!(timer_plan(Some(&t1), &t1, t1.created_at).is_empty());
+        assert!(timer_plan(&policy, Some(&t1), &t1, t1.created_at).is_empty());
+    }
+
+    #[test]
+    fn a_priority_change_keeps_the_time_paused_waiting_on_the_customer() {
+        let policy = SlaPolicy::default();
+        let mut t = new_ticket(&policy);
+        let asked = t.created_at + chrono::Duration::minutes(10);
+        t.apply(TicketAction::AskCustomer, asked).unwrap();
+        let answered = asked + chrono::Duration::hours(5);
+        t.apply(TicketAction::CustomerReply, answered).unwrap();
+        assert_eq!(t.waiting_since, None);
+        let p1 = policy.rebased_deadlines(&t, Priority::P1);
+        assert_eq!(
+            p1.resolution,
+            t.created_at + chrono::Duration::hours(2) + chrono::Duration::hours(5)
+        );
+        // Answered before the wait: the first-response deadline never moved.
+        assert_eq!(
+            p1.first_response,
+            t.created_at + chrono::Duration::minutes(10)
+        );
+        // Back to P2: the original deadline plus the pause.
+        assert_eq!(
+            policy.rebased_deadlines(&t, Priority::P2).resolution,
+            t.resolution_due
+        );
     }
 
     #[test]

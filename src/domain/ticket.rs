@@ -138,10 +138,14 @@ pub struct Ticket {
     pub first_response_at: Option<Timestamp>,
     pub resolved_at: Option<Timestamp>,
     pub closed_at: Option<Timestamp>,
+    /// Since when the ticket waits on the customer; the deadlines are paused meanwhile.
+    #[serde(default)]
+    pub waiting_since: Option<Timestamp>,
 }
 
 impl Ticket {
     /// Applies `action` at `now`, keeping the timestamps consistent with the new state.
+    /// Leaving "waiting on the customer" moves the deadlines by the time waited.
     /// Any agent action that reaches the customer — claim, reply, question or solution —
     /// is the first response when none was recorded yet.
     pub fn apply(
@@ -159,6 +163,20 @@ impl Ticket {
         ) && self.first_response_at.is_none()
         {
             self.first_response_at = Some(now);
+        }
+        let waiting = TicketState::WaitingOnCustomer;
+        if next == waiting && self.state != waiting {
+            self.waiting_since = Some(now);
+        } else if next != waiting && self.state == waiting {
+            // The deadlines were paused while the customer had the ticket: they move by the
+            // time waited (SPEC §4).
+            if let Some(since) = self.waiting_since.take() {
+                let waited = (now - since).max(chrono::Duration::zero());
+                self.resolution_due += waited;
+                if self.first_response_at.is_none() {
+                    self.first_response_due += waited;
+                }
+            }
         }
         match next {
             TicketState::Resolved => self.resolved_at = Some(now),

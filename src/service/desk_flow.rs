@@ -6,7 +6,7 @@
 //! Every change goes through the ticket state machine; a refused transition produces one
 //! line in the desk thread and changes nothing else. Nothing is sent from here.
 
-use crate::desk::{self, DeskCommand, FindQuery, InfoView};
+use crate::desk::{self, DeskCommand, DeskMember, FindQuery, InfoView};
 use crate::domain::{
     Attachment, ChatAddress, Customer, Direction, Language, Outbound, Platform, Ticket,
     TicketAction, TicketNo, TicketState, Timestamp, TransitionError,
@@ -73,7 +73,7 @@ const LANGUAGE_SAMPLE: u32 = 20;
 
 /// The language of the customer's latest words in this ticket; the stored preference
 /// (platform locale) when none tell. Keeps desk pushes in the language the customer wrote.
-async fn ticket_language(
+pub(super) async fn ticket_language(
     tx: &mut Box<dyn Tx>,
     no: TicketNo,
     fallback: Language,
@@ -179,15 +179,34 @@ impl Service {
             tracing::debug!(key = %inbound.key, "duplicate desk inbound ignored");
             return Ok(DeskHandled::Duplicate);
         }
+        let mut agent = inbound.agent;
+        let known = match self.staff.who(agent.platform, &agent.user_id) {
+            DeskMember::Anyone => true,
+            DeskMember::Agent(profile) => {
+                // The configured name is what `/assign`, `/mine` and the history use.
+                agent.name = profile.name.clone();
+                true
+            }
+            DeskMember::Stranger => false,
+        };
         let mut turn = DeskTurn {
             tx,
             now,
-            agent: inbound.agent,
+            agent,
             reply_to: inbound.reply_to,
         };
-        let outcome = self
-            .desk_command(&mut turn, inbound.ticket, &inbound.text)
-            .await?;
+        let outcome = if known {
+            self.desk_command(&mut turn, inbound.ticket, &inbound.text)
+                .await?
+        } else {
+            tracing::info!(platform = %turn.agent.platform, "desk message from someone who is not a configured agent");
+            let refusal = format!(
+                "Only the desk's agents can use it: {}:{} is not among the configured agents (ask a supervisor to add it to [[agents]] ids). Nothing was done or sent.",
+                turn.agent.platform, turn.agent.user_id
+            );
+            turn.answer(inbound.ticket, refusal).await?;
+            DeskOutcome::Refused
+        };
         turn.tx.commit().await?;
         self.outbox_waker.notify_one();
         Ok(DeskHandled::Done {
@@ -332,6 +351,22 @@ impl Service {
                 format!("{no} claimed by {agent}; it is {}.", t.state.as_str())
             }
             DeskCommand::Assign(to) => {
+                let to = if self.staff.agents.is_empty() {
+                    to.clone()
+                } else if let Some(profile) = self.staff.agent(to) {
+                    profile.name.clone()
+                } else {
+                    turn.answer(
+                        Some(no),
+                        format!(
+                            "Unknown agent `{to}`. Agents: {}.",
+                            self.staff.names().join(", ")
+                        ),
+                    )
+                    .await?;
+                    return Ok(DeskOutcome::Usage);
+                };
+                let to = &to;
                 if t.assignee.as_deref() == Some(to.as_str()) {
                     turn.answer(Some(no), format!("{no} is already assigned to {to}."))
                         .await?;
@@ -376,7 +411,15 @@ impl Service {
                     format!("{from} → {department}{unassigned}"),
                 )
                 .await?;
-                format!("{no} transferred from {from} to {department}{unassigned}.")
+                let now_with = match self.auto_assign(&mut turn.tx, &mut t, now).await? {
+                    Some(agent) => format!("; auto-assigned to {agent}"),
+                    None => {
+                        self.announce_unassigned(&mut turn.tx, &t, "transferred", now)
+                            .await?;
+                        String::new()
+                    }
+                };
+                format!("{no} transferred from {from} to {department}{unassigned}{now_with}.")
             }
             DeskCommand::Priority(priority) => {
                 if t.priority == *priority {
@@ -384,9 +427,10 @@ impl Service {
                         .await?;
                     return Ok(DeskOutcome::Answered);
                 }
+                // Limits run from creation (plus any time paused waiting on the customer): a
+                // raised priority can make a ticket overdue at once.
+                let deadlines = self.sla.rebased_deadlines(&t, *priority);
                 let from = std::mem::replace(&mut t.priority, *priority);
-                // Limits run from creation: a raised priority can make a ticket overdue at once.
-                let deadlines = self.sla.deadlines(*priority, t.created_at);
                 t.first_response_due = deadlines.first_response;
                 t.resolution_due = deadlines.resolution;
                 t.updated_at = now;
@@ -509,7 +553,7 @@ impl Service {
                 return self.desk_wide(turn, command).await;
             }
         };
-        super::sla_flow::save_ticket(&mut turn.tx, Some(&original), &t, now).await?;
+        super::sla_flow::save_ticket(&mut turn.tx, &self.sla, Some(&original), &t, now).await?;
         turn.answer(Some(no), answer).await?;
         desk_topic::follow(&mut turn.tx, &before, &t, &customer.display_name, now).await?;
         tracing::info!(ticket = %no, command = command.name(), "desk command applied");
@@ -619,7 +663,8 @@ impl Service {
             turn.say_text(text).await?;
             return Ok(Some(no));
         }
-        super::sla_flow::save_ticket(&mut turn.tx, Some(&original), &t, turn.now).await?;
+        super::sla_flow::save_ticket(&mut turn.tx, &self.sla, Some(&original), &t, turn.now)
+            .await?;
         let (message, desk_line) = if solved {
             turn.event(no, "confirmed", "customer", "resolved → closed".into())
                 .await?;

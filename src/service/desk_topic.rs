@@ -344,6 +344,7 @@ mod tests {
             first_response_at: None,
             resolved_at: None,
             closed_at: None,
+            waiting_since: None,
         }
     }
 

@@ -7,20 +7,22 @@
 
 use super::desk_topic::{self, ThreadLook};
 use super::{Service, ServiceError};
+use crate::domain::Direction;
 use crate::domain::{Language, Outbound, Ticket, TicketAction, TicketNo, TicketState, Timestamp};
 use crate::replies;
-use crate::sla::{human_duration, timer_plan, TimerKind};
-use crate::store::{DueTimer, StoreError, TicketEvent, Tx};
+use crate::sla::{human_duration, timer_plan, to_chrono, SlaPolicy, TimerKind};
+use crate::store::{DueTimer, StoreError, TicketEvent, TicketMessage, Tx};
 
 /// Stores the timer changes of a ticket going from `before` (`None`: just created) to
 /// `after`.
 pub(super) async fn schedule(
     tx: &mut Box<dyn Tx>,
+    policy: &SlaPolicy,
     before: Option<&Ticket>,
     after: &Ticket,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let plan = timer_plan(before, after, now);
+    let plan = timer_plan(policy, before, after, now);
     if !plan.cancel.is_empty() {
         let kinds: Vec<&str> = plan.cancel.iter().map(|k| k.as_str()).collect();
         tx.cancel_timers(after.no, &kinds).await?;
@@ -35,13 +37,17 @@ pub(super) async fn schedule(
 /// Writes back a ticket changed through the state machine, with its timer changes.
 pub(super) async fn save_ticket(
     tx: &mut Box<dyn Tx>,
+    policy: &SlaPolicy,
     before: Option<&Ticket>,
     after: &Ticket,
     now: Timestamp,
 ) -> Result<(), StoreError> {
     tx.save_ticket(after).await?;
-    schedule(tx, before, after, now).await
+    schedule(tx, policy, before, after, now).await
 }
+
+/// Recent ticket messages looked at to tell whether an agent wrote since the last sync.
+const PROGRESS_SAMPLE: u32 = 50;
 
 /// What became of a claimed timer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +90,18 @@ async fn tell_desk(
     Ok(())
 }
 
+/// The supervisors' line about a missed deadline.
+fn breach_notice(t: &Ticket, deadline: &str, overdue: String) -> String {
+    format!(
+        "SLA breach: {} {} {} missed its {deadline} deadline (overdue by {overdue}); department {}, assignee {}.",
+        t.no,
+        t.priority.label(),
+        t.category,
+        t.department,
+        t.assignee.as_deref().unwrap_or("none")
+    )
+}
+
 fn nudge_text(language: Language, no: TicketNo) -> String {
     match language {
         Language::En => format!(
@@ -113,7 +131,75 @@ fn auto_closed_text(language: Language, no: TicketNo, was_resolved: bool) -> Str
     }
 }
 
+/// Author of the ticket messages the service writes itself (automatic updates).
+const BOT: &str = "bot";
+
 impl Service {
+    /// The progress cadence came round (SPEC §4): the assignee is reminded in the thread
+    /// and, when nobody has told the customer anything since the previous sync point (no
+    /// reply, question, FAQ quote or solution), the customer gets an automatic "still
+    /// working on it". The cadence then continues.
+    async fn progress_sync(
+        &self,
+        tx: &mut Box<dyn Tx>,
+        t: &Ticket,
+        timer: &DueTimer,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let no = t.no;
+        let cadence = to_chrono(self.sla.limits(t.priority).progress);
+        let since = timer.due_at - cadence;
+        let messages = tx.recent_messages(no, PROGRESS_SAMPLE).await?;
+        let told = messages
+            .iter()
+            .any(|m| m.direction == Direction::Outbound && m.author != BOT && m.at >= since);
+        let who = t.assignee.as_deref().unwrap_or("unassigned");
+        let every = human_duration(self.sla.limits(t.priority).progress);
+        let mut line = format!(
+            "⏰ {no} ({}) progress sync for {who}: tell the customer where it stands (every {every})."
+        ,
+            t.priority.label()
+        );
+        if !told {
+            let customer = tx.customer(t.customer).await?;
+            if let Some(customer) = customer {
+                let language = super::desk_flow::ticket_language(tx, no, customer.language).await?;
+                let text = replies::still_working(language, no);
+                let message = TicketMessage {
+                    ticket: no,
+                    direction: Direction::Outbound,
+                    author: BOT.into(),
+                    text: text.clone(),
+                    attachments: Vec::new(),
+                    at: now,
+                };
+                tx.add_message(&message).await?;
+                tx.enqueue(&Outbound::text(customer.chat(), text).for_ticket(no), now)
+                    .await?;
+                line.push_str(" Nobody wrote to the customer since the last one: they were told it is still being worked on.");
+                event(
+                    tx,
+                    no,
+                    "progress_update",
+                    "automatic: still working on it".into(),
+                    now,
+                )
+                .await?;
+            }
+        }
+        tell_desk(tx, no, line, now).await?;
+        event(
+            tx,
+            no,
+            "progress_sync",
+            format!("assignee {who}; customer told by an agent since last sync: {told}"),
+            now,
+        )
+        .await?;
+        tx.schedule_timer(no, TimerKind::ProgressSync.as_str(), now + cadence, now)
+            .await
+    }
+
     /// Applies one claimed timer in its own unit of work: marks it fired and applies its
     /// effect, or does nothing when it was fired, cancelled or taken meanwhile. `worker`
     /// must be the name it was claimed under.
@@ -182,10 +268,14 @@ impl Service {
                     now,
                 )
                 .await?;
+                let text = breach_notice(&t, "first-response", overdue(t.first_response_due));
+                self.enqueue_supervisor_notice(&mut tx, Some(no), &text, now)
+                    .await?;
                 true
             }
+            // Paused while waiting on the customer: the deadline moves when they answer.
             TimerKind::ResolutionBreach
-                if !matches!(t.state, TicketState::Resolved | TicketState::Closed) =>
+                if matches!(t.state, TicketState::New | TicketState::Open) =>
             {
                 event(
                     &mut tx,
@@ -205,6 +295,9 @@ impl Service {
                     now,
                 )
                 .await?;
+                let text = breach_notice(&t, "resolution", overdue(t.resolution_due));
+                self.enqueue_supervisor_notice(&mut tx, Some(no), &text, now)
+                    .await?;
                 true
             }
             TimerKind::CustomerNudge if t.state == TicketState::WaitingOnCustomer => {
@@ -234,7 +327,7 @@ impl Service {
                 if t.apply(TicketAction::Close, now).is_err() {
                     false
                 } else {
-                    save_ticket(&mut tx, Some(&original), &t, now).await?;
+                    save_ticket(&mut tx, &self.sla, Some(&original), &t, now).await?;
                     let why = if was_resolved {
                         "no confirmation"
                     } else {
@@ -274,6 +367,31 @@ impl Service {
                     }
                     true
                 }
+            }
+            TimerKind::UnassignedReminder if t.assignee.is_none() && t.state.is_active() => {
+                let waited = human_duration((now - t.created_at).to_std().unwrap_or_default());
+                let line = format!(
+                    "⏳ {no} {} {} · {} is still unassigned ({waited} since it came in) — /claim it in its thread.",
+                    t.priority.label(),
+                    t.category,
+                    t.department
+                );
+                match &self.desk {
+                    Some(desk) => {
+                        tx.enqueue(&Outbound::text(desk.chat(), line).for_ticket(no), now)
+                            .await?;
+                    }
+                    None => tell_desk(&mut tx, no, line, now).await?,
+                }
+                event(&mut tx, no, "unassigned_reminder", waited, now).await?;
+                // Again every interval until somebody has it (claiming cancels it).
+                let next = now + to_chrono(self.sla.unassigned_reminder);
+                tx.schedule_timer(no, kind.as_str(), next, now).await?;
+                true
+            }
+            TimerKind::ProgressSync if matches!(t.state, TicketState::New | TicketState::Open) => {
+                self.progress_sync(&mut tx, &t, timer, now).await?;
+                true
             }
             _ => false,
         };

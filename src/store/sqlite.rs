@@ -348,7 +348,7 @@ fn feedback_column(feedback: FaqFeedback) -> (i64, i64, i64) {
 
 const TICKET_COLUMNS: &str = "number, customer, state, category, priority, department, \
      assignee, subject, created_at, updated_at, first_response_due, resolution_due, \
-     first_response_at, resolved_at, closed_at";
+     first_response_at, resolved_at, closed_at, waiting_since";
 
 /// Most urgent first: the first-response deadline until someone answered, then the
 /// resolution deadline (SPEC §3 `/queue`).
@@ -379,6 +379,7 @@ fn ticket_from(row: &SqliteRow, ctx: &Ctx) -> Result<Ticket, StoreError> {
         first_response_at: get_opt_ts(row, ctx, "first_response_at")?,
         resolved_at: get_opt_ts(row, ctx, "resolved_at")?,
         closed_at: get_opt_ts(row, ctx, "closed_at")?,
+        waiting_since: get_opt_ts(row, ctx, "waiting_since")?,
     })
 }
 
@@ -1183,6 +1184,7 @@ impl Tx for SqliteTx {
             first_response_at: None,
             resolved_at: None,
             closed_at: None,
+            waiting_since: None,
         })
     }
 
@@ -1192,7 +1194,7 @@ impl Tx for SqliteTx {
             "UPDATE tickets SET state = ?2, category = ?3, priority = ?4, department = ?5, \
                  assignee = ?6, subject = ?7, updated_at = ?8, first_response_due = ?9, \
                  resolution_due = ?10, first_response_at = ?11, resolved_at = ?12, \
-                 closed_at = ?13 \
+                 closed_at = ?13, waiting_since = ?14 \
              WHERE number = ?1",
         )
         .bind(ticket.no.0)
@@ -1208,6 +1210,7 @@ impl Tx for SqliteTx {
         .bind(ticket.first_response_at.map(ms))
         .bind(ticket.resolved_at.map(ms))
         .bind(ticket.closed_at.map(ms))
+        .bind(ticket.waiting_since.map(ms))
         .execute(&mut *self.w.tx)
         .await
         .map_err(|e| map_err(&ctx, e))?;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeZone;
+use frontdesk::desk::{AgentProfile, Staff};
 use frontdesk::domain::{
     Category, ChatAddress, Direction, Outbound, OutboundBody, Platform, Priority, TicketNo,
     TicketState,
@@ -36,6 +37,24 @@ struct Desk {
 const DESK_CHAT: &str = "desk";
 
 async fn desk() -> Desk {
+    desk_with(|s| s).await
+}
+
+/// Configured agents: sam (tech), li (any, at most one ticket). Console user ids = names.
+fn with_agents(service: Service) -> Service {
+    let agent = |name: &str, skills: &[&str], capacity| AgentProfile {
+        name: name.into(),
+        ids: vec![format!("console:{name}")],
+        skills: skills.iter().map(|s| s.to_string()).collect(),
+        capacity,
+    };
+    service.with_staff(Staff {
+        agents: vec![agent("sam", &["tech"], None), agent("li", &[], Some(1))],
+        auto_assign: false,
+    })
+}
+
+async fn desk_with(configure: fn(Service) -> Service) -> Desk {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap());
     let Stack {
@@ -47,7 +66,7 @@ async fn desk() -> Desk {
     Desk {
         _dir: dir,
         store,
-        service,
+        service: configure(service),
         outbox,
         transport,
         clock,
@@ -1131,4 +1150,89 @@ async fn store_desk_queries() {
     );
 
     assert!(tx.tickets_assigned_to("sam", 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn with_agents_configured_someone_else_in_the_desk_gets_a_refusal_and_changes_nothing() {
+    let d = desk_with(with_agents).await;
+    let no = d
+        .ticket_for("ana", "the app shows error 500 at checkout")
+        .await;
+    let before = d.details(no).await;
+    for text in [
+        "/claim",
+        "Hi, I can help you",
+        "/resolve done",
+        "/priority P1",
+        "/queue",
+    ] {
+        let ticket = if text == "/queue" { None } else { Some(no) };
+        assert_eq!(
+            d.agent("eve", ticket, text).await,
+            DeskOutcome::Refused,
+            "{text}"
+        );
+        let sent = d.sent().await;
+        assert_one_desk_line(&sent, &["Only the desk's agents", "console:eve"]);
+        assert!(
+            sent.customer_texts("ana").is_empty(),
+            "{text}: nothing reaches the customer"
+        );
+    }
+    let after = d.details(no).await;
+    assert_eq!(after.ticket, before.ticket);
+    assert_eq!(after.events, before.events);
+    assert_eq!(after.messages, before.messages);
+    // A configured agent works as usual, under the configured name.
+    assert_eq!(
+        d.agent("sam", Some(no), "/claim").await,
+        DeskOutcome::Applied
+    );
+    assert_eq!(d.details(no).await.ticket.assignee.as_deref(), Some("sam"));
+}
+
+#[tokio::test]
+async fn without_configured_agents_anyone_posting_in_the_desk_is_an_agent() {
+    let d = desk().await;
+    let no = d
+        .ticket_for("ana", "the app shows error 500 at checkout")
+        .await;
+    assert_eq!(
+        d.agent("newcomer", Some(no), "/claim").await,
+        DeskOutcome::Applied
+    );
+    assert_eq!(
+        d.details(no).await.ticket.assignee.as_deref(),
+        Some("newcomer")
+    );
+    // …and /assign takes any name.
+    assert_eq!(
+        d.agent("newcomer", Some(no), "/assign whoever").await,
+        DeskOutcome::Applied
+    );
+    assert_eq!(
+        d.details(no).await.ticket.assignee.as_deref(),
+        Some("whoever")
+    );
+}
+
+#[tokio::test]
+async fn assign_is_checked_against_the_configured_agents() {
+    let d = desk_with(with_agents).await;
+    let no = d
+        .ticket_for("ana", "the app shows error 500 at checkout")
+        .await;
+    d.sent().await;
+    assert_eq!(
+        d.agent("sam", Some(no), "/assign bob").await,
+        DeskOutcome::Usage
+    );
+    assert_one_desk_line(&d.sent().await, &["Unknown agent `bob`", "Agents: sam, li"]);
+    assert_eq!(d.details(no).await.ticket.assignee, None);
+    assert_eq!(
+        d.agent("sam", Some(no), "/assign @LI").await,
+        DeskOutcome::Applied
+    );
+    assert_one_desk_line(&d.sent().await, &["assigned to li"]);
+    assert_eq!(d.details(no).await.ticket.assignee.as_deref(), Some("li"));
 }

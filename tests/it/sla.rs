@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::TimeZone;
-use frontdesk::domain::{OutboundBody, Platform, TicketNo, TicketState, Timestamp};
+use frontdesk::desk::{AgentProfile, Staff};
+use frontdesk::domain::{ChatAddress, OutboundBody, Platform, TicketNo, TicketState, Timestamp};
 use frontdesk::outbox::OutboxWorker;
 use frontdesk::ports::{Clock, ManualClock};
 use frontdesk::service::{
@@ -14,10 +15,20 @@ use frontdesk::service::{
 };
 use frontdesk::sla_worker::{SlaRound, SlaWorker, SlaWorkerConfig};
 use frontdesk::store::{Store, TicketDetails};
+use frontdesk::supervisors::Supervisors;
 
 use crate::support::{console_stack, customer, RecordingTransport, Stack};
 
 const DESK_CHAT: &str = "desk";
+/// The supervisors' chat of [`with_supervisors`].
+const SUPERVISORS: &str = "supervisors";
+
+fn with_supervisors(service: Service) -> Service {
+    deadlines_only(service).with_supervisors(Supervisors::new(
+        vec![ChatAddress::new(Platform::Console, SUPERVISORS)],
+        vec!["maria".into()],
+    ))
+}
 const HOUR: Duration = Duration::from_secs(3600);
 
 /// One process: store, service, outbox and an SLA worker on a shared database file.
@@ -35,14 +46,21 @@ struct Rig {
     seq: std::sync::atomic::AtomicU64,
 }
 
+/// How a test configures the service beyond the desk (supervisors, agents, …).
+type Configure = fn(Service) -> Service;
+
 async fn node(dir: &tempfile::TempDir, clock: &ManualClock) -> Node {
+    node_with(dir, clock, deadlines_only).await
+}
+
+async fn node_with(dir: &tempfile::TempDir, clock: &ManualClock, configure: Configure) -> Node {
     let Stack {
         store,
         service,
         outbox,
         transport,
     } = console_stack(dir.path(), Arc::new(clock.clone()), &[]).await;
-    let service = service.with_desk(DeskRoute::new(Platform::Console, DESK_CHAT));
+    let service = configure(service.with_desk(DeskRoute::new(Platform::Console, DESK_CHAT)));
     Node {
         store,
         service: Arc::new(service),
@@ -67,10 +85,25 @@ impl Node {
     }
 }
 
+/// The deadline timers alone: the unassigned reminder and the progress cadence (tested on
+/// their own below) are pushed out of the way.
 async fn rig() -> Rig {
+    rig_with(deadlines_only).await
+}
+
+fn deadlines_only(service: Service) -> Service {
+    let mut sla = *service.sla();
+    sla.unassigned_reminder = 1000 * HOUR;
+    for limits in [&mut sla.p1, &mut sla.p2, &mut sla.p3] {
+        limits.progress = 1000 * HOUR;
+    }
+    service.with_sla(sla)
+}
+
+async fn rig_with(configure: Configure) -> Rig {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap());
-    let node = node(&dir, &clock).await;
+    let node = node_with(&dir, &clock, configure).await;
     Rig {
         dir,
         clock,
@@ -98,11 +131,17 @@ impl Rig {
     }
 
     async fn ticket_for(&self, user: &str, text: &str) -> TicketNo {
+        let no = self.ticket_for_keeping(user, text).await;
+        self.sent().await;
+        no
+    }
+
+    /// Opens a ticket and leaves what it caused undelivered.
+    async fn ticket_for_keeping(&self, user: &str, text: &str) -> TicketNo {
         let handled = self.customer_says(user, &format!("/human {text}")).await;
         let Handled::Done { ticket: Some(no) } = handled else {
             panic!("expected a ticket, got {handled:?}");
         };
-        self.sent().await;
         no
     }
 
@@ -121,22 +160,46 @@ impl Rig {
         self.node.service.handle_desk(inbound).await.unwrap();
     }
 
-    /// (desk texts, customer texts with their button counts) delivered since the last call.
+    /// (desk texts, customer texts with their button counts) delivered since the last call;
+    /// supervisor notices are in `desk` when they went to the desk chat and are dropped
+    /// when they went to [`SUPERVISORS`] (see [`Rig::sent_to`]).
     async fn sent(&self) -> (Vec<String>, Vec<(String, usize)>) {
-        self.node.outbox.drain().await.unwrap();
         let mut desk = Vec::new();
         let mut customer = Vec::new();
-        for m in self.node.transport.take() {
-            let OutboundBody::Text { text, buttons, .. } = &m.body else {
-                continue;
-            };
-            if m.to.chat_id == DESK_CHAT {
-                desk.push(text.clone());
-            } else {
-                customer.push((text.clone(), buttons.len()));
+        for (chat, text, buttons) in self.sent_all().await {
+            if chat == DESK_CHAT {
+                desk.push(text);
+            } else if chat != SUPERVISORS {
+                customer.push((text, buttons));
             }
         }
         (desk, customer)
+    }
+
+    /// (chat, text, button count) of every text delivered since the last call.
+    async fn sent_all(&self) -> Vec<(String, String, usize)> {
+        self.node.outbox.drain().await.unwrap();
+        self.node
+            .transport
+            .take()
+            .into_iter()
+            .filter_map(|m| match &m.body {
+                OutboundBody::Text { text, buttons } => {
+                    Some((m.to.chat_id.clone(), text.clone(), buttons.len()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Texts delivered to `chat` since the last call (everything else is dropped).
+    async fn sent_to(&self, chat: &str) -> Vec<String> {
+        self.sent_all()
+            .await
+            .into_iter()
+            .filter(|(c, _, _)| c == chat)
+            .map(|(_, text, _)| text)
+            .collect()
     }
 
     async fn details(&self, no: TicketNo) -> TicketDetails {
@@ -518,5 +581,340 @@ async fn scheduling_again_replaces_and_cancel_counts_only_pending_timers() {
             .iter()
             .all(|t| t.kind != "customer_nudge" && t.kind != "first_response_breach"),
         "{claimed:?}"
+    );
+}
+
+#[tokio::test]
+async fn complaints_and_p1_tickets_notify_the_supervisors_at_creation() {
+    let r = rig_with(with_supervisors).await;
+    let complaint = r
+        .ticket_for_keeping("ana", "Your agent was extremely rude to me on the phone")
+        .await;
+    let p1 = r
+        .ticket_for_keeping("bo", "I CAN'T LOG IN!!! it says wrong password")
+        .await;
+    let ordinary = r
+        .ticket_for_keeping("cy", "my invoice total is wrong")
+        .await;
+    let notices = r.sent_to(SUPERVISORS).await;
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    assert!(
+        notices[0].starts_with("📣 Supervisors (@maria): new complaint: "),
+        "{notices:?}"
+    );
+    assert!(notices[0].contains(&complaint.to_string()), "{notices:?}");
+    assert!(
+        notices[1].contains(&format!("new P1: {p1} P1 problem")),
+        "{notices:?}"
+    );
+    assert!(!notices.iter().any(|n| n.contains(&ordinary.to_string())));
+    let d = r.details(complaint).await;
+    assert_eq!(events(&d, "supervisors_notified", "complaint"), 1);
+    assert_eq!(
+        events(&r.details(ordinary).await, "supervisors_notified", ""),
+        0
+    );
+}
+
+#[tokio::test]
+async fn breaches_alert_the_thread_and_the_supervisors() {
+    let r = rig_with(with_supervisors).await;
+    let w = r.node.worker("w1", &r.clock);
+    let no = r.ticket_for("ana", "my invoice total is wrong").await;
+    let t = r.details(no).await.ticket;
+    r.set(t.first_response_due);
+    r.run(&w).await;
+    let sent = r.sent_all().await;
+    let thread: Vec<_> = sent.iter().filter(|(c, _, _)| c == DESK_CHAT).collect();
+    let sup: Vec<_> = sent.iter().filter(|(c, _, _)| c == SUPERVISORS).collect();
+    assert!(
+        thread
+            .iter()
+            .any(|(_, l, _)| l.contains("first-response deadline missed")),
+        "{sent:?}"
+    );
+    assert_eq!(sup.len(), 1, "{sent:?}");
+    assert!(sup[0].1.contains(&format!("SLA breach: {no} P")), "{sup:?}");
+    assert!(sup[0].1.contains("first-response deadline"), "{sup:?}");
+    r.set(t.resolution_due + chrono::Duration::minutes(5));
+    r.run(&w).await;
+    let sup = r.sent_to(SUPERVISORS).await;
+    assert_eq!(sup.len(), 1, "{sup:?}");
+    assert!(
+        sup[0].contains("resolution deadline (overdue by 5 min)"),
+        "{sup:?}"
+    );
+}
+
+#[tokio::test]
+async fn supervisor_notices_fall_back_to_the_desk_chat_and_can_be_sent_on_their_own() {
+    let r = rig().await;
+    let queued = r
+        .node
+        .service
+        .notify_supervisors("average first response 31 min (threshold 25 min)")
+        .await
+        .unwrap();
+    assert_eq!(queued, 1);
+    let (desk, customer) = r.sent().await;
+    assert_eq!(
+        desk,
+        vec!["📣 Supervisors: average first response 31 min (threshold 25 min)".to_string()]
+    );
+    assert!(customer.is_empty());
+    let notice = r.node.service.supervisor_notice(Some(TicketNo(3)), "x");
+    assert_eq!(
+        notice[0].to,
+        DeskRoute::new(Platform::Console, DESK_CHAT).chat()
+    );
+    assert_eq!(notice[0].ticket, Some(TicketNo(3)));
+}
+
+/// Only the unassigned reminder (every 30 min) besides the deadline timers pushed away.
+fn unassigned_reminders(service: Service) -> Service {
+    let service = deadlines_only(service);
+    let mut sla = *service.sla();
+    sla.unassigned_reminder = Duration::from_secs(30 * 60);
+    service.with_sla(sla)
+}
+
+#[tokio::test]
+async fn unassigned_tickets_are_announced_and_reminded_until_claimed() {
+    let r = rig_with(unassigned_reminders).await;
+    let w = r.node.worker("w1", &r.clock);
+    let no = r
+        .ticket_for_keeping("ana", "my invoice total is wrong")
+        .await;
+    let general = |sent: Vec<(String, String, usize)>| -> Vec<String> {
+        sent.into_iter()
+            .filter(|(c, _, _)| c == DESK_CHAT)
+            .map(|(_, t, _)| t)
+            .collect()
+    };
+    let desk = general(r.sent_all().await);
+    assert!(
+        desk.iter()
+            .any(|l| l.starts_with(&format!("🆕 {no} ")) && l.contains("unassigned (new)")),
+        "{desk:?}"
+    );
+    let start = r.clock.now();
+    for (minutes, expected) in [(29, 0), (30, 1), (59, 0), (60, 1)] {
+        r.set(start + chrono::Duration::minutes(minutes));
+        r.run(&w).await;
+        let desk = general(r.sent_all().await);
+        let reminders = desk
+            .iter()
+            .filter(|l| l.contains("still unassigned"))
+            .count();
+        assert_eq!(reminders, expected, "at +{minutes} min: {desk:?}");
+    }
+    r.agent("sam", no, "/claim").await;
+    r.sent().await;
+    r.set(start + chrono::Duration::hours(10));
+    r.run(&w).await;
+    assert!(!general(r.sent_all().await)
+        .iter()
+        .any(|l| l.contains("still unassigned")));
+    assert_eq!(events(&r.details(no).await, "unassigned_reminder", ""), 2);
+    // A transfer leaves it without anyone: announced and reminded again.
+    r.agent("sam", no, "/transfer product").await;
+    let desk = general(r.sent_all().await);
+    assert!(
+        desk.iter()
+            .any(|l| l.starts_with(&format!("🆕 {no} ")) && l.contains("(transferred)")),
+        "{desk:?}"
+    );
+    r.clock.advance(Duration::from_secs(30 * 60));
+    r.run(&w).await;
+    assert!(general(r.sent_all().await)
+        .iter()
+        .any(|l| l.contains("still unassigned")));
+}
+
+fn auto_assigning(service: Service) -> Service {
+    let agent = |name: &str, skills: &[&str], capacity| AgentProfile {
+        name: name.into(),
+        ids: vec![format!("console:{name}")],
+        skills: skills.iter().map(|s| s.to_string()).collect(),
+        capacity,
+    };
+    unassigned_reminders(service).with_staff(Staff {
+        agents: vec![
+            agent("sam", &["tech"], None),
+            agent("li", &["tech", "support"], Some(1)),
+        ],
+        auto_assign: true,
+    })
+}
+
+#[tokio::test]
+async fn auto_assignment_gives_tickets_to_the_least_loaded_agent_with_the_skill() {
+    let r = rig_with(auto_assigning).await;
+    let w = r.node.worker("w1", &r.clock);
+    let login = "I CAN'T LOG IN!!! it says wrong password";
+    let first = r.ticket_for("u1", login).await;
+    let second = r.ticket_for("u2", login).await;
+    let third = r.ticket_for("u3", login).await;
+    let r = &r;
+    let assignee = |no| async move { r.details(no).await.ticket.assignee };
+    // Tie at zero → the one listed first; then the less loaded; li is full (capacity 1).
+    assert_eq!(assignee(first).await.as_deref(), Some("sam"));
+    assert_eq!(assignee(second).await.as_deref(), Some("li"));
+    assert_eq!(assignee(third).await.as_deref(), Some("sam"));
+    let d = r.details(first).await;
+    assert_eq!(events(&d, "assigned", "auto"), 1);
+    assert_eq!(
+        d.ticket.state,
+        TicketState::New,
+        "assigned, not yet claimed"
+    );
+    // Nobody free with the skill for a complaint: it waits, announced and reminded.
+    let complaint = r
+        .ticket_for_keeping("u4", "Your agent was extremely rude to me on the phone")
+        .await;
+    assert_eq!(assignee(complaint).await, None);
+    let (desk, _) = r.sent().await;
+    assert!(
+        desk.iter()
+            .any(|l| l.starts_with(&format!("🆕 {complaint} "))),
+        "{desk:?}"
+    );
+    r.clock.advance(Duration::from_secs(30 * 60));
+    r.run(&w).await;
+    let (desk, _) = r.sent().await;
+    assert_eq!(
+        desk.iter()
+            .filter(|l| l.contains("still unassigned"))
+            .count(),
+        1,
+        "{desk:?}"
+    );
+}
+
+/// Only the progress cadence besides the deadline timers (P3: every 4 h).
+fn progress_only(service: Service) -> Service {
+    let service = deadlines_only(service);
+    let mut sla = *service.sla();
+    let defaults = frontdesk::sla::SlaPolicy::default();
+    sla.p1.progress = defaults.p1.progress;
+    sla.p2.progress = defaults.p2.progress;
+    sla.p3.progress = defaults.p3.progress;
+    service.with_sla(sla)
+}
+
+#[tokio::test]
+async fn progress_sync_reminds_the_assignee_and_updates_a_customer_nobody_wrote_to() {
+    let r = rig_with(progress_only).await;
+    let w = r.node.worker("w1", &r.clock);
+    let no = r.ticket_for("ana", "my invoice total is wrong").await;
+    let t = r.details(no).await.ticket;
+    let cadence = r.node.service.sla().limits(t.priority).progress;
+    let every = chrono::Duration::from_std(cadence).unwrap();
+    r.agent("sam", no, "/claim").await;
+    r.sent().await;
+    // First sync: only the claim so far (not a word to the customer) → automatic update.
+    r.set(t.created_at + every - chrono::Duration::seconds(1));
+    assert_eq!(r.run(&w).await.claimed, 0);
+    r.set(t.created_at + every);
+    assert_eq!(r.run(&w).await.fired, 1);
+    let (desk, customer) = r.sent().await;
+    assert!(
+        desk.iter().any(|l| l.contains("progress sync for sam")),
+        "{desk:?}"
+    );
+    assert_eq!(customer.len(), 1, "{customer:?}");
+    assert!(
+        customer[0].0.contains("still working on it"),
+        "{customer:?}"
+    );
+    // The agent writes before the next one: reminder only.
+    r.clock.advance(HOUR);
+    r.agent("sam", no, "Checking with the billing team now.")
+        .await;
+    r.sent().await;
+    r.set(t.created_at + every * 2);
+    assert_eq!(r.run(&w).await.fired, 1);
+    let (desk, customer) = r.sent().await;
+    assert!(
+        desk.iter().any(|l| l.contains("progress sync for sam")),
+        "{desk:?}"
+    );
+    assert!(customer.is_empty(), "the agent wrote since: {customer:?}");
+    // Silent again: the cadence continues with another update.
+    r.set(t.created_at + every * 3);
+    assert_eq!(r.run(&w).await.fired, 1);
+    let (_, customer) = r.sent().await;
+    assert_eq!(customer.len(), 1, "{customer:?}");
+    let d = r.details(no).await;
+    assert_eq!(events(&d, "progress_sync", ""), 3);
+    assert_eq!(events(&d, "progress_update", ""), 2);
+    // Resolved: the cadence stops.
+    r.agent("sam", no, "/resolve Corrected invoice sent.").await;
+    r.sent().await;
+    r.set(t.created_at + every * 10);
+    r.run(&w).await;
+    assert_eq!(events(&r.details(no).await, "progress_sync", ""), 3);
+}
+
+#[tokio::test]
+async fn progress_sync_for_p1_runs_hourly_in_chinese_for_chinese_customers() {
+    let r = rig_with(progress_only).await;
+    let w = r.node.worker("w1", &r.clock);
+    let no = r.ticket_for("wei", "我登录不了，一直提示密码错误").await;
+    let t = r.details(no).await.ticket;
+    assert_eq!(t.priority, frontdesk::domain::Priority::P1);
+    r.agent("sam", no, "/claim").await;
+    r.sent().await;
+    r.set(t.created_at + chrono::Duration::hours(1));
+    assert_eq!(r.run(&w).await.fired, 1);
+    let (_, customer) = r.sent().await;
+    assert_eq!(customer.len(), 1, "{customer:?}");
+    assert!(customer[0].0.contains("仍在处理中"), "{customer:?}");
+}
+
+#[tokio::test]
+async fn waiting_on_the_customer_pauses_the_deadlines_and_the_answer_moves_them() {
+    let r = rig().await;
+    let w = r.node.worker("w1", &r.clock);
+    let no = r.ticket_for("ana", "my invoice total is wrong").await;
+    let t0 = r.details(no).await.ticket;
+    r.agent("sam", no, "/ask Which invoice number?").await;
+    let asked = r.clock.now();
+    assert_eq!(r.details(no).await.ticket.waiting_since, Some(asked));
+    r.sent().await;
+    // The original resolution deadline passes while waiting: no breach (paused).
+    let paused_for = t0.resolution_due - asked + chrono::Duration::hours(1);
+    r.set(asked + paused_for - chrono::Duration::seconds(1));
+    r.run(&w).await;
+    assert_eq!(
+        events(&r.details(no).await, "sla_breached", "resolution"),
+        0
+    );
+    r.set(asked + paused_for);
+    r.customer_says("ana", "It is INV-42").await;
+    r.sent().await;
+    let t1 = r.details(no).await.ticket;
+    assert_eq!(t1.state, TicketState::Open);
+    assert_eq!(t1.waiting_since, None);
+    assert_eq!(t1.resolution_due, t0.resolution_due + paused_for);
+    // The breach timer moved with the deadline.
+    r.set(t1.resolution_due - chrono::Duration::seconds(1));
+    r.run(&w).await;
+    assert_eq!(
+        events(&r.details(no).await, "sla_breached", "resolution"),
+        0
+    );
+    // A priority change keeps the pause: P1 limits from creation, plus the time waited.
+    r.agent("sam", no, "/priority P1").await;
+    let t2 = r.details(no).await.ticket;
+    assert_eq!(
+        t2.resolution_due,
+        t0.created_at + chrono::Duration::hours(2) + paused_for
+    );
+    r.set(t2.resolution_due.max(r.clock.now()));
+    r.run(&w).await;
+    assert_eq!(
+        events(&r.details(no).await, "sla_breached", "resolution"),
+        1
     );
 }

@@ -69,6 +69,7 @@ fn fresh_ticket() -> Ticket {
         first_response_at: None,
         resolved_at: None,
         closed_at: None,
+        waiting_since: None,
     }
 }
 

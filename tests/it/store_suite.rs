@@ -211,6 +211,15 @@ pub async fn ticket_with_history_round_trips(store: Arc<dyn Store>) {
     assert_eq!(details.events, vec![created, claimed]);
     assert!(store.ticket_details(TicketNo(99)).await.unwrap().is_none());
 
+    // Waiting on the customer is remembered (the deadlines are paused meanwhile).
+    let mut waiting = ticket.clone();
+    waiting.apply(TicketAction::AskCustomer, at(70)).unwrap();
+    assert_eq!(waiting.waiting_since, Some(at(70)));
+    let mut tx = store.begin().await.unwrap();
+    tx.save_ticket(&waiting).await.unwrap();
+    assert_eq!(tx.ticket(ticket.no).await.unwrap(), Some(waiting.clone()));
+    drop(tx);
+
     // Saving a ticket that does not exist is an error, not a silent no-op.
     let mut ghost = ticket.clone();
     ghost.no = TicketNo(99);
