@@ -314,6 +314,9 @@ impl Settings {
                 "assignment.auto needs the agents listed in [[agents]]".into(),
             ));
         }
+        self.sla
+            .check()
+            .map_err(|e| ConfigError::Invalid(format!("sla.{e}")))?;
         if self.outbox.max_attempts == 0 {
             return Err(ConfigError::Invalid(
                 "outbox.max_attempts must be at least 1".into(),
@@ -660,6 +663,33 @@ mod tests {
                 "{bad:?} accepted"
             );
         }
+    }
+
+    #[test]
+    fn business_hours_and_the_survey_are_configurable() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(
+            file,
+            "[sla]\nunassigned_reminder = \"15m\"\n[sla.business_hours]\ndays = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\"]\n\
+             start = \"09:00\"\nend = \"18:00\"\nutc_offset = \"+08:00\"\n[sla.csat]\nwindow_p1 = \"12h\"\nbusiness_days = 3"
+        )
+        .unwrap();
+        let s = Settings::load_from(Some(file.path()), &[]).unwrap();
+        assert_eq!(s.sla.unassigned_reminder.as_secs(), 900);
+        assert_eq!(s.sla.p1, crate::sla::SlaPolicy::default().p1, "table kept");
+        let hours = s.sla.business_hours.unwrap();
+        assert_eq!((hours.start, hours.end, hours.utc_offset), (540, 1080, 480));
+        assert_eq!(s.sla.csat.window_p1.as_secs(), 12 * 3600);
+        assert_eq!(s.sla.csat.business_days, 3);
+        assert!(s.sla.csat.enabled);
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(
+            file,
+            "[sla.business_hours]\ndays = []\nstart = \"09:00\"\nend = \"18:00\""
+        )
+        .unwrap();
+        let err = Settings::load_from(Some(file.path()), &[]).unwrap_err();
+        assert!(err.to_string().contains("at least one day"), "{err}");
     }
 
     #[test]

@@ -391,6 +391,14 @@ pub fn reopened_by_agent(language: Language, no: TicketNo) -> String {
     }
 }
 
+/// After "Solved" when no rating is asked (asked before, or surveys are off).
+pub fn solved_closed(language: Language, no: TicketNo) -> String {
+    match language {
+        Language::En => format!("Thank you for confirming — ticket {no} is now closed."),
+        Language::Zh => format!("感谢您的确认，工单 {no} 已关闭。"),
+    }
+}
+
 /// After "Solved": the ticket is closed; asks for the rating (sent with [`rating_buttons`]).
 pub fn solved_ask_rating(language: Language, no: TicketNo) -> String {
     match language {

@@ -25,6 +25,7 @@ use crate::supervisors::Supervisors;
 use crate::triage::TriageRules;
 
 mod assignment;
+mod csat;
 mod desk_flow;
 mod sla_flow;
 pub use sla_flow::TimerOutcome;

@@ -31,6 +31,136 @@ pub struct SlaPolicy {
     /// How often the desk is reminded of a ticket nobody has claimed.
     #[serde(with = "humantime_secs")]
     pub unassigned_reminder: Duration,
+    /// Working hours: P3 deadlines count only these (SPEC §4), and so do the business days
+    /// of the satisfaction survey. `None`: around the clock.
+    pub business_hours: Option<BusinessHours>,
+    pub csat: CsatPolicy,
+}
+
+/// The satisfaction survey (SPEC §1.6): asked once, right away at closing, open until an
+/// outer limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CsatPolicy {
+    /// Ask for a 1–5 rating when a ticket closes.
+    pub enabled: bool,
+    /// How long the survey of a P1 ticket stays open.
+    #[serde(with = "humantime_secs")]
+    pub window_p1: Duration,
+    /// Business days the survey of any other ticket stays open (calendar days without
+    /// business hours).
+    pub business_days: u32,
+}
+
+impl Default for CsatPolicy {
+    fn default() -> Self {
+        CsatPolicy {
+            enabled: true,
+            window_p1: Duration::from_secs(24 * HOUR),
+            business_days: 2,
+        }
+    }
+}
+
+/// Working days and hours in a fixed UTC offset, e.g. Monday–Friday 09:00–18:00 at +08:00.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusinessHours {
+    /// Working days (`["mon", "tue", "wed", "thu", "fri"]`), Monday first inside.
+    #[serde(with = "weekdays")]
+    pub days: [bool; 7],
+    /// Opening time of day, `"09:00"`.
+    #[serde(with = "clock_time")]
+    pub start: u32,
+    /// Closing time of day (exclusive), `"18:00"`; after `start`.
+    #[serde(with = "clock_time")]
+    pub end: u32,
+    /// Local time's offset from UTC, `"+08:00"` / `"-05:00"` / `"Z"`.
+    #[serde(with = "utc_offset", default)]
+    pub utc_offset: i32,
+}
+
+impl BusinessHours {
+    /// Monday–Friday 09:00–18:00 UTC.
+    pub fn weekdays_nine_to_six() -> BusinessHours {
+        BusinessHours {
+            days: [true, true, true, true, true, false, false],
+            start: 9 * 60,
+            end: 18 * 60,
+            utc_offset: 0,
+        }
+    }
+
+    /// Why these hours cannot work, if they cannot.
+    pub fn check(&self) -> Result<(), String> {
+        if !self.days.iter().any(|d| *d) {
+            return Err("business_hours.days must name at least one day".into());
+        }
+        if self.start >= self.end || self.end > 24 * 60 {
+            return Err(
+                "business_hours: start must be before end (e.g. \"09:00\" and \"18:00\")".into(),
+            );
+        }
+        if self.utc_offset.abs() >= 24 * 60 {
+            return Err("business_hours.utc_offset must be within ±23:59".into());
+        }
+        Ok(())
+    }
+
+    fn offset(&self) -> chrono::Duration {
+        chrono::Duration::minutes(i64::from(self.utc_offset))
+    }
+
+    fn open_on(&self, date: chrono::NaiveDate) -> bool {
+        use chrono::Datelike;
+        self.days[date.weekday().num_days_from_monday() as usize]
+    }
+
+    fn at(date: chrono::NaiveDate, minutes: u32) -> chrono::NaiveDateTime {
+        date.and_time(chrono::NaiveTime::MIN) + chrono::Duration::minutes(i64::from(minutes))
+    }
+
+    /// `from` plus `work` of working time: the clock only runs on working days between
+    /// start and end (Friday 17:30 + 2 h with 09:00–18:00 → Monday 10:30).
+    pub fn add(&self, from: Timestamp, work: Duration) -> Timestamp {
+        if self.check().is_err() {
+            return from + to_chrono(work);
+        }
+        let mut left = to_chrono(work);
+        let mut local = from.naive_utc() + self.offset();
+        // Each pass consumes one day; a year of days covers any sane limit, and the
+        // fallback keeps a pathological one from looping.
+        for _ in 0..(366 * 30) {
+            let date = local.date();
+            let (open, close) = (Self::at(date, self.start), Self::at(date, self.end));
+            if self.open_on(date) && local < close {
+                let begin = local.max(open);
+                let room = close - begin;
+                if left <= room {
+                    return (begin + left - self.offset()).and_utc();
+                }
+                left -= room;
+            }
+            local = Self::at(date, 0) + chrono::Duration::days(1);
+        }
+        from + to_chrono(work)
+    }
+
+    /// The same time of day `days` working days after `from`'s day.
+    pub fn add_days(&self, from: Timestamp, days: u32) -> Timestamp {
+        if self.check().is_err() {
+            return from + chrono::Duration::days(i64::from(days));
+        }
+        let mut local = from.naive_utc() + self.offset();
+        let mut counted = 0;
+        while counted < days {
+            local += chrono::Duration::days(1);
+            if self.open_on(local.date()) {
+                counted += 1;
+            }
+        }
+        (local - self.offset()).and_utc()
+    }
 }
 
 const MIN: u64 = 60;
@@ -48,6 +178,8 @@ impl Default for SlaPolicy {
             p2: limits(30 * MIN, 24 * HOUR, 4 * HOUR),
             p3: limits(2 * HOUR, 48 * HOUR, 4 * HOUR),
             unassigned_reminder: Duration::from_secs(30 * MIN),
+            business_hours: None,
+            csat: CsatPolicy::default(),
         }
     }
 }
@@ -68,11 +200,37 @@ impl SlaPolicy {
         }
     }
 
+    /// The deadlines of a ticket of `priority` opened at `from`; P3 limits count working
+    /// time only when business hours are configured.
     pub fn deadlines(&self, priority: Priority, from: Timestamp) -> Deadlines {
         let limits = self.limits(priority);
-        Deadlines {
-            first_response: from + to_chrono(limits.first_response),
-            resolution: from + to_chrono(limits.resolution),
+        match (&self.business_hours, priority) {
+            (Some(hours), Priority::P3) => Deadlines {
+                first_response: hours.add(from, limits.first_response),
+                resolution: hours.add(from, limits.resolution),
+            },
+            _ => Deadlines {
+                first_response: from + to_chrono(limits.first_response),
+                resolution: from + to_chrono(limits.resolution),
+            },
+        }
+    }
+
+    /// When the satisfaction survey of a ticket of `priority` closed at `closed_at` closes:
+    /// 24 h for P1, two business days otherwise (configurable).
+    pub fn csat_closes_at(&self, priority: Priority, closed_at: Timestamp) -> Timestamp {
+        match (priority, &self.business_hours) {
+            (Priority::P1, _) => closed_at + to_chrono(self.csat.window_p1),
+            (_, Some(hours)) => hours.add_days(closed_at, self.csat.business_days),
+            (_, None) => closed_at + chrono::Duration::days(i64::from(self.csat.business_days)),
+        }
+    }
+
+    /// Why this policy cannot work, if it cannot.
+    pub fn check(&self) -> Result<(), String> {
+        match &self.business_hours {
+            Some(hours) => hours.check(),
+            None => Ok(()),
         }
     }
 }
@@ -300,6 +458,88 @@ pub(crate) mod humantime_secs {
             Raw::Secs(s) => Ok(Duration::from_secs(s)),
             Raw::Text(t) => super::parse_duration(&t).map_err(de::Error::custom),
         }
+    }
+}
+
+/// Working days as names: `["mon", "tue", …]` (full names and any case accepted).
+mod weekdays {
+    use serde::{de, Deserialize, Deserializer, Serializer};
+
+    const NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+    pub fn serialize<S: Serializer>(days: &[bool; 7], s: S) -> Result<S::Ok, S::Error> {
+        let names: Vec<&str> = NAMES
+            .iter()
+            .zip(days)
+            .filter(|(_, on)| **on)
+            .map(|(n, _)| *n)
+            .collect();
+        s.collect_seq(names)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[bool; 7], D::Error> {
+        let mut days = [false; 7];
+        for name in Vec::<String>::deserialize(d)? {
+            let lower = name.trim().to_ascii_lowercase();
+            let i = NAMES
+                .iter()
+                .position(|n| lower.starts_with(n))
+                .ok_or_else(|| {
+                    de::Error::custom(format!("unknown day `{name}` (use mon … sun)"))
+                })?;
+            days[i] = true;
+        }
+        Ok(days)
+    }
+}
+
+/// Time of day as `"HH:MM"`, kept as minutes after midnight (`"24:00"` allowed as an end).
+mod clock_time {
+    use serde::{de, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(m: &u32, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{:02}:{:02}", m / 60, m % 60))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        let text = String::deserialize(d)?;
+        let bad = || de::Error::custom(format!("bad time of day `{text}` (use \"HH:MM\")"));
+        let (h, m) = text.trim().split_once(':').ok_or_else(bad)?;
+        let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+        if m >= 60 || h * 60 + m > 24 * 60 {
+            return Err(bad());
+        }
+        Ok(h * 60 + m)
+    }
+}
+
+/// UTC offset as `"+08:00"`, `"-05:30"` or `"Z"`, kept as minutes.
+mod utc_offset {
+    use serde::{de, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(m: &i32, s: S) -> Result<S::Ok, S::Error> {
+        let sign = if *m < 0 { '-' } else { '+' };
+        s.serialize_str(&format!("{sign}{:02}:{:02}", m.abs() / 60, m.abs() % 60))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+        let text = String::deserialize(d)?;
+        let t = text.trim();
+        if t.eq_ignore_ascii_case("z") || t.eq_ignore_ascii_case("utc") {
+            return Ok(0);
+        }
+        let bad = || de::Error::custom(format!("bad UTC offset `{text}` (use \"+08:00\")"));
+        let (sign, rest) = match t.chars().next() {
+            Some('+') => (1, &t[1..]),
+            Some('-') => (-1, &t[1..]),
+            _ => return Err(bad()),
+        };
+        let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+        let (h, m): (i32, i32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+        if !(0..60).contains(&m) || !(0..24).contains(&h) {
+            return Err(bad());
+        }
+        Ok(sign * (h * 60 + m))
     }
 }
 
@@ -548,6 +788,153 @@ mod tests {
             policy.rebased_deadlines(&t, Priority::P2).resolution,
             t.resolution_due
         );
+    }
+
+    fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> Timestamp {
+        use chrono::TimeZone;
+        chrono::Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
+    }
+
+    #[test]
+    fn business_time_skips_nights_and_weekends() {
+        let hours = BusinessHours::weekdays_nine_to_six();
+        let h = |n| Duration::from_secs(n * HOUR);
+        // 2026-03-06 is a Friday.
+        assert_eq!(
+            hours.add(utc(2026, 3, 6, 17, 30), h(2)),
+            utc(2026, 3, 9, 10, 30)
+        );
+        // Within the day.
+        assert_eq!(
+            hours.add(utc(2026, 3, 4, 10, 0), h(2)),
+            utc(2026, 3, 4, 12, 0)
+        );
+        // Before opening: the clock starts at 09:00.
+        assert_eq!(
+            hours.add(utc(2026, 3, 4, 6, 0), h(1)),
+            utc(2026, 3, 4, 10, 0)
+        );
+        // Saturday: starts Monday morning.
+        assert_eq!(
+            hours.add(utc(2026, 3, 7, 12, 0), h(2)),
+            utc(2026, 3, 9, 11, 0)
+        );
+        // Exactly the rest of the day ends at closing time.
+        assert_eq!(
+            hours.add(utc(2026, 3, 4, 16, 0), h(2)),
+            utc(2026, 3, 4, 18, 0)
+        );
+        // 48 working hours from Monday 09:00 with 9 h days: 5 days and 3 h → next Monday 12:00.
+        assert_eq!(
+            hours.add(utc(2026, 3, 2, 9, 0), h(48)),
+            utc(2026, 3, 9, 12, 0)
+        );
+        // Local hours at +08:00: Friday 17:30 local = 09:30 UTC.
+        let shanghai = BusinessHours {
+            utc_offset: 8 * 60,
+            ..hours
+        };
+        assert_eq!(
+            shanghai.add(utc(2026, 3, 6, 9, 30), h(2)),
+            utc(2026, 3, 9, 2, 30)
+        );
+        // Two business days after a Friday afternoon: Tuesday, same time.
+        assert_eq!(
+            hours.add_days(utc(2026, 3, 6, 15, 0), 2),
+            utc(2026, 3, 10, 15, 0)
+        );
+        assert_eq!(
+            hours.add_days(utc(2026, 3, 2, 15, 0), 2),
+            utc(2026, 3, 4, 15, 0)
+        );
+    }
+
+    #[test]
+    fn business_hours_apply_to_p3_and_to_the_survey_of_non_p1_tickets() {
+        let policy = SlaPolicy {
+            business_hours: Some(BusinessHours::weekdays_nine_to_six()),
+            ..SlaPolicy::default()
+        };
+        let friday = utc(2026, 3, 6, 17, 30);
+        assert_eq!(
+            policy.deadlines(Priority::P3, friday).first_response,
+            utc(2026, 3, 9, 10, 30)
+        );
+        assert_eq!(
+            policy.deadlines(Priority::P2, friday).first_response,
+            friday + chrono::Duration::minutes(30),
+            "P1/P2 run around the clock"
+        );
+        assert_eq!(
+            policy.csat_closes_at(Priority::P1, friday),
+            friday + chrono::Duration::hours(24)
+        );
+        assert_eq!(
+            policy.csat_closes_at(Priority::P2, friday),
+            utc(2026, 3, 10, 17, 30)
+        );
+        assert_eq!(
+            SlaPolicy::default().csat_closes_at(Priority::P3, friday),
+            friday + chrono::Duration::days(2)
+        );
+    }
+
+    #[test]
+    fn business_hours_read_from_settings_text() {
+        let hours: BusinessHours = toml::from_str(
+            "days = [\"Mon\", \"tuesday\", \"wed\", \"thu\", \"fri\"]\nstart = \"09:00\"\nend = \"17:30\"\nutc_offset = \"-05:00\"",
+        )
+        .unwrap();
+        assert_eq!(hours.days, [true, true, true, true, true, false, false]);
+        assert_eq!(
+            (hours.start, hours.end, hours.utc_offset),
+            (540, 1050, -300)
+        );
+        assert!(hours.check().is_ok());
+        assert!(toml::from_str::<BusinessHours>(
+            "days = [\"moon\"]\nstart = \"09:00\"\nend = \"17:00\""
+        )
+        .is_err());
+        assert!(toml::from_str::<BusinessHours>(
+            "days = [\"mon\"]\nstart = \"9h\"\nend = \"17:00\""
+        )
+        .is_err());
+        let backwards = BusinessHours {
+            start: 18 * 60,
+            end: 9 * 60,
+            ..BusinessHours::weekdays_nine_to_six()
+        };
+        assert!(backwards.check().is_err());
+    }
+
+    proptest::proptest! {
+        /// Working time added lands inside working hours (or at closing time), never before
+        /// `from`, grows with the work, and adding in two steps equals adding at once.
+        #[test]
+        fn business_time_is_monotonic_and_additive(
+            start_min in 0i64..(60 * 24 * 28),
+            a in 0u64..(60 * 40),
+            b in 0u64..(60 * 40),
+            offset in -12i32..=12,
+        ) {
+            let hours = BusinessHours { utc_offset: offset * 60, ..BusinessHours::weekdays_nine_to_six() };
+            let from = utc(2026, 3, 2, 0, 0) + chrono::Duration::minutes(start_min);
+            let (da, db) = (Duration::from_secs(a * 60), Duration::from_secs(b * 60));
+            let one = hours.add(from, da);
+            proptest::prop_assert!(one >= from);
+            proptest::prop_assert!(hours.add(from, da + db) >= one);
+            if a > 0 && b > 0 {
+                // Splitting at a point that is inside working time is exact.
+                proptest::prop_assert_eq!(hours.add(one, db), hours.add(from, da + db));
+            }
+            if a > 0 {
+                use chrono::{Datelike, Timelike};
+                let local = one.naive_utc() + chrono::Duration::minutes(i64::from(hours.utc_offset));
+                let minute = local.hour() * 60 + local.minute();
+                proptest::prop_assert!(local.weekday().num_days_from_monday() < 5);
+                proptest::prop_assert!(minute > hours.start && minute <= hours.end);
+            }
+        }
     }
 
     #[test]

@@ -14,6 +14,7 @@ use crate::domain::{
 use crate::replies;
 use crate::store::{Rating, StoreError, TicketEvent, TicketMessage, Tx};
 
+use super::csat::Survey;
 use super::desk_topic::{self, ThreadLook};
 use super::{Service, ServiceError, Turn};
 
@@ -668,9 +669,19 @@ impl Service {
         let (message, desk_line) = if solved {
             turn.event(no, "confirmed", "customer", "resolved → closed".into())
                 .await?;
-            turn.event(no, "rating_asked", "bot", String::new()).await?;
-            let ask = Outbound::text(turn.chat(), replies::solved_ask_rating(turn.language, no))
-                .with_buttons(replies::rating_buttons(no));
+            let customer = turn.customer.clone();
+            let ask = match self
+                .open_survey(&mut turn.tx, &t, &customer, "bot", turn.now)
+                .await?
+            {
+                Survey::Ask => {
+                    Outbound::text(turn.chat(), replies::solved_ask_rating(turn.language, no))
+                        .with_buttons(replies::rating_buttons(no))
+                }
+                Survey::Skip => {
+                    Outbound::text(turn.chat(), replies::solved_closed(turn.language, no))
+                }
+            };
             (
                 ask,
                 format!("{no}: the customer confirmed it is solved — closed."),
@@ -704,6 +715,12 @@ impl Service {
         turn.language = ticket_language(&mut turn.tx, no, turn.language).await?;
         if t.state != TicketState::Closed {
             turn.say_text(replies::rating_not_yet(turn.language, no))
+                .await?;
+            return Ok(Some(no));
+        }
+        if !self.survey_open(&t, turn.now) {
+            // Past the survey's outer limit: thanked, nothing recorded.
+            turn.say_text(replies::survey_closed(turn.language, no))
                 .await?;
             return Ok(Some(no));
         }

@@ -5,6 +5,7 @@
 //! Which timers a change causes is decided by the pure [`crate::sla::timer_plan`]; this
 //! module only stores that decision. It never claims timers (the SLA worker does).
 
+use super::csat::Survey;
 use super::desk_topic::{self, ThreadLook};
 use super::{Service, ServiceError};
 use crate::domain::Direction;
@@ -112,15 +113,14 @@ fn nudge_text(language: Language, no: TicketNo) -> String {
     }
 }
 
-fn auto_closed_text(language: Language, no: TicketNo, was_resolved: bool) -> String {
-    match (language, was_resolved) {
-        (Language::En, true) => format!(
-            "Your ticket {no} was closed because we did not hear back about the solution. \
-             How did we do? Please rate us."
-        ),
-        (Language::Zh, true) => {
-            format!("由于未收到您对解决方案的确认，工单 {no} 已关闭。请为我们的服务评分。")
+/// The closing notice of an auto-close; asks for the rating when the survey is on (sent
+/// with the rating buttons).
+fn auto_closed_text(language: Language, no: TicketNo, was_resolved: bool, ask: bool) -> String {
+    let notice = match (language, was_resolved) {
+        (Language::En, true) => {
+            format!("Your ticket {no} was closed because we did not hear back about the solution.")
         }
+        (Language::Zh, true) => format!("由于未收到您对解决方案的确认，工单 {no} 已关闭。"),
         (Language::En, false) => format!(
             "Your ticket {no} was closed because we did not hear back from you. Write to us \
              any time if you still need help."
@@ -128,6 +128,11 @@ fn auto_closed_text(language: Language, no: TicketNo, was_resolved: bool) -> Str
         (Language::Zh, false) => {
             format!("由于未收到您的回复，工单 {no} 已关闭。如仍需帮助，请随时联系我们。")
         }
+    };
+    match (ask, language) {
+        (false, _) => notice,
+        (true, Language::En) => format!("{notice} How did we do? Please rate us."),
+        (true, Language::Zh) => format!("{notice}请为我们的服务评分。"),
     }
 }
 
@@ -343,15 +348,17 @@ impl Service {
                     .await?;
                     let customer = tx.customer(t.customer).await?;
                     if let Some(customer) = &customer {
-                        let text = auto_closed_text(customer.language, no, was_resolved);
+                        // A closing by timeout asks with the closing notice (SPEC §1.6).
+                        let survey = self
+                            .open_survey(&mut tx, &t, customer, "system", now)
+                            .await?;
+                        let ask = survey == Survey::Ask;
+                        let text = auto_closed_text(customer.language, no, was_resolved, ask);
                         let mut message = Outbound::text(customer.chat(), text).for_ticket(no);
-                        if was_resolved {
+                        if ask {
                             message = message.with_buttons(replies::rating_buttons(no));
                         }
                         tx.enqueue(&message, now).await?;
-                    }
-                    if was_resolved {
-                        event(&mut tx, no, "rating_asked", String::new(), now).await?;
                     }
                     tell_desk(
                         &mut tx,
@@ -391,6 +398,12 @@ impl Service {
             }
             TimerKind::ProgressSync if matches!(t.state, TicketState::New | TicketState::Open) => {
                 self.progress_sync(&mut tx, &t, timer, now).await?;
+                true
+            }
+            TimerKind::CsatClose if t.state == TicketState::Closed => {
+                let rated = tx.rating(no).await?.is_some();
+                let detail = if rated { "rated" } else { "no rating" };
+                event(&mut tx, no, "csat_closed", detail.into(), now).await?;
                 true
             }
             _ => false,

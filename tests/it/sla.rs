@@ -10,6 +10,7 @@ use frontdesk::desk::{AgentProfile, Staff};
 use frontdesk::domain::{ChatAddress, OutboundBody, Platform, TicketNo, TicketState, Timestamp};
 use frontdesk::outbox::OutboxWorker;
 use frontdesk::ports::{Clock, ManualClock};
+use frontdesk::replies::ButtonAction;
 use frontdesk::service::{
     Agent, DeskInbound, DeskRoute, Handled, Inbound, InboundContent, Service, TimerOutcome,
 };
@@ -128,6 +129,31 @@ impl Rig {
             },
         };
         self.node.service.handle(inbound).await.unwrap()
+    }
+
+    async fn press(&self, user: &str, action: ButtonAction) -> Handled {
+        let inbound = Inbound {
+            key: self.key(),
+            from: customer(user),
+            content: InboundContent::Button {
+                data: action.encode(),
+            },
+        };
+        self.node.service.handle(inbound).await.unwrap()
+    }
+
+    /// The ticket resolved by sam and confirmed by its customer; what was sent is cleared.
+    async fn solved(&self, user: &str, text: &str) -> TicketNo {
+        let no = self.ticket_for(user, text).await;
+        self.agent("sam", no, "/resolve Done on our side.").await;
+        self.press(user, ButtonAction::Solved(no)).await;
+        self.sent().await;
+        no
+    }
+
+    async fn rating(&self, no: TicketNo) -> Option<u8> {
+        let mut tx = self.node.store.begin().await.unwrap();
+        tx.rating(no).await.unwrap().map(|r| r.score)
     }
 
     async fn ticket_for(&self, user: &str, text: &str) -> TicketNo {
@@ -442,11 +468,21 @@ async fn ask_nudges_after_a_day_and_auto_closes_after_three_days() {
     assert_eq!(customer.len(), 1, "{customer:?}");
     assert!(customer[0].0.contains("was closed"), "{customer:?}");
     assert!(
+        customer[0].0.contains("rate us"),
+        "a timeout closing asks: {customer:?}"
+    );
+    assert!(customer[0].1 > 0, "with the rating buttons: {customer:?}");
+    assert!(
         desk.iter().any(|l| l.contains("closed automatically")),
         "{desk:?}"
     );
     r.clock.advance(100 * HOUR);
-    assert_eq!(r.run(&w).await.claimed, 0, "closing cancelled everything");
+    assert_eq!(
+        r.run(&w).await.claimed,
+        1,
+        "closing cancelled everything but the survey's own timer"
+    );
+    assert_eq!(events(&r.details(no).await, "csat_closed", ""), 1);
 }
 
 #[tokio::test]
@@ -915,6 +951,161 @@ async fn waiting_on_the_customer_pauses_the_deadlines_and_the_answer_moves_them(
     r.run(&w).await;
     assert_eq!(
         events(&r.details(no).await, "sla_breached", "resolution"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_survey_closes_at_its_outer_limit_and_a_late_rating_changes_nothing() {
+    let r = rig().await;
+    let w = r.node.worker("w1", &r.clock);
+    // P3/P2: two days (no business hours configured); P1: 24 h.
+    let ordinary = r.solved("ana", "my invoice total is wrong").await;
+    let urgent = r
+        .solved("bo", "I CAN'T LOG IN!!! it says wrong password")
+        .await;
+    let closed = r.clock.now();
+    let d = r.details(ordinary).await;
+    assert_eq!(events(&d, "rating_asked", "open until"), 1);
+
+    r.set(closed + chrono::Duration::hours(24) - chrono::Duration::seconds(1));
+    r.run(&w).await;
+    r.set(closed + chrono::Duration::hours(24));
+    assert_eq!(r.run(&w).await.fired, 1, "the P1 survey closes");
+    assert_eq!(
+        events(&r.details(urgent).await, "csat_closed", "no rating"),
+        1
+    );
+    r.press("bo", ButtonAction::Rate(urgent, 5)).await;
+    let (_, customer) = r.sent().await;
+    assert_eq!(customer.len(), 1);
+    assert!(customer[0].0.contains("survey for ticket"), "{customer:?}");
+    assert_eq!(r.rating(urgent).await, None, "not recorded");
+
+    // Still open for the other one, until two days.
+    r.press("ana", ButtonAction::Rate(ordinary, 4)).await;
+    assert_eq!(r.rating(ordinary).await, Some(4));
+    r.set(closed + chrono::Duration::days(2));
+    assert_eq!(r.run(&w).await.fired, 1);
+    assert_eq!(
+        events(&r.details(ordinary).await, "csat_closed", "rated"),
+        1
+    );
+    r.sent().await;
+    // A double click after closing: the polite line, the first rating kept.
+    r.press("ana", ButtonAction::Rate(ordinary, 1)).await;
+    assert!(r.sent().await.1[0].0.contains("has closed"));
+    assert_eq!(r.rating(ordinary).await, Some(4));
+}
+
+#[tokio::test]
+async fn the_survey_is_asked_once_even_when_reopened_and_closed_again() {
+    let r = rig().await;
+    let no = r.solved("ana", "my invoice total is wrong").await;
+    r.agent("sam", no, "/reopen").await;
+    r.agent("sam", no, "/resolve Fixed again.").await;
+    r.sent().await;
+    r.press("ana", ButtonAction::Solved(no)).await;
+    let (_, customer) = r.sent().await;
+    assert_eq!(customer.len(), 1, "{customer:?}");
+    assert!(customer[0].0.contains("is now closed"), "{customer:?}");
+    assert_eq!(
+        customer[0].1, 0,
+        "no rating buttons the second time: {customer:?}"
+    );
+    assert_eq!(events(&r.details(no).await, "rating_asked", ""), 1);
+}
+
+#[tokio::test]
+async fn a_customer_unreachable_at_closing_is_not_asked_then_or_later() {
+    let r = rig().await;
+    let w = r.node.worker("w1", &r.clock);
+    let no = r.ticket_for("ana", "my invoice total is wrong").await;
+    r.agent("sam", no, "/resolve Corrected invoice sent.").await;
+    r.sent().await;
+    let resolved = r.clock.now();
+    r.node
+        .store
+        .mark_unreachable(Platform::Console, "chat-ana", resolved)
+        .await
+        .unwrap();
+    r.set(resolved + chrono::Duration::hours(72));
+    r.run(&w).await;
+    let d = r.details(no).await;
+    assert_eq!(d.ticket.state, TicketState::Closed);
+    assert_eq!(events(&d, "rating_not_asked", "unreachable"), 1);
+    assert_eq!(events(&d, "rating_asked", ""), 0);
+    let asks = |sent: Vec<(String, usize)>| -> Vec<(String, usize)> {
+        sent.into_iter()
+            .filter(|(t, _)| t.contains("rate"))
+            .collect()
+    };
+    let rated = asks(r.sent().await.1);
+    assert!(rated.is_empty(), "{rated:?}");
+    // The customer is back: nothing is re-asked, and no survey timer ever fires.
+    r.clock.advance(HOUR);
+    r.customer_says("ana", "hello again").await;
+    r.set(resolved + chrono::Duration::days(30));
+    r.run(&w).await;
+    let rated = asks(r.sent().await.1);
+    assert!(rated.is_empty(), "{rated:?}");
+    let d = r.details(no).await;
+    assert_eq!(events(&d, "rating_asked", ""), 0);
+    assert_eq!(events(&d, "csat_closed", ""), 0);
+}
+
+fn without_survey(service: Service) -> Service {
+    let service = deadlines_only(service);
+    let mut sla = *service.sla();
+    sla.csat.enabled = false;
+    service.with_sla(sla)
+}
+
+#[tokio::test]
+async fn surveys_can_be_turned_off() {
+    let r = rig_with(without_survey).await;
+    let no = r.ticket_for("ana", "my invoice total is wrong").await;
+    r.agent("sam", no, "/resolve Done.").await;
+    r.sent().await;
+    r.press("ana", ButtonAction::Solved(no)).await;
+    let (_, customer) = r.sent().await;
+    assert_eq!(customer.len(), 1);
+    assert_eq!(customer[0].1, 0, "{customer:?}");
+    assert_eq!(events(&r.details(no).await, "rating_asked", ""), 0);
+}
+
+fn business_hours(service: Service) -> Service {
+    let service = deadlines_only(service);
+    let mut sla = *service.sla();
+    sla.business_hours = Some(frontdesk::sla::BusinessHours::weekdays_nine_to_six());
+    service.with_sla(sla)
+}
+
+#[tokio::test]
+async fn p3_deadlines_count_business_hours_only() {
+    let r = rig_with(business_hours).await;
+    let w = r.node.worker("w1", &r.clock);
+    // Friday 17:30 UTC (the rig starts Monday 2026-03-02).
+    let friday = chrono::Utc.with_ymd_and_hms(2026, 3, 6, 17, 30, 0).unwrap();
+    r.set(friday);
+    let no = r
+        .ticket_for("ana", "how do I change the language of the app?")
+        .await;
+    let t = r.details(no).await.ticket;
+    assert_eq!(t.priority, frontdesk::domain::Priority::P3);
+    let monday = chrono::Utc.with_ymd_and_hms(2026, 3, 9, 10, 30, 0).unwrap();
+    assert_eq!(
+        t.first_response_due, monday,
+        "2 h of business time: 30 min Friday, 1 h 30 Monday"
+    );
+    // Nothing breaches over the weekend.
+    r.set(friday + chrono::Duration::hours(40));
+    r.run(&w).await;
+    assert_eq!(events(&r.details(no).await, "sla_breached", ""), 0);
+    r.set(monday);
+    r.run(&w).await;
+    assert_eq!(
+        events(&r.details(no).await, "sla_breached", "first response"),
         1
     );
 }
