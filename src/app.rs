@@ -104,7 +104,8 @@ pub async fn build(
         clock,
     )
     .with_outbox_waker(outbox.waker())
-    .with_supervisors(settings.supervisors());
+    .with_supervisors(settings.supervisors())
+    .with_staff(settings.staff());
     // The Telegram forum desk gets a topic per ticket. Without a bot token nothing could
     // deliver to it, so no desk items are queued then.
     if let (Some(_), Some(desk)) = (

@@ -226,6 +226,20 @@ impl SlaPolicy {
         }
     }
 
+    /// When the first-response reminder is due: at 80 % of the limit, counted like the
+    /// deadline itself (working time for P3 when business hours are set).
+    pub fn first_response_reminder_at(&self, t: &Ticket) -> Timestamp {
+        match (&self.business_hours, t.priority) {
+            (Some(hours), Priority::P3) => hours
+                .add(
+                    t.created_at,
+                    self.limits(Priority::P3).first_response * 4 / 5,
+                )
+                .min(t.first_response_due),
+            _ => t.created_at + (t.first_response_due - t.created_at) * 4 / 5,
+        }
+    }
+
     /// Why this policy cannot work, if it cannot.
     pub fn check(&self) -> Result<(), String> {
         match &self.business_hours {
@@ -363,10 +377,10 @@ pub fn timer_plan(
         b.first_response_due != after.first_response_due || b.resolution_due != after.resolution_due
     });
     if !answered && (deadlines_moved || reopened) {
-        // 80 % of the limit, measured from creation like the deadline itself.
-        let limit = after.first_response_due - after.created_at;
-        plan.schedule
-            .push((FirstResponseReminder, after.created_at + limit * 4 / 5));
+        plan.schedule.push((
+            FirstResponseReminder,
+            policy.first_response_reminder_at(after),
+        ));
         plan.schedule
             .push((FirstResponseBreach, after.first_response_due));
     }
@@ -864,6 +878,15 @@ mod tests {
             policy.deadlines(Priority::P2, friday).first_response,
             friday + chrono::Duration::minutes(30),
             "P1/P2 run around the clock"
+        );
+        // The reminder at 80 % of 2 working hours: 30 min Friday, 66 min Monday.
+        let mut t = new_ticket(&policy);
+        t.priority = Priority::P3;
+        t.created_at = friday;
+        t.first_response_due = policy.deadlines(Priority::P3, friday).first_response;
+        assert_eq!(
+            policy.first_response_reminder_at(&t),
+            utc(2026, 3, 9, 10, 6)
         );
         assert_eq!(
             policy.csat_closes_at(Priority::P1, friday),

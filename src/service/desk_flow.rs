@@ -8,8 +8,8 @@
 
 use crate::desk::{self, DeskCommand, DeskMember, FindQuery, InfoView};
 use crate::domain::{
-    Attachment, ChatAddress, Customer, Direction, Language, Outbound, Platform, Ticket,
-    TicketAction, TicketNo, TicketState, Timestamp, TransitionError,
+    Attachment, Category, ChatAddress, Customer, Direction, Language, Outbound, Platform, Priority,
+    Ticket, TicketAction, TicketNo, TicketState, Timestamp, TransitionError,
 };
 use crate::replies;
 use crate::store::{Rating, StoreError, TicketEvent, TicketMessage, Tx};
@@ -331,7 +331,11 @@ impl Service {
         }
         let answer = match &command {
             DeskCommand::Claim => {
-                if t.assignee.as_deref() == Some(agent.as_str()) && t.state != TicketState::New {
+                // "Already yours" only while it is being worked on: a resolved or closed
+                // ticket refuses the claim below with its hint.
+                if t.assignee.as_deref() == Some(agent.as_str())
+                    && matches!(t.state, TicketState::Open | TicketState::WaitingOnCustomer)
+                {
                     turn.answer(Some(no), format!("{no} is already yours."))
                         .await?;
                     return Ok(DeskOutcome::Answered);
@@ -446,6 +450,14 @@ impl Service {
                     format!("{from} → {priority}; {due}"),
                 )
                 .await?;
+                if *priority == Priority::P1 {
+                    let text = format!(
+                        "{no} raised to P1 by {agent} ({} · {}) — {}",
+                        t.category, t.department, t.subject
+                    );
+                    self.enqueue_supervisor_notice(&mut turn.tx, Some(no), &text, now)
+                        .await?;
+                }
                 format!("{no} priority {from} → {priority}; {due}.")
             }
             DeskCommand::Category(category) => {
@@ -469,6 +481,16 @@ impl Service {
                     format!("{from} → {category}{moved}"),
                 )
                 .await?;
+                if *category == Category::Complaint {
+                    let text = format!(
+                        "{no} filed as a complaint by {agent} ({} · {}) — {}",
+                        t.priority.label(),
+                        t.department,
+                        t.subject
+                    );
+                    self.enqueue_supervisor_notice(&mut turn.tx, Some(no), &text, now)
+                        .await?;
+                }
                 format!("{no} category {from} → {category}{moved}.")
             }
             DeskCommand::Note(text) => {

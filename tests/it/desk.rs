@@ -1236,3 +1236,115 @@ async fn assign_is_checked_against_the_configured_agents() {
     assert_one_desk_line(&d.sent().await, &["assigned to li"]);
     assert_eq!(d.details(no).await.ticket.assignee.as_deref(), Some("li"));
 }
+
+/// Every ticket command of SPEC §3, as typed in a ticket's thread.
+const TICKET_COMMANDS: &[&str] = &[
+    "/claim",
+    "Hello from the desk",
+    "/assign kim",
+    "/transfer tech",
+    "/priority P1",
+    "/category problem",
+    "/note internal",
+    "/ask Which order?",
+    "/resolve Done.",
+    "/reopen",
+    "/faq orders.track",
+    "/info",
+];
+
+#[tokio::test]
+async fn ticket_commands_in_the_wrong_place_get_one_clear_line_and_change_nothing() {
+    let d = desk().await;
+    let no = d.ticket_for("ana", "my invoice total is wrong").await;
+    let closed = d.ticket_for("bo", "my refund never arrived").await;
+    d.agent("sam", Some(closed), "/resolve Refund sent.").await;
+    d.press("bo", ButtonAction::Solved(closed)).await;
+    d.sent().await;
+    let (open_before, closed_before) = (d.details(no).await, d.details(closed).await);
+    for command in TICKET_COMMANDS {
+        // In the desk chat, outside any ticket's thread.
+        assert_eq!(
+            d.agent("sam", None, command).await,
+            DeskOutcome::Usage,
+            "{command}"
+        );
+        assert_one_desk_line(&d.sent().await, &["works in a ticket's thread"]);
+        // In the thread of a ticket that does not exist.
+        assert_eq!(
+            d.agent("sam", Some(TicketNo(999)), command).await,
+            DeskOutcome::Refused,
+            "{command}"
+        );
+        assert_one_desk_line(&d.sent().await, &["There is no ticket #999"]);
+        // On a closed ticket everything but /reopen, /note and /info is refused.
+        if ["/reopen", "/note internal", "/info"].contains(command) {
+            continue;
+        }
+        assert_eq!(
+            d.agent("sam", Some(closed), command).await,
+            DeskOutcome::Refused,
+            "{command}"
+        );
+        let sent = d.sent().await;
+        assert_one_desk_line(&sent, &[&closed.to_string(), "closed", "/reopen it first"]);
+        assert!(sent.customer_texts("bo").is_empty(), "{command}");
+    }
+    assert_eq!(
+        d.details(no).await,
+        open_before,
+        "the open ticket is untouched"
+    );
+    let closed_after = d.details(closed).await;
+    assert_eq!(closed_after.ticket, closed_before.ticket);
+    assert_eq!(closed_after.events, closed_before.events);
+    assert_eq!(closed_after.messages, closed_before.messages);
+}
+
+#[tokio::test]
+async fn every_change_answers_in_the_thread_and_is_an_event_with_who_and_when() {
+    let d = desk().await;
+    let no = d.ticket_for("ana", "my invoice total is wrong").await;
+    for command in TICKET_COMMANDS {
+        d.clock.advance(Duration::from_secs(60));
+        let now = d.clock.now();
+        let before = d.details(no).await.events.len();
+        let outcome = d.agent("sam", Some(no), command).await;
+        let sent = d.sent().await;
+        if *command == "/info" {
+            assert_eq!(outcome, DeskOutcome::Answered);
+            assert_eq!(sent.desk_texts().len(), 1);
+            continue;
+        }
+        assert_eq!(outcome, DeskOutcome::Applied, "{command}");
+        let desk = sent.desk_texts();
+        assert!(!desk.is_empty(), "{command}: answered in the thread");
+        assert!(
+            desk[0].contains(&no.to_string()) || desk[0].contains("Sent to"),
+            "{command}: {desk:?}"
+        );
+        let d2 = d.details(no).await;
+        let new: Vec<_> = d2.events[before..].iter().collect();
+        assert!(!new.is_empty(), "{command}: no history entry");
+        assert!(
+            new.iter().all(|e| e.actor == "sam" && e.at == now),
+            "{command}: {new:?}"
+        );
+        if *command == "/ask Which order?" {
+            // The customer's answer brings it back to the agent.
+            d.customer_says("ana", "Order 1234").await;
+            d.sent().await;
+        }
+        if *command == "/resolve Done." {
+            assert_eq!(d2.ticket.state, TicketState::Resolved);
+        }
+    }
+    // Double presses: Solved / Not solved on a ticket that is not waiting for them.
+    for action in [ButtonAction::Solved(no), ButtonAction::NotSolved(no)] {
+        let before = d.details(no).await;
+        d.press("ana", action).await;
+        let sent = d.sent().await;
+        assert!(sent.customer_texts("ana")[0].contains("nothing to confirm"));
+        assert_eq!(d.details(no).await.ticket, before.ticket);
+    }
+}

@@ -1109,3 +1109,66 @@ async fn p3_deadlines_count_business_hours_only() {
         1
     );
 }
+
+#[tokio::test]
+async fn a_progress_sync_due_many_times_while_down_fires_once_after_start_then_keeps_its_cadence() {
+    let r = rig_with(progress_only).await;
+    let no = r.ticket_for("ana", "my invoice total is wrong").await;
+    r.agent("sam", no, "/claim").await;
+    r.sent().await;
+    let t = r.details(no).await.ticket;
+    let every =
+        chrono::Duration::from_std(r.node.service.sla().limits(t.priority).progress).unwrap();
+    let Rig {
+        dir, clock, node, ..
+    } = r;
+    drop(node);
+    // Down for three cadences.
+    let back = t.created_at + every * 3 + chrono::Duration::minutes(10);
+    clock.set(back);
+    let node = node_with(&dir, &clock, progress_only).await;
+    let w = node.worker("after-restart", &clock);
+    let round = w.run_once().await.unwrap();
+    assert_eq!((round.claimed, round.fired), (1, 1));
+    assert_eq!(
+        w.run_once().await.unwrap().claimed,
+        0,
+        "once, not once per missed cadence"
+    );
+    clock.set(back + every - chrono::Duration::seconds(1));
+    assert_eq!(w.run_once().await.unwrap().claimed, 0);
+    clock.set(back + every);
+    assert_eq!(
+        w.run_once().await.unwrap().fired,
+        1,
+        "the cadence continues from the restart"
+    );
+    let d = node.store.ticket_details(no).await.unwrap().unwrap();
+    assert_eq!(events(&d, "progress_sync", ""), 2);
+}
+
+#[tokio::test]
+async fn an_agent_raising_to_p1_or_filing_a_complaint_tells_the_supervisors() {
+    let r = rig_with(with_supervisors).await;
+    let no = r.ticket_for("ana", "my invoice total is wrong").await;
+    assert!(r.sent_to(SUPERVISORS).await.is_empty());
+    r.agent("sam", no, "/priority P1").await;
+    let notices = r.sent_to(SUPERVISORS).await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(
+        notices[0].contains(&format!("{no} raised to P1 by sam")),
+        "{notices:?}"
+    );
+    r.agent("sam", no, "/category complaint").await;
+    let notices = r.sent_to(SUPERVISORS).await;
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(
+        notices[0].contains("filed as a complaint by sam"),
+        "{notices:?}"
+    );
+    r.agent("sam", no, "/priority P2").await;
+    assert!(
+        r.sent_to(SUPERVISORS).await.is_empty(),
+        "lowering is no news"
+    );
+}
