@@ -491,3 +491,168 @@ async fn the_store_maps_topics_to_tickets_both_ways() {
     );
     rig.shutdown().await;
 }
+
+/// Issue 5's journey through the real client and the fake Bot API: the question escalates,
+/// an agent claims, asks, the customer answers, the agent resolves, the customer rejects,
+/// the agent resolves again, the customer confirms and rates 5 — and the customer's chat
+/// shows every step, in order.
+#[tokio::test]
+async fn the_whole_journey_through_telegram_in_the_customers_chat_in_order() {
+    let rig = Rig::start_with_desk().await;
+    let thread = escalate(&rig, "The invoice for March lists the VAT twice").await;
+    rig.fake.wait_text(CUSTOMER, "#1").await;
+    rig.fake.desk_text(DESK, Some(thread), AGENT, "/claim");
+    rig.fake
+        .wait_text(CUSTOMER, "an agent is now working")
+        .await;
+    rig.fake.desk_text(
+        DESK,
+        Some(thread),
+        AGENT,
+        "/ask Which invoice number is it?",
+    );
+    rig.fake.wait_text(CUSTOMER, "Which invoice number").await;
+    rig.fake.text(CUSTOMER, "It is INV-2026-03");
+    rig.fake.wait_thread_text(DESK, thread, "INV-2026-03").await;
+    rig.fake.desk_text(
+        DESK,
+        Some(thread),
+        AGENT,
+        "/resolve I removed the second VAT line.",
+    );
+    let first = rig.fake.wait_text(CUSTOMER, "second VAT line").await;
+    let data = button_data(&first);
+    assert_eq!(data, ["solved:1", "notsolved:1"]);
+    rig.fake.press(CUSTOMER, &data[1], 1);
+    rig.fake.wait_text(CUSTOMER, "What is still missing").await;
+    rig.fake.wait_thread_text(DESK, thread, "NOT solved").await;
+    rig.fake.desk_text(
+        DESK,
+        Some(thread),
+        AGENT,
+        "/resolve The corrected invoice is in your account now.",
+    );
+    let second = rig.fake.wait_text(CUSTOMER, "corrected invoice").await;
+    rig.fake.press(CUSTOMER, &button_data(&second)[0], 2);
+    let ask = rig.fake.wait_text(CUSTOMER, "rate our help").await;
+    let ratings = button_data(&ask);
+    assert_eq!(ratings.len(), 5, "{ratings:?}");
+    let five = ratings
+        .iter()
+        .find(|d| d.ends_with(":5"))
+        .expect("a 5 button");
+    rig.fake.press(CUSTOMER, five, 3);
+    rig.fake.wait_text(CUSTOMER, "5/5").await;
+
+    let chat = rig.fake.texts_to(CUSTOMER);
+    let steps = [
+        "#1",
+        "an agent is now working",
+        "Which invoice number is it?",
+        "Added to your ticket",
+        "I removed the second VAT line.",
+        "What is still missing",
+        "The corrected invoice is in your account now.",
+        "rate our help",
+        "5/5",
+    ];
+    let mut from = 0;
+    for step in steps {
+        let at = chat[from..]
+            .iter()
+            .position(|t| t.contains(step))
+            .unwrap_or_else(|| panic!("{step:?} missing after step {from} in {chat:#?}"));
+        from += at + 1;
+    }
+    let t = rig
+        .store
+        .begin()
+        .await
+        .unwrap()
+        .ticket(TicketNo(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(t.state, TicketState::Closed);
+    let mut tx = rig.store.begin().await.unwrap();
+    assert_eq!(
+        tx.rating(TicketNo(1)).await.unwrap().map(|r| r.score),
+        Some(5)
+    );
+    drop(tx);
+    rig.shutdown().await;
+}
+
+#[tokio::test]
+async fn with_agents_configured_a_stranger_in_the_desk_is_refused_by_typing_or_pressing() {
+    let sam = frontdesk::desk::AgentProfile {
+        name: "sam".into(),
+        ids: vec![format!("telegram:{AGENT}")],
+        skills: Vec::new(),
+        capacity: None,
+    };
+    let rig = Rig::start_with_staffed_desk(frontdesk::desk::Staff {
+        agents: vec![sam],
+        auto_assign: false,
+    })
+    .await;
+    let thread = escalate(&rig, "refund for order 7").await;
+    rig.fake.wait_text(CUSTOMER, "#1").await;
+    let stranger = 77;
+    rig.fake.desk_text(
+        DESK,
+        Some(thread),
+        stranger,
+        "Hi, I am not staff but here is a tip",
+    );
+    rig.fake
+        .wait_thread_text(
+            DESK,
+            thread,
+            "Only the desk's agents can use it: telegram:77",
+        )
+        .await;
+    let press = rig.fake.desk_press(DESK, stranger, "claim:1", 1);
+    rig.fake
+        .wait_for("the stranger's press answered", |f| {
+            f.calls("answercallbackquery")
+                .iter()
+                .any(|c| c.body["callback_query_id"] == press.as_str())
+        })
+        .await;
+    rig.fake
+        .wait_for("two refusals", |f| {
+            f.texts_to_thread(DESK, thread)
+                .iter()
+                .filter(|t| t.contains("Only the desk's agents"))
+                .count()
+                == 2
+        })
+        .await;
+    let t = rig
+        .store
+        .begin()
+        .await
+        .unwrap()
+        .ticket(TicketNo(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((t.state, t.assignee), (TicketState::New, None));
+    // The configured agent works under the configured name.
+    rig.fake.desk_text(DESK, Some(thread), AGENT, "/claim");
+    rig.fake
+        .wait_thread_text(DESK, thread, "#1 claimed by sam")
+        .await;
+    rig.fake
+        .wait_text(CUSTOMER, "an agent is now working")
+        .await;
+    assert!(
+        rig.fake
+            .texts_to(CUSTOMER)
+            .iter()
+            .all(|t| !t.contains("tip")),
+        "the stranger's words never reached the customer"
+    );
+    rig.shutdown().await;
+}

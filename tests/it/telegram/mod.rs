@@ -31,6 +31,7 @@ use tokio::task::JoinHandle;
 
 use crate::support::small_kb;
 use fake::{FakeBotApi, TOKEN};
+use frontdesk::desk::Staff;
 
 /// Limits loose enough not to slow the flow tests down (pacing has its own tests).
 pub fn fast_limits() -> TelegramLimits {
@@ -82,7 +83,20 @@ impl Rig {
             per_group_per_minute: NonZeroU32::new(6000).unwrap(),
             ..fast_limits()
         };
-        Rig::start_full(limits, |_| Mode::Polling, true).await.0
+        Rig::start_full(limits, |_| Mode::Polling, Some(Staff::default()))
+            .await
+            .0
+    }
+
+    /// Like [`Rig::start_with_desk`], with these agents configured.
+    pub async fn start_with_staffed_desk(staff: Staff) -> Rig {
+        let limits = TelegramLimits {
+            per_group_per_minute: NonZeroU32::new(6000).unwrap(),
+            ..fast_limits()
+        };
+        Rig::start_full(limits, |_| Mode::Polling, Some(staff))
+            .await
+            .0
     }
 
     /// Starts with the mode built from the fake's URL; returns the webhook endpoint too.
@@ -90,13 +104,13 @@ impl Rig {
         limits: TelegramLimits,
         mode: impl FnOnce(&FakeBotApi) -> Mode,
     ) -> (Rig, Option<WebhookHandler>) {
-        Rig::start_full(limits, mode, false).await
+        Rig::start_full(limits, mode, None).await
     }
 
     async fn start_full(
         limits: TelegramLimits,
         mode: impl FnOnce(&FakeBotApi) -> Mode,
-        desk: bool,
+        desk: Option<Staff>,
     ) -> (Rig, Option<WebhookHandler>) {
         let fake = FakeBotApi::start().await;
         let dir = tempfile::tempdir().unwrap();
@@ -126,8 +140,10 @@ impl Rig {
             Arc::new(SystemClock),
         )
         .with_outbox_waker(outbox.waker());
-        if desk {
-            service = service.with_desk(DeskRoute::new(Platform::Telegram, fake::DESK.to_string()));
+        if let Some(staff) = desk {
+            service = service
+                .with_desk(DeskRoute::new(Platform::Telegram, fake::DESK.to_string()))
+                .with_staff(staff);
         }
         let service = Arc::new(service);
         let (stop_outbox, outbox_rx) = watch::channel(false);
