@@ -14,6 +14,7 @@ use crate::adapters::telegram::{TelegramChannel, TelegramConfig};
 use crate::config::{redact_url, Settings};
 use crate::domain::Platform;
 use crate::faq::KnowledgeBase;
+use crate::metrics_worker::AlertWorker;
 use crate::outbox::{OutboxConfig, OutboxWorker};
 use crate::ports::{ChatTransport, Clock, SystemClock};
 use crate::service::{DeskRoute, Knowledge, Service};
@@ -164,6 +165,17 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         SlaWorkerConfig::default(),
     ));
     let sla_task = tokio::spawn(sla.run(shutdown_rx.clone()));
+    let alerts_task = if app.settings.alerts.enabled && !app.settings.alerts.is_empty() {
+        let worker = AlertWorker::new(
+            app.service.clone(),
+            Arc::new(SystemClock),
+            app.settings.alerts.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+        Some(tokio::spawn(Arc::new(worker).run(shutdown_rx.clone())))
+    } else {
+        None
+    };
     let reload_task = tokio::spawn(watch_knowledge(
         app.settings.faq_dir.clone(),
         app.service.knowledge().clone(),
@@ -203,6 +215,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let _ = shutdown_tx.send(true);
     let (outbox, reload, http, sla) = tokio::join!(outbox_task, reload_task, http_task, sla_task);
     sla.context("SLA worker crashed")?;
+    if let Some(task) = alerts_task {
+        task.await.context("metric alert worker crashed")?;
+    }
     if let Some(task) = telegram_task {
         task.await.context("telegram channel crashed")?;
     }

@@ -73,6 +73,9 @@ pub struct Settings {
     pub sla: SlaPolicy,
     #[serde(default)]
     pub outbox: OutboxSettings,
+    /// Threshold alerts to the supervisors (SPEC §6).
+    #[serde(default)]
+    pub alerts: crate::metrics::AlertSettings,
     #[serde(default)]
     pub telegram: TelegramSettings,
     #[serde(default)]
@@ -195,6 +198,7 @@ impl Default for Settings {
             vip: BTreeSet::new(),
             sla: SlaPolicy::default(),
             outbox: OutboxSettings::default(),
+            alerts: crate::metrics::AlertSettings::default(),
             telegram: TelegramSettings::default(),
             discord: DiscordSettings::default(),
             supervisors: SupervisorSettings::default(),
@@ -322,6 +326,7 @@ impl Settings {
                 "outbox.max_attempts must be at least 1".into(),
             ));
         }
+        self.alerts.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 

@@ -9,6 +9,7 @@
 use std::fmt;
 
 use crate::domain::{Category, Platform, Priority, Ticket, TicketNo, TicketState, Timestamp};
+use crate::metrics::Period;
 use crate::store::{TicketEvent, TicketMessage};
 
 /// What an agent asked for.
@@ -35,6 +36,8 @@ pub enum DeskCommand {
     Info,
     Queue,
     Mine,
+    /// Desk metrics of a period (default: today).
+    Stats(Period),
     Find(FindQuery),
 }
 
@@ -50,7 +53,7 @@ impl DeskCommand {
     pub fn needs_ticket(&self) -> bool {
         !matches!(
             self,
-            DeskCommand::Queue | DeskCommand::Mine | DeskCommand::Find(_)
+            DeskCommand::Queue | DeskCommand::Mine | DeskCommand::Stats(_) | DeskCommand::Find(_)
         )
     }
 
@@ -71,6 +74,7 @@ impl DeskCommand {
             DeskCommand::Info => "/info",
             DeskCommand::Queue => "/queue",
             DeskCommand::Mine => "/mine",
+            DeskCommand::Stats(_) => "/stats",
             DeskCommand::Find(_) => "/find",
         }
     }
@@ -91,7 +95,7 @@ impl std::error::Error for Usage {}
 /// Every command with its arguments, for hints.
 pub const COMMANDS: &str = "/claim, /assign <agent>, /transfer <department>, /priority P1|P2|P3, \
      /category inquiry|problem|complaint|after_sales, /note <text>, /ask <text>, \
-     /resolve <solution>, /reopen, /faq <id>, /info, /queue, /mine, /find <text|#id>";
+     /resolve <solution>, /reopen, /faq <id>, /info, /queue, /mine, /stats [today|7d|30d], /find <text|#id>";
 
 fn usage(text: &str) -> Usage {
     Usage(format!("Usage: {text}"))
@@ -140,6 +144,13 @@ pub fn parse(text: &str) -> Result<DeskCommand, Usage> {
         "info" => no_args(DeskCommand::Info),
         "queue" => no_args(DeskCommand::Queue),
         "mine" => no_args(DeskCommand::Mine),
+        "stats" => match args {
+            "" => Ok(DeskCommand::Stats(Period::Today)),
+            period => period
+                .parse::<Period>()
+                .map(DeskCommand::Stats)
+                .map_err(|_| usage("/stats [today|7d|30d|Nd|Nh]")),
+        },
         "assign" => one_word(
             |w| DeskCommand::Assign(w.trim_start_matches('@').to_string()),
             "/assign <agent>",
@@ -451,6 +462,10 @@ mod tests {
             ("/info", DeskCommand::Info),
             ("/queue", DeskCommand::Queue),
             ("/mine@bot", DeskCommand::Mine),
+            ("/stats", DeskCommand::Stats(Period::Today)),
+            ("/stats 7d", DeskCommand::Stats(Period::Days(7))),
+            ("/stats@bot 30d", DeskCommand::Stats(Period::Days(30))),
+            ("/stats 12h", DeskCommand::Stats(Period::Hours(12))),
             (
                 "/find #12",
                 DeskCommand::Find(FindQuery::Ticket(TicketNo(12))),
@@ -496,6 +511,8 @@ mod tests {
             ("/info x", "/info"),
             ("/queue x", "/queue"),
             ("/mine x", "/mine"),
+            ("/stats week", "/stats [today|7d|30d"),
+            ("/stats 7d 30d", "/stats [today|7d|30d"),
             ("/close", "Unknown command /close"),
             ("/", "Unknown command"),
             ("", "Nothing to send"),
@@ -513,6 +530,7 @@ mod tests {
     fn only_desk_wide_commands_work_without_a_ticket() {
         assert!(!DeskCommand::Queue.needs_ticket());
         assert!(!DeskCommand::Mine.needs_ticket());
+        assert!(!DeskCommand::Stats(Period::Today).needs_ticket());
         assert!(!DeskCommand::Find(FindQuery::Text("x".into())).needs_ticket());
         assert!(DeskCommand::Claim.needs_ticket());
         assert!(DeskCommand::Reply("x".into()).needs_ticket());

@@ -15,6 +15,9 @@ use frontdesk::domain::{Language, TicketNo, TicketState};
 use frontdesk::faq::eval::{self, EvalOptions, Row};
 use frontdesk::faq::matcher::MatcherOptions;
 use frontdesk::faq::{Decision, Matcher};
+use frontdesk::metrics::{render, GroupBy, Period};
+use frontdesk::metrics_worker;
+use frontdesk::seed::SeedPlan;
 use frontdesk::store::TicketFilter;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -61,6 +64,37 @@ enum Command {
         #[command(subcommand)]
         command: TicketsCommand,
     },
+    /// Service metrics of a period: first response, resolution, SLA, reopen rate, CSAT,
+    /// first-contact resolution, bot deflection, backlog (SPEC §6).
+    Report(ReportArgs),
+    /// Fill the database with a synthetic history (benchmarks only).
+    #[command(hide = true)]
+    Seed {
+        #[arg(long, default_value_t = 100_000)]
+        tickets: u32,
+        /// Spread the tickets over this many days before now.
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+    },
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// Period ending now: today, Nd or Nh (7d, 30d, 12h).
+    #[arg(long, default_value = "30d")]
+    since: Period,
+    /// Split by department, agent or platform (one row each after the total).
+    #[arg(long)]
+    by: Option<GroupBy>,
+    /// Per FAQ entry instead: shown, helped, escalated.
+    #[arg(long, conflicts_with = "by")]
+    faq: bool,
+    /// CSV with a stable header.
+    #[arg(long)]
+    csv: bool,
+    /// JSON rows with the CSV's field names.
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -176,6 +210,8 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             .map(|_| ExitCode::SUCCESS),
         Command::Faq { command } => faq(settings, command),
         Command::Tickets { command } => runtime.block_on(tickets(settings, command)),
+        Command::Report(args) => runtime.block_on(report(settings, args)),
+        Command::Seed { tickets, days } => runtime.block_on(seed(settings, tickets, days)),
     }
 }
 
@@ -456,6 +492,57 @@ fn faq_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
             r.answered
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn report(settings: Settings, args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let store = app::open_store(&settings.database_url).await?;
+    let window = args.since.window(chrono::Utc::now());
+    let report = metrics_worker::gather(store.as_ref(), &window, args.by).await?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if args.faq {
+        let rows = render::faq_rows(&report);
+        if args.csv {
+            write!(out, "{}", render::csv(render::FAQ_CSV_HEADER, &rows)?)?;
+        } else if args.json {
+            writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        } else {
+            writeln!(out, "{}", render::human(&report))?;
+        }
+    } else if args.csv {
+        write!(
+            out,
+            "{}",
+            render::csv(render::CSV_HEADER, &render::rows(&report))?
+        )?;
+    } else if args.json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&render::rows(&report))?
+        )?;
+    } else {
+        writeln!(out, "{}", render::human(&report))?;
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn seed(settings: Settings, tickets: u32, days: u32) -> anyhow::Result<ExitCode> {
+    let store = app::open_store(&settings.database_url).await?;
+    let started = Instant::now();
+    let plan = SeedPlan::new(tickets, days, chrono::Utc::now());
+    let done = frontdesk::seed::seed(store.as_ref(), &plan).await?;
+    println!(
+        "seeded {} tickets ({} waiting for agents), {} customers, {} ratings, {} FAQ events in {:.1} s",
+        done.tickets,
+        done.active,
+        done.customers,
+        done.ratings,
+        done.faq_events,
+        started.elapsed().as_secs_f64()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -25,6 +25,7 @@ use crate::supervisors::Supervisors;
 use crate::triage::TriageRules;
 
 mod assignment;
+mod alert_flow;
 mod csat;
 mod desk_flow;
 mod sla_flow;
@@ -451,7 +452,7 @@ impl Service {
         match action {
             ButtonAction::Helped(id) => {
                 turn.tx
-                    .record_faq_feedback(&id, FaqFeedback::Helped, turn.now)
+                    .record_faq_feedback(turn.customer.id, &id, FaqFeedback::Helped, turn.now)
                     .await?;
                 turn.say_text(replies::glad_it_helped(turn.language))
                     .await?;
@@ -464,7 +465,7 @@ impl Service {
             ButtonAction::Human(entry) => {
                 if let Some(id) = &entry {
                     turn.tx
-                        .record_faq_feedback(id, FaqFeedback::Escalated, turn.now)
+                        .record_faq_feedback(turn.customer.id, id, FaqFeedback::Escalated, turn.now)
                         .await?;
                 }
                 let text = turn
@@ -547,7 +548,7 @@ impl Service {
         let message = Outbound::text(turn.chat(), text)
             .with_buttons(replies::answer_buttons(turn.language, entry_id));
         turn.tx
-            .record_faq_feedback(entry_id, FaqFeedback::Shown, turn.now)
+            .record_faq_feedback(turn.customer.id, entry_id, FaqFeedback::Shown, turn.now)
             .await?;
         turn.say(message).await
     }

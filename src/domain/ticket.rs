@@ -141,6 +141,14 @@ pub struct Ticket {
     /// Since when the ticket waits on the customer; the deadlines are paused meanwhile.
     #[serde(default)]
     pub waiting_since: Option<Timestamp>,
+    /// Times the ticket went back to work after a solution (resolved or closed → open),
+    /// for the reopen rate and first-contact resolution.
+    #[serde(default)]
+    pub reopens: u32,
+    /// Messages agents sent the customer before a solution (replies, questions, quoted FAQ
+    /// answers; the solution itself is not counted), for first-contact resolution.
+    #[serde(default)]
+    pub agent_replies: u32,
 }
 
 impl Ticket {
@@ -154,6 +162,14 @@ impl Ticket {
         now: Timestamp,
     ) -> Result<TicketState, TransitionError> {
         let next = self.state.apply(action)?;
+        if matches!(action, TicketAction::AgentReply | TicketAction::AskCustomer) {
+            self.agent_replies = self.agent_replies.saturating_add(1);
+        }
+        if matches!(self.state, TicketState::Resolved | TicketState::Closed)
+            && next == TicketState::Open
+        {
+            self.reopens = self.reopens.saturating_add(1);
+        }
         if matches!(
             action,
             TicketAction::Claim

@@ -94,6 +94,8 @@ struct DeskTurn {
     now: Timestamp,
     agent: Agent,
     reply_to: ChatAddress,
+    /// `/stats` answer, gathered before the unit of work began.
+    stats: Option<String>,
 }
 
 impl DeskTurn {
@@ -175,6 +177,17 @@ impl Service {
     /// platform must not be told it was received.
     pub async fn handle_desk(&self, inbound: DeskInbound) -> Result<DeskHandled, ServiceError> {
         let now = self.clock.now();
+        // `/stats` reads every ticket of its period: read before the unit of work begins, so
+        // a long period never holds the write lock (and other desk messages) meanwhile.
+        let stats = match desk::parse(&inbound.text) {
+            Ok(DeskCommand::Stats(period)) => {
+                let window = period.window(now);
+                let report =
+                    crate::metrics_worker::gather(self.store.as_ref(), &window, None).await?;
+                Some(crate::metrics::render::stats_text(&report))
+            }
+            _ => None,
+        };
         let mut tx = self.store.begin().await?;
         if !tx.record_inbound(&inbound.key, now).await? {
             tracing::debug!(key = %inbound.key, "duplicate desk inbound ignored");
@@ -195,6 +208,7 @@ impl Service {
             now,
             agent,
             reply_to: inbound.reply_to,
+            stats,
         };
         let outcome = if known {
             self.desk_command(&mut turn, inbound.ticket, &inbound.text)
@@ -234,7 +248,7 @@ impl Service {
         }
         let Some(no) = ticket else {
             let hint = format!(
-                "{} works in a ticket's thread (Telegram: the ticket's topic; console: prefix the line with #N). Here: /queue, /mine, /find.",
+                "{} works in a ticket's thread (Telegram: the ticket's topic; console: prefix the line with #N). Here: /queue, /mine, /stats, /find.",
                 command.name()
             );
             turn.answer(None, hint).await?;
@@ -279,6 +293,10 @@ impl Service {
                 let tickets = turn.tx.tickets_assigned_to(&name, LIST_TICKETS).await?;
                 desk::ticket_list(&format!("Tickets of {name}"), &tickets, now)
             }
+            DeskCommand::Stats(period) => turn
+                .stats
+                .take()
+                .unwrap_or_else(|| format!("Stats for {period} are not available now.")),
             DeskCommand::Find(FindQuery::Ticket(no)) => match turn.tx.ticket(no).await? {
                 Some(t) => desk::ticket_list(&format!("Found {no}"), &[t], now),
                 None => format!("There is no ticket {no}."),
@@ -572,7 +590,10 @@ impl Service {
                 turn.answer(Some(no), text).await?;
                 return Ok(DeskOutcome::Answered);
             }
-            DeskCommand::Queue | DeskCommand::Mine | DeskCommand::Find(_) => {
+            DeskCommand::Queue
+            | DeskCommand::Mine
+            | DeskCommand::Stats(_)
+            | DeskCommand::Find(_) => {
                 return self.desk_wide(turn, command).await;
             }
         };

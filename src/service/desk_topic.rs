@@ -345,6 +345,8 @@ mod tests {
             resolved_at: None,
             closed_at: None,
             waiting_since: None,
+            reopens: 0,
+            agent_replies: 0,
         }
     }
 

@@ -111,6 +111,27 @@ pub enum FaqFeedback {
     Escalated,
 }
 
+impl FaqFeedback {
+    /// The stable name kept in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaqFeedback::Shown => "shown",
+            FaqFeedback::Helped => "helped",
+            FaqFeedback::Escalated => "escalated",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FaqFeedback> {
+        [
+            FaqFeedback::Shown,
+            FaqFeedback::Helped,
+            FaqFeedback::Escalated,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == s)
+    }
+}
+
 /// Delivery state of an outbox item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -212,6 +233,16 @@ pub struct DueTimer {
     pub ticket: TicketNo,
     pub kind: String,
     pub due_at: Timestamp,
+}
+
+/// The last known state of one threshold-alert condition (see `metrics::alerts`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertState {
+    pub key: String,
+    pub firing: bool,
+    /// The value measured when the state last changed.
+    pub value: Option<f64>,
+    pub changed_at: Timestamp,
 }
 
 /// The persistence port. Implementations: SQLite (embedded), PostgreSQL (later).
@@ -369,6 +400,20 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<DueTimer>, StoreError>;
     /// Earliest `due_at` of a pending timer, so an idle worker knows how long to sleep.
     async fn next_timer_due(&self) -> Result<Option<Timestamp>, StoreError>;
+
+    /// Metric facts of every ticket that may count for a period starting at `since`: not
+    /// closed, or with any time of its life (created, first response, resolution, closing,
+    /// either deadline, rating) at or after `since`. Read outside any unit of work, so a
+    /// large report never holds the write lock. Order unspecified.
+    async fn ticket_facts(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<crate::metrics::TicketFact>, StoreError>;
+    /// FAQ interactions at or after `since`, each answer with the customer's next ticket.
+    async fn faq_facts(&self, since: Timestamp)
+        -> Result<Vec<crate::metrics::FaqFact>, StoreError>;
+    /// The stored state of every threshold-alert condition.
+    async fn alert_states(&self) -> Result<Vec<AlertState>, StoreError>;
 }
 
 /// One unit of work. Dropping it without `commit` rolls everything back.
@@ -407,8 +452,11 @@ pub trait Tx: Send {
     /// Queues an outbound message; delivered after commit by the outbox worker.
     async fn enqueue(&mut self, message: &Outbound, now: Timestamp) -> Result<(), StoreError>;
 
+    /// Counts an FAQ interaction in the entry's totals and keeps it, with the customer and
+    /// time, for per-period figures and bot deflection.
     async fn record_faq_feedback(
         &mut self,
+        customer: CustomerId,
         entry_id: &str,
         feedback: FaqFeedback,
         now: Timestamp,
@@ -491,6 +539,11 @@ pub trait Tx: Send {
         worker: &str,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
+
+    /// Records a threshold-alert condition's new state. Returns `false` (and changes
+    /// nothing) when the stored state already is `state.firing` — another worker said it —
+    /// so that a change is announced once; a condition never stored counts as not firing.
+    async fn set_alert_state(&mut self, state: &AlertState) -> Result<bool, StoreError>;
 
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }

@@ -27,13 +27,15 @@ use sqlx::{Row, Sqlite, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::{
-    DueTimer, FaqFeedback, NewTicket, OutboxClaim, OutboxItem, OutboxStats, OutboxUpdate, Rating,
-    Settled, Store, StoreError, TicketDetails, TicketEvent, TicketFilter, TicketMessage, Tx,
+    AlertState, DueTimer, FaqFeedback, NewTicket, OutboxClaim, OutboxItem, OutboxStats,
+    OutboxUpdate, Rating, Settled, Store, StoreError, TicketDetails, TicketEvent, TicketFilter,
+    TicketMessage, Tx,
 };
 use crate::domain::{
     Attachment, Category, ChatAddress, Customer, CustomerId, CustomerIdentity, Direction, Language,
     Outbound, Platform, Priority, Ticket, TicketNo, TicketState, Timestamp,
 };
+use crate::metrics::{FaqFact, TicketFact};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -171,6 +173,30 @@ impl SqliteStore {
             ctx,
             _alive: alive,
         })
+    }
+
+    /// SQLite's plans (`EXPLAIN QUERY PLAN`, one detail line each) of the large reads: the
+    /// desk's queue, the metric facts and the FAQ facts. For tests and benchmarks that
+    /// check the indexes are used.
+    pub async fn query_plans(&self) -> Result<Vec<(&'static str, String)>, StoreError> {
+        let mut out = Vec::new();
+        for (name, sql) in [
+            ("queue", queue_sql()),
+            ("ticket_facts", TICKET_FACTS_SQL.to_string()),
+            ("faq_facts", FAQ_FACTS_SQL.to_string()),
+        ] {
+            let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .bind(0_i64)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| map_err(&self.ctx, e))?;
+            let details: Vec<String> = rows
+                .iter()
+                .map(|r| get::<String>(r, &self.ctx, "detail"))
+                .collect::<Result<_, _>>()?;
+            out.push((name, details.join("\n")));
+        }
+        Ok(out)
     }
 
     /// Closes the pool; pending units finish first.
@@ -323,6 +349,12 @@ fn get_opt_ts(row: &SqliteRow, ctx: &Ctx, column: &str) -> Result<Option<Timesta
         .transpose()
 }
 
+/// A non-negative counter column.
+fn get_count(row: &SqliteRow, ctx: &Ctx, column: &str) -> Result<u32, StoreError> {
+    let v: i64 = get(row, ctx, column)?;
+    u32::try_from(v).map_err(|_| corrupt(format!("{column}: count {v} out of range")))
+}
+
 fn parse_named<T: FromStr>(row: &SqliteRow, ctx: &Ctx, column: &str) -> Result<T, StoreError> {
     let text: String = get(row, ctx, column)?;
     text.parse::<T>()
@@ -348,7 +380,41 @@ fn feedback_column(feedback: FaqFeedback) -> (i64, i64, i64) {
 
 const TICKET_COLUMNS: &str = "number, customer, state, category, priority, department, \
      assignee, subject, created_at, updated_at, first_response_due, resolution_due, \
-     first_response_at, resolved_at, closed_at, waiting_since";
+     first_response_at, resolved_at, closed_at, waiting_since, reopens, agent_replies";
+
+/// The desk's `/queue`. Served in order by the partial index `tickets_queue` (same
+/// expression, same WHERE), so its cost does not grow with the number of active tickets.
+/// Named explicitly: without statistics the planner prefers `tickets_state` and then sorts
+/// every active ticket.
+fn queue_sql() -> String {
+    format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets INDEXED BY tickets_queue \
+         WHERE state IN ('new', 'open', 'waiting_on_customer') \
+         ORDER BY {URGENCY}, number LIMIT ?1"
+    )
+}
+
+/// Metric facts of the tickets a period may count (see [`Store::ticket_facts`]).
+const TICKET_FACTS_SQL: &str =
+    "SELECT t.number, c.platform, t.department, t.assignee, t.priority, t.state, \
+            t.created_at, t.first_response_due, t.first_response_at, t.resolution_due, \
+            t.resolved_at, t.closed_at, t.reopens, t.agent_replies, r.score, r.at \
+     FROM tickets t \
+     JOIN customers c ON c.id = t.customer \
+     LEFT JOIN ratings r ON r.ticket = t.number \
+     WHERE t.state <> 'closed' OR t.closed_at >= ?1 OR t.created_at >= ?1 \
+        OR t.first_response_at >= ?1 OR t.resolved_at >= ?1 \
+        OR t.first_response_due >= ?1 OR t.resolution_due >= ?1 OR r.at >= ?1";
+
+/// FAQ interactions of a period; each answer with the customer's next ticket (found
+/// through `tickets_customer_created`).
+const FAQ_FACTS_SQL: &str = "SELECT e.entry_id, c.platform, e.kind, e.at, \
+            CASE WHEN e.kind = 'shown' THEN \
+                (SELECT MIN(t.created_at) FROM tickets t \
+                 WHERE t.customer = e.customer AND t.created_at >= e.at) \
+            END \
+     FROM faq_events e JOIN customers c ON c.id = e.customer \
+     WHERE e.at >= ?1";
 
 /// Most urgent first: the first-response deadline until someone answered, then the
 /// resolution deadline (SPEC §3 `/queue`).
@@ -380,6 +446,8 @@ fn ticket_from(row: &SqliteRow, ctx: &Ctx) -> Result<Ticket, StoreError> {
         resolved_at: get_opt_ts(row, ctx, "resolved_at")?,
         closed_at: get_opt_ts(row, ctx, "closed_at")?,
         waiting_since: get_opt_ts(row, ctx, "waiting_since")?,
+        reopens: get_count(row, ctx, "reopens")?,
+        agent_replies: get_count(row, ctx, "agent_replies")?,
     })
 }
 
@@ -828,6 +896,126 @@ impl Store for SqliteStore {
         .map_err(|e| map_err(&self.ctx, e))?;
         due.map(|v| from_ms(v, "timers.due_at")).transpose()
     }
+
+    async fn ticket_facts(&self, since: Timestamp) -> Result<Vec<TicketFact>, StoreError> {
+        let ctx = &self.ctx;
+        // Columns by position: this runs over every ticket of a period (100 000 and more).
+        let rows = sqlx::query(TICKET_FACTS_SQL)
+            .bind(ms(since))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| map_err(ctx, e))?;
+        rows.iter().map(|row| ticket_fact_from(row, ctx)).collect()
+    }
+
+    async fn faq_facts(&self, since: Timestamp) -> Result<Vec<FaqFact>, StoreError> {
+        let ctx = &self.ctx;
+        let rows = sqlx::query(FAQ_FACTS_SQL)
+            .bind(ms(since))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| map_err(ctx, e))?;
+        rows.iter()
+            .map(|row| {
+                let kind: String = get_at(row, ctx, 2)?;
+                Ok(FaqFact {
+                    entry_id: get_at(row, ctx, 0)?,
+                    platform: parse_at(row, ctx, 1, "customers.platform")?,
+                    kind: FaqFeedback::parse(&kind)
+                        .ok_or_else(|| corrupt(format!("faq_events.kind: unknown `{kind}`")))?,
+                    at: from_ms(get_at(row, ctx, 3)?, "faq_events.at")?,
+                    next_ticket_at: get_at::<Option<i64>>(row, ctx, 4)?
+                        .map(|v| from_ms(v, "tickets.created_at"))
+                        .transpose()?,
+                })
+            })
+            .collect()
+    }
+
+    async fn alert_states(&self) -> Result<Vec<AlertState>, StoreError> {
+        let ctx = &self.ctx;
+        let rows = sqlx::query("SELECT key, firing, value, changed_at FROM alert_states")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| map_err(ctx, e))?;
+        rows.iter()
+            .map(|row| {
+                Ok(AlertState {
+                    key: get(row, ctx, "key")?,
+                    firing: get(row, ctx, "firing")?,
+                    value: get(row, ctx, "value")?,
+                    changed_at: get_ts(row, ctx, "changed_at")?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn get_at<'r, T>(row: &'r SqliteRow, ctx: &Ctx, index: usize) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    row.try_get::<T, _>(index).map_err(|e| map_err(ctx, e))
+}
+
+fn parse_at<T: FromStr>(
+    row: &SqliteRow,
+    ctx: &Ctx,
+    index: usize,
+    column: &str,
+) -> Result<T, StoreError> {
+    let text: &str = get_at(row, ctx, index)?;
+    text.parse::<T>()
+        .map_err(|_| corrupt(format!("{column}: unknown value `{text}`")))
+}
+
+fn ticket_fact_from(row: &SqliteRow, ctx: &Ctx) -> Result<TicketFact, StoreError> {
+    let number: i64 = get_at(row, ctx, 0)?;
+    let ts = |i: usize, column: &str| -> Result<Timestamp, StoreError> {
+        from_ms(get_at(row, ctx, i)?, column)
+    };
+    let opt_ts = |i: usize, column: &str| -> Result<Option<Timestamp>, StoreError> {
+        get_at::<Option<i64>>(row, ctx, i)?
+            .map(|v| from_ms(v, column))
+            .transpose()
+    };
+    let count = |i: usize, column: &str| -> Result<u32, StoreError> {
+        let v: i64 = get_at(row, ctx, i)?;
+        u32::try_from(v).map_err(|_| corrupt(format!("{column}: count {v} out of range")))
+    };
+    let state_text: &str = get_at(row, ctx, 5)?;
+    let state = TicketState::parse(state_text)
+        .ok_or_else(|| corrupt(format!("ticket #{number}: unknown state `{state_text}`")))?;
+    let rating = match (
+        get_at::<Option<i64>>(row, ctx, 14)?,
+        opt_ts(15, "ratings.at")?,
+    ) {
+        (Some(score), Some(at)) => Some((
+            u8::try_from(score)
+                .ok()
+                .filter(|s| (1..=5).contains(s))
+                .ok_or_else(|| corrupt(format!("ratings.score: {score} out of range")))?,
+            at,
+        )),
+        _ => None,
+    };
+    Ok(TicketFact {
+        no: TicketNo(number),
+        platform: parse_at(row, ctx, 1, "customers.platform")?,
+        department: get_at(row, ctx, 2)?,
+        assignee: get_at(row, ctx, 3)?,
+        priority: parse_at(row, ctx, 4, "tickets.priority")?,
+        state,
+        created_at: ts(6, "tickets.created_at")?,
+        first_response_due: ts(7, "tickets.first_response_due")?,
+        first_response_at: opt_ts(8, "tickets.first_response_at")?,
+        resolution_due: ts(9, "tickets.resolution_due")?,
+        resolved_at: opt_ts(10, "tickets.resolved_at")?,
+        closed_at: opt_ts(11, "tickets.closed_at")?,
+        reopens: count(12, "tickets.reopens")?,
+        agent_replies: count(13, "tickets.agent_replies")?,
+        rating,
+    })
 }
 
 impl SqliteStore {
@@ -1185,6 +1373,8 @@ impl Tx for SqliteTx {
             resolved_at: None,
             closed_at: None,
             waiting_since: None,
+            reopens: 0,
+            agent_replies: 0,
         })
     }
 
@@ -1194,7 +1384,7 @@ impl Tx for SqliteTx {
             "UPDATE tickets SET state = ?2, category = ?3, priority = ?4, department = ?5, \
                  assignee = ?6, subject = ?7, updated_at = ?8, first_response_due = ?9, \
                  resolution_due = ?10, first_response_at = ?11, resolved_at = ?12, \
-                 closed_at = ?13, waiting_since = ?14 \
+                 closed_at = ?13, waiting_since = ?14, reopens = ?15, agent_replies = ?16 \
              WHERE number = ?1",
         )
         .bind(ticket.no.0)
@@ -1211,6 +1401,8 @@ impl Tx for SqliteTx {
         .bind(ticket.resolved_at.map(ms))
         .bind(ticket.closed_at.map(ms))
         .bind(ticket.waiting_since.map(ms))
+        .bind(i64::from(ticket.reopens))
+        .bind(i64::from(ticket.agent_replies))
         .execute(&mut *self.w.tx)
         .await
         .map_err(|e| map_err(&ctx, e))?;
@@ -1280,11 +1472,22 @@ impl Tx for SqliteTx {
 
     async fn record_faq_feedback(
         &mut self,
+        customer: CustomerId,
         entry_id: &str,
         feedback: FaqFeedback,
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let ctx = self.ctx();
+        sqlx::query(
+            "INSERT INTO faq_events (customer, entry_id, kind, at) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(customer.0)
+        .bind(entry_id)
+        .bind(feedback.as_str())
+        .bind(ms(now))
+        .execute(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?;
         let (shown, helped, escalated) = feedback_column(feedback);
         sqlx::query(
             "INSERT INTO faq_stats (entry_id, shown, helped, escalated, updated_at) \
@@ -1410,18 +1613,14 @@ impl Tx for SqliteTx {
 
     async fn queue(&mut self, limit: u32) -> Result<Vec<Ticket>, StoreError> {
         let ctx = self.ctx();
-        sqlx::query(&format!(
-            "SELECT {TICKET_COLUMNS} FROM tickets \
-             WHERE state IN ('new', 'open', 'waiting_on_customer') \
-             ORDER BY {URGENCY}, number LIMIT ?1"
-        ))
-        .bind(i64::from(limit))
-        .fetch_all(&mut *self.w.tx)
-        .await
-        .map_err(|e| map_err(&ctx, e))?
-        .iter()
-        .map(|r| ticket_from(r, &ctx))
-        .collect()
+        sqlx::query(&queue_sql())
+            .bind(i64::from(limit))
+            .fetch_all(&mut *self.w.tx)
+            .await
+            .map_err(|e| map_err(&ctx, e))?
+            .iter()
+            .map(|r| ticket_from(r, &ctx))
+            .collect()
     }
 
     async fn tickets_assigned_to(
@@ -1607,6 +1806,38 @@ impl Tx for SqliteTx {
         .bind(id)
         .bind(worker)
         .bind(ms(now))
+        .execute(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn set_alert_state(&mut self, state: &AlertState) -> Result<bool, StoreError> {
+        let ctx = self.ctx();
+        if !state.firing {
+            // Nothing stored means "not firing": only an existing firing row can clear.
+            let done = sqlx::query(
+                "UPDATE alert_states SET firing = 0, value = ?2, changed_at = ?3 \
+                 WHERE key = ?1 AND firing <> 0",
+            )
+            .bind(&state.key)
+            .bind(state.value)
+            .bind(ms(state.changed_at))
+            .execute(&mut *self.w.tx)
+            .await
+            .map_err(|e| map_err(&ctx, e))?;
+            return Ok(done.rows_affected() == 1);
+        }
+        let done = sqlx::query(
+            "INSERT INTO alert_states (key, firing, value, changed_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (key) DO UPDATE SET firing = excluded.firing, value = excluded.value, \
+                 changed_at = excluded.changed_at \
+             WHERE alert_states.firing <> excluded.firing",
+        )
+        .bind(&state.key)
+        .bind(state.firing)
+        .bind(state.value)
+        .bind(ms(state.changed_at))
         .execute(&mut *self.w.tx)
         .await
         .map_err(|e| map_err(&ctx, e))?;

@@ -24,19 +24,19 @@ use frontdesk::triage::TriageRules;
 
 use crate::support::{console_stack, customer, RecordingTransport, Stack};
 
-struct Desk {
+pub(crate) struct Desk {
     _dir: tempfile::TempDir,
-    store: Arc<dyn Store>,
-    service: Service,
-    outbox: OutboxWorker,
-    transport: Arc<RecordingTransport>,
-    clock: ManualClock,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) service: Service,
+    pub(crate) outbox: OutboxWorker,
+    pub(crate) transport: Arc<RecordingTransport>,
+    pub(crate) clock: ManualClock,
     seq: std::sync::atomic::AtomicU64,
 }
 
-const DESK_CHAT: &str = "desk";
+pub(crate) const DESK_CHAT: &str = "desk";
 
-async fn desk() -> Desk {
+pub(crate) async fn desk() -> Desk {
     desk_with(|s| s).await
 }
 
@@ -108,8 +108,8 @@ fn buttons_of(m: &Outbound) -> Vec<Vec<(String, String)>> {
 }
 
 /// Everything delivered since the last call, split by where it went.
-struct Sent {
-    all: Vec<Outbound>,
+pub(crate) struct Sent {
+    pub(crate) all: Vec<Outbound>,
 }
 
 impl Sent {
@@ -125,7 +125,7 @@ impl Sent {
             .collect()
     }
 
-    fn desk_texts(&self) -> Vec<String> {
+    pub(crate) fn desk_texts(&self) -> Vec<String> {
         self.all
             .iter()
             .filter(|m| m.to.chat_id == DESK_CHAT)
@@ -142,7 +142,7 @@ impl Desk {
         )
     }
 
-    async fn customer_says(&self, user: &str, text: &str) -> Handled {
+    pub(crate) async fn customer_says(&self, user: &str, text: &str) -> Handled {
         let inbound = Inbound {
             key: self.key(),
             from: customer(user),
@@ -154,7 +154,7 @@ impl Desk {
         self.service.handle(inbound).await.unwrap()
     }
 
-    async fn press(&self, user: &str, action: ButtonAction) -> Handled {
+    pub(crate) async fn press(&self, user: &str, action: ButtonAction) -> Handled {
         let inbound = Inbound {
             key: self.key(),
             from: customer(user),
@@ -166,7 +166,7 @@ impl Desk {
     }
 
     /// Opens a ticket for `user` and clears what was sent.
-    async fn ticket_for(&self, user: &str, text: &str) -> TicketNo {
+    pub(crate) async fn ticket_for(&self, user: &str, text: &str) -> TicketNo {
         let handled = self.customer_says(user, &format!("/human {text}")).await;
         let Handled::Done { ticket: Some(no) } = handled else {
             panic!("expected a ticket, got {handled:?}");
@@ -201,7 +201,12 @@ impl Desk {
     }
 
     /// An agent posts `text` in the thread of `ticket` (or the desk chat); returns the outcome.
-    async fn agent(&self, agent: &str, ticket: Option<TicketNo>, text: &str) -> DeskOutcome {
+    pub(crate) async fn agent(
+        &self,
+        agent: &str,
+        ticket: Option<TicketNo>,
+        text: &str,
+    ) -> DeskOutcome {
         let key = self.key();
         match self.agent_keyed(&key, agent, ticket, text).await {
             DeskHandled::Done { outcome, .. } => outcome,
@@ -209,7 +214,7 @@ impl Desk {
         }
     }
 
-    async fn sent(&self) -> Sent {
+    pub(crate) async fn sent(&self) -> Sent {
         self.outbox.drain().await.unwrap();
         Sent {
             all: self.transport.take(),

@@ -5,6 +5,7 @@ mod desk;
 mod faq_check;
 mod faq_eval;
 mod faq_matcher;
+mod metrics;
 mod outbox;
 mod service;
 mod sla;

@@ -70,6 +70,8 @@ fn fresh_ticket() -> Ticket {
         resolved_at: None,
         closed_at: None,
         waiting_since: None,
+        reopens: 0,
+        agent_replies: 0,
     }
 }
 

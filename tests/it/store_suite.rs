@@ -169,7 +169,7 @@ pub async fn ticket_with_history_round_trips(store: Arc<dyn Store>) {
         at: t0(),
     };
     tx.add_event(&created).await.unwrap();
-    tx.record_faq_feedback("login", FaqFeedback::Escalated, t0())
+    tx.record_faq_feedback(customer.id, "login", FaqFeedback::Escalated, t0())
         .await
         .unwrap();
     tx.record_unanswered("我无法登录", Language::Zh, t0())
@@ -686,6 +686,169 @@ pub async fn outbox_settle_records_a_batch_then_claims(store: Arc<dyn Store>) {
     assert_eq!((stats.pending, stats.sent, stats.dead), (2, 2, 3));
 }
 
+/// Metric facts: which tickets a period sees, every field and counter, ratings, FAQ events
+/// with the customer's next ticket.
+pub async fn metric_facts_cover_the_period(store: Arc<dyn Store>) {
+    let mut tx = store.begin().await.unwrap();
+    let tg = tx
+        .upsert_customer(&identity("1"), false, t0())
+        .await
+        .unwrap();
+    let mut discord_who = identity("2");
+    discord_who.platform = Platform::Discord;
+    let dc = tx.upsert_customer(&discord_who, false, t0()).await.unwrap();
+    // #1: old, closed long before the period: never seen.
+    let mut old = tx.create_ticket(&new_ticket(tg.id, t0())).await.unwrap();
+    old.apply(TicketAction::Resolve, at(60)).unwrap();
+    old.apply(TicketAction::Confirm, at(120)).unwrap();
+    tx.save_ticket(&old).await.unwrap();
+    // #2: old but still open: the backlog needs it.
+    let waiting = tx.create_ticket(&new_ticket(dc.id, t0())).await.unwrap();
+    // #3: created before the period, reopened, resolved again and rated in it.
+    let mut busy = tx.create_ticket(&new_ticket(tg.id, t0())).await.unwrap();
+    busy.assignee = Some("ana".into());
+    busy.apply(TicketAction::Claim, at(100)).unwrap();
+    busy.apply(TicketAction::AgentReply, at(200)).unwrap();
+    busy.apply(TicketAction::Resolve, at(300)).unwrap();
+    busy.apply(TicketAction::Reopen, at(400)).unwrap();
+    busy.apply(TicketAction::Resolve, at(200_000)).unwrap();
+    busy.apply(TicketAction::Confirm, at(200_100)).unwrap();
+    tx.save_ticket(&busy).await.unwrap();
+    let rating = frontdesk::store::Rating {
+        ticket: busy.no,
+        customer: tg.id,
+        score: 4,
+        comment: None,
+        at: at(200_200),
+    };
+    assert!(tx.record_rating(&rating).await.unwrap());
+    // FAQ: an answer to tg followed by ticket #4 ten minutes later; one to dc never followed.
+    tx.record_faq_feedback(tg.id, "orders.track", FaqFeedback::Shown, at(199_000))
+        .await
+        .unwrap();
+    tx.record_faq_feedback(tg.id, "orders.track", FaqFeedback::Escalated, at(199_100))
+        .await
+        .unwrap();
+    tx.record_faq_feedback(dc.id, "orders.track", FaqFeedback::Shown, at(199_500))
+        .await
+        .unwrap();
+    tx.record_faq_feedback(dc.id, "orders.track", FaqFeedback::Helped, at(199_600))
+        .await
+        .unwrap();
+    tx.record_faq_feedback(dc.id, "old.entry", FaqFeedback::Shown, at(10))
+        .await
+        .unwrap();
+    let fresh = tx
+        .create_ticket(&new_ticket(tg.id, at(199_600)))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let since = at(190_000);
+    let mut facts = store.ticket_facts(since).await.unwrap();
+    facts.sort_by_key(|f| f.no);
+    let numbers: Vec<_> = facts.iter().map(|f| f.no).collect();
+    assert_eq!(numbers, vec![waiting.no, busy.no, fresh.no]);
+    let b = &facts[1];
+    assert_eq!(b.platform, Platform::Telegram);
+    assert_eq!(facts[0].platform, Platform::Discord);
+    assert_eq!(b.assignee.as_deref(), Some("ana"));
+    assert_eq!(b.department, "tech");
+    assert_eq!(b.priority, Priority::P2);
+    assert_eq!(b.state, TicketState::Closed);
+    assert_eq!(b.created_at, t0());
+    assert_eq!(b.first_response_at, Some(at(100)));
+    assert_eq!(b.first_response_due, busy.first_response_due);
+    assert_eq!(b.resolution_due, busy.resolution_due);
+    assert_eq!(b.resolved_at, Some(at(200_000)));
+    assert_eq!(b.closed_at, Some(at(200_100)));
+    assert_eq!((b.reopens, b.agent_replies), (1, 1));
+    assert_eq!(b.rating, Some((4, at(200_200))));
+    assert_eq!(facts[0].rating, None);
+    // The counters are part of the ticket itself too.
+    let back = store.ticket_details(busy.no).await.unwrap().unwrap().ticket;
+    assert_eq!((back.reopens, back.agent_replies), (1, 1));
+
+    let mut faq = store.faq_facts(since).await.unwrap();
+    faq.sort_by_key(|f| f.at);
+    let seen: Vec<_> = faq
+        .iter()
+        .map(|f| {
+            (
+                f.entry_id.as_str(),
+                f.platform,
+                f.kind,
+                f.at,
+                f.next_ticket_at,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (
+                "orders.track",
+                Platform::Telegram,
+                FaqFeedback::Shown,
+                at(199_000),
+                Some(at(199_600))
+            ),
+            (
+                "orders.track",
+                Platform::Telegram,
+                FaqFeedback::Escalated,
+                at(199_100),
+                None
+            ),
+            (
+                "orders.track",
+                Platform::Discord,
+                FaqFeedback::Shown,
+                at(199_500),
+                None
+            ),
+            (
+                "orders.track",
+                Platform::Discord,
+                FaqFeedback::Helped,
+                at(199_600),
+                None
+            ),
+        ]
+    );
+}
+
+/// Alert states: a change is recorded once; clearing needs a firing state.
+pub async fn alert_state_changes_are_recorded_once(store: Arc<dyn Store>) {
+    use frontdesk::store::AlertState;
+    let state = |firing: bool, value: f64, secs: i64| AlertState {
+        key: "csat".into(),
+        firing,
+        value: Some(value),
+        changed_at: at(secs),
+    };
+    assert!(store.alert_states().await.unwrap().is_empty());
+    let mut tx = store.begin().await.unwrap();
+    // Never stored means "not firing": clearing it is no change.
+    assert!(!tx.set_alert_state(&state(false, 4.5, 1)).await.unwrap());
+    assert!(tx.set_alert_state(&state(true, 3.5, 2)).await.unwrap());
+    assert!(!tx.set_alert_state(&state(true, 3.0, 3)).await.unwrap());
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store.alert_states().await.unwrap(),
+        vec![state(true, 3.5, 2)]
+    );
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.set_alert_state(&state(false, 4.2, 4)).await.unwrap());
+    assert!(!tx.set_alert_state(&state(false, 4.3, 5)).await.unwrap());
+    // Rolled back: nothing of this unit stays.
+    drop(tx);
+    assert_eq!(
+        store.alert_states().await.unwrap(),
+        vec![state(true, 3.5, 2)]
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // SQLite runs of the suite
 
@@ -725,6 +888,8 @@ sqlite_suite!(
     dead_letters_are_visible_and_free_the_lane,
     unreachable_customer_dead_letters_their_chat,
     outbox_settle_records_a_batch_then_claims,
+    metric_facts_cover_the_period,
+    alert_state_changes_are_recorded_once,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1037,4 +1202,32 @@ async fn wal_is_checkpointed_in_the_background() {
     .await
     .expect("the WAL was copied into the database file");
     store.close().await;
+}
+
+/// The large reads use their indexes: `/queue` comes in order straight from
+/// `tickets_queue` (no sort of all active tickets), deflection finds each customer's next
+/// ticket through `tickets_customer_created`, FAQ events and ratings are looked up by key.
+#[tokio::test]
+async fn queue_and_report_queries_use_their_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("plans.db").display());
+    let store = SqliteStore::open(&url).await.unwrap();
+    let plan = frontdesk::seed::SeedPlan::new(300, 10, t0());
+    let seeded = frontdesk::seed::seed(&store, &plan).await.unwrap();
+    assert_eq!(seeded.tickets, 300);
+    assert!(seeded.active > 0 && seeded.ratings > 0 && seeded.faq_events > 0);
+    let plans: std::collections::HashMap<_, _> =
+        store.query_plans().await.unwrap().into_iter().collect();
+    let queue = &plans["queue"];
+    assert!(queue.contains("USING INDEX tickets_queue"), "{queue}");
+    assert!(!queue.contains("TEMP B-TREE"), "{queue}");
+    let faq = &plans["faq_facts"];
+    assert!(faq.contains("tickets_customer_created"), "{faq}");
+    assert!(faq.contains("faq_events_at"), "{faq}");
+    let facts = &plans["ticket_facts"];
+    assert!(
+        facts.contains("USING INTEGER PRIMARY KEY (rowid=?)"),
+        "{facts}"
+    );
+    assert!(!facts.contains("TEMP B-TREE"), "{facts}");
 }

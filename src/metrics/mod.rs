@@ -1,0 +1,584 @@
+//! Service metrics (SPEC §6): from compact ticket and FAQ facts to the figures of `/stats`,
+//! `frontdesk report` and the threshold alerts.
+//!
+//! Pure: the facts and `now` are passed in; no I/O, no clock reads, no SQL (the store
+//! gathers the facts, `metrics_worker` schedules the alerts). Every figure is defined once
+//! here, so the desk, the CLI and the alerts can never disagree.
+//!
+//! Which tickets count for a period `[since, now]` (each fact belongs to one moment, so
+//! groupings always add up to the total):
+//! - **created**: tickets created in the period.
+//! - **first response time**: tickets whose first agent response (claim, reply, question or
+//!   solution) happened in the period; time from creation.
+//! - **resolution time, reopen rate, first-contact resolution**: tickets resolved in the
+//!   period (their latest solution); resolution time from creation.
+//! - **SLA compliance**: a ticket's first-response (resolution) promise is *settled* when it
+//!   is kept (answered / resolved by the deadline) or when the deadline passes; tickets
+//!   settled in the period are *due*, those kept are *met*. A ticket closed without a
+//!   solution counts its closing as the resolution.
+//! - **reopened**: resolved tickets that had been reopened at least once (resolved or closed
+//!   → open: "Not solved", `/reopen`).
+//! - **first-contact resolution**: resolved, never reopened, and at most one agent message
+//!   to the customer before the solution (a reply, question or quoted FAQ answer).
+//! - **CSAT**: ratings given in the period: average, count, share of 4–5.
+//! - **bot deflection**: FAQ answers shown in the period after which the same customer
+//!   opened no ticket within 24 h (provisional for answers younger than 24 h).
+//! - **per-FAQ helped rate**: shown / "helped" / "talk to a person" presses in the period.
+//! - **backlog**: a snapshot at `now` of the tickets agents must act on (new, open,
+//!   waiting on the customer), by priority and state.
+//!
+//! Percentiles use the nearest-rank method (p90 of 10 values is the 9th smallest).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::domain::{Platform, Priority, TicketNo, TicketState, Timestamp};
+use crate::store::FaqFeedback;
+
+pub mod alerts;
+pub mod render;
+
+pub use alerts::{AlertChange, AlertCheck, AlertSettings};
+
+/// How long after an FAQ answer a ticket of the same customer means the bot did not help.
+pub const DEFLECTION_WINDOW: chrono::Duration = chrono::Duration::hours(24);
+
+/// What the store keeps about one ticket that metrics need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketFact {
+    pub no: TicketNo,
+    /// The customer's platform.
+    pub platform: Platform,
+    pub department: String,
+    pub assignee: Option<String>,
+    pub priority: Priority,
+    pub state: TicketState,
+    pub created_at: Timestamp,
+    pub first_response_due: Timestamp,
+    pub first_response_at: Option<Timestamp>,
+    pub resolution_due: Timestamp,
+    pub resolved_at: Option<Timestamp>,
+    pub closed_at: Option<Timestamp>,
+    pub reopens: u32,
+    pub agent_replies: u32,
+    /// The customer's rating (1–5) and when it was given.
+    pub rating: Option<(u8, Timestamp)>,
+}
+
+/// One FAQ interaction of a customer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaqFact {
+    pub entry_id: String,
+    pub platform: Platform,
+    pub kind: FaqFeedback,
+    pub at: Timestamp,
+    /// For answers (`Shown`): when the same customer next created a ticket, at or after `at`.
+    pub next_ticket_at: Option<Timestamp>,
+}
+
+/// A reporting period as people write it: `today`, `7d`, `30d`, `12h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    /// Since midnight UTC.
+    Today,
+    Days(u32),
+    Hours(u32),
+}
+
+/// A period that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown period `{0}` (expected today, Nd or Nh, e.g. 7d, 30d, 12h)")]
+pub struct PeriodError(pub String);
+
+/// The longest period accepted (ten years): keeps date arithmetic in range.
+const MAX_DAYS: u32 = 3660;
+
+impl FromStr for Period {
+    type Err = PeriodError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let text = s.trim().to_ascii_lowercase();
+        let bad = || PeriodError(s.to_string());
+        if text == "today" {
+            return Ok(Period::Today);
+        }
+        let (number, unit) = text.split_at(text.len().saturating_sub(1));
+        let n: u32 = number.parse().map_err(|_| bad())?;
+        match unit {
+            "d" if (1..=MAX_DAYS).contains(&n) => Ok(Period::Days(n)),
+            "h" if (1..=MAX_DAYS * 24).contains(&n) => Ok(Period::Hours(n)),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Period::Today => f.write_str("today"),
+            Period::Days(n) => write!(f, "{n}d"),
+            Period::Hours(n) => write!(f, "{n}h"),
+        }
+    }
+}
+
+impl Period {
+    /// The window this period covers, ending at `now`.
+    pub fn window(self, now: Timestamp) -> Window {
+        let since = match self {
+            Period::Today => now
+                .date_naive()
+                .and_hms_opt(0, 0, 0)
+                .map(|midnight| midnight.and_utc())
+                .unwrap_or(now),
+            Period::Days(n) => now - chrono::Duration::days(i64::from(n)),
+            Period::Hours(n) => now - chrono::Duration::hours(i64::from(n)),
+        };
+        Window {
+            period: self,
+            since,
+            now,
+        }
+    }
+
+    /// How people read it: `today`, `last 7 days`, `last 12 hours`.
+    pub fn describe(self) -> String {
+        match self {
+            Period::Today => "today".into(),
+            Period::Days(1) => "last 24 hours".into(),
+            Period::Days(n) => format!("last {n} days"),
+            Period::Hours(1) => "last hour".into(),
+            Period::Hours(n) => format!("last {n} hours"),
+        }
+    }
+}
+
+/// `[since, now]`, both ends included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub period: Period,
+    pub since: Timestamp,
+    pub now: Timestamp,
+}
+
+impl Window {
+    pub fn contains(&self, t: Timestamp) -> bool {
+        self.since <= t && t <= self.now
+    }
+}
+
+/// How a report is split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    Department,
+    Agent,
+    Platform,
+}
+
+impl GroupBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupBy::Department => "department",
+            GroupBy::Agent => "agent",
+            GroupBy::Platform => "platform",
+        }
+    }
+
+    /// The group of a ticket; unassigned tickets form the group `unassigned`.
+    fn ticket_key(self, t: &TicketFact) -> String {
+        match self {
+            GroupBy::Department => t.department.clone(),
+            GroupBy::Agent => t.assignee.clone().unwrap_or_else(|| "unassigned".into()),
+            GroupBy::Platform => t.platform.as_str().into(),
+        }
+    }
+}
+
+impl FromStr for GroupBy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "department" => Ok(GroupBy::Department),
+            "agent" => Ok(GroupBy::Agent),
+            "platform" => Ok(GroupBy::Platform),
+            other => Err(format!(
+                "unknown grouping `{other}` (expected department, agent or platform)"
+            )),
+        }
+    }
+}
+
+/// Count, average and percentiles of durations, in seconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct DurationStats {
+    pub count: u64,
+    pub avg_secs: Option<f64>,
+    pub p50_secs: Option<i64>,
+    pub p90_secs: Option<i64>,
+}
+
+impl DurationStats {
+    /// From durations in seconds (any order).
+    pub fn of(mut samples: Vec<i64>) -> DurationStats {
+        if samples.is_empty() {
+            return DurationStats::default();
+        }
+        samples.sort_unstable();
+        let n = samples.len();
+        let sum: i128 = samples.iter().map(|&s| i128::from(s)).sum();
+        let rank = |p: usize| samples[(n * p).div_ceil(100).clamp(1, n) - 1];
+        DurationStats {
+            count: n as u64,
+            avg_secs: Some(sum as f64 / n as f64),
+            p50_secs: Some(rank(50)),
+            p90_secs: Some(rank(90)),
+        }
+    }
+}
+
+/// Kept promises out of settled ones.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Compliance {
+    pub due: u64,
+    pub met: u64,
+}
+
+impl Compliance {
+    pub fn rate(&self) -> Option<f64> {
+        ratio(self.met, self.due)
+    }
+}
+
+/// Tickets agents must act on, at `now`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Backlog {
+    pub total: u64,
+    pub p1: u64,
+    pub p2: u64,
+    pub p3: u64,
+    pub new: u64,
+    pub open: u64,
+    pub waiting: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Csat {
+    pub count: u64,
+    /// Sum of the scores (average = sum / count).
+    pub sum: u64,
+    /// Ratings of 4 or 5.
+    pub satisfied: u64,
+}
+
+impl Csat {
+    pub fn average(&self) -> Option<f64> {
+        (self.count > 0).then(|| self.sum as f64 / self.count as f64)
+    }
+    pub fn satisfied_rate(&self) -> Option<f64> {
+        ratio(self.satisfied, self.count)
+    }
+}
+
+/// FAQ answers and those not followed by a ticket within 24 h.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Deflection {
+    pub answered: u64,
+    pub deflected: u64,
+}
+
+impl Deflection {
+    pub fn rate(&self) -> Option<f64> {
+        ratio(self.deflected, self.answered)
+    }
+}
+
+/// Every figure for one slice (the whole desk, a department, an agent, a platform).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Metrics {
+    pub created: u64,
+    pub first_response: DurationStats,
+    pub resolution: DurationStats,
+    /// Tickets resolved in the period (the population of the next three).
+    pub resolved: u64,
+    pub reopened: u64,
+    pub first_contact: u64,
+    pub sla_first_response: Compliance,
+    pub sla_resolution: Compliance,
+    pub csat: Csat,
+    pub backlog: Backlog,
+    /// FAQ answers belong to customers, not to departments or agents: only the whole desk
+    /// and platform slices have them.
+    pub deflection: Option<Deflection>,
+}
+
+impl Metrics {
+    pub fn reopen_rate(&self) -> Option<f64> {
+        ratio(self.reopened, self.resolved)
+    }
+    pub fn first_contact_rate(&self) -> Option<f64> {
+        ratio(self.first_contact, self.resolved)
+    }
+    /// Both promises together: kept ones out of all settled ones.
+    pub fn sla_compliance(&self) -> Option<f64> {
+        ratio(
+            self.sla_first_response.met + self.sla_resolution.met,
+            self.sla_first_response.due + self.sla_resolution.due,
+        )
+    }
+}
+
+/// One FAQ entry's interactions in the period.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FaqRow {
+    pub entry_id: String,
+    pub shown: u64,
+    pub helped: u64,
+    pub escalated: u64,
+}
+
+impl FaqRow {
+    /// "That helped" presses per answer shown.
+    pub fn helped_rate(&self) -> Option<f64> {
+        ratio(self.helped, self.shown)
+    }
+    pub fn escalated_rate(&self) -> Option<f64> {
+        ratio(self.escalated, self.shown)
+    }
+}
+
+/// Metrics of a period: the whole desk, optionally split, and the FAQ entries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub window: Window,
+    pub total: Metrics,
+    pub by: Option<GroupBy>,
+    /// Groups in name order.
+    pub groups: Vec<(String, Metrics)>,
+    /// FAQ entries, most shown first.
+    pub faq: Vec<FaqRow>,
+}
+
+fn ratio(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+fn secs(from: Timestamp, to: Timestamp) -> i64 {
+    (to - from).num_seconds()
+}
+
+/// Raw samples of one slice before they become [`Metrics`].
+#[derive(Default)]
+struct Acc {
+    metrics: Metrics,
+    first_response: Vec<i64>,
+    resolution: Vec<i64>,
+}
+
+impl Acc {
+    fn add_ticket(&mut self, t: &TicketFact, w: &Window) {
+        let m = &mut self.metrics;
+        if w.contains(t.created_at) {
+            m.created += 1;
+        }
+        if let Some(at) = t.first_response_at.filter(|&at| w.contains(at)) {
+            self.first_response.push(secs(t.created_at, at));
+        }
+        if let Some(at) = t.resolved_at.filter(|&at| w.contains(at)) {
+            self.resolution.push(secs(t.created_at, at));
+            m.resolved += 1;
+            if t.reopens > 0 {
+                m.reopened += 1;
+            } else if t.agent_replies <= 1 {
+                m.first_contact += 1;
+            }
+        }
+        settle(
+            &mut m.sla_first_response,
+            t.first_response_at,
+            t.first_response_due,
+            w,
+        );
+        settle(
+            &mut m.sla_resolution,
+            t.resolved_at.or(t.closed_at),
+            t.resolution_due,
+            w,
+        );
+        if let Some((score, _)) = t.rating.filter(|(_, at)| w.contains(*at)) {
+            m.csat.count += 1;
+            m.csat.sum += u64::from(score);
+            if score >= 4 {
+                m.csat.satisfied += 1;
+            }
+        }
+        let waiting_for_agents = matches!(
+            t.state,
+            TicketState::New | TicketState::Open | TicketState::WaitingOnCustomer
+        );
+        if waiting_for_agents && t.created_at <= w.now {
+            let b = &mut m.backlog;
+            b.total += 1;
+            match t.priority {
+                Priority::P1 => b.p1 += 1,
+                Priority::P2 => b.p2 += 1,
+                Priority::P3 => b.p3 += 1,
+            }
+            match t.state {
+                TicketState::New => b.new += 1,
+                TicketState::Open => b.open += 1,
+                _ => b.waiting += 1,
+            }
+        }
+    }
+
+    fn add_answer(&mut self, f: &FaqFact, w: &Window) {
+        if f.kind != FaqFeedback::Shown || !w.contains(f.at) {
+            return;
+        }
+        let d = self
+            .metrics
+            .deflection
+            .get_or_insert_with(Deflection::default);
+        d.answered += 1;
+        let followed = f
+            .next_ticket_at
+            .is_some_and(|t| t >= f.at && t <= f.at + DEFLECTION_WINDOW && t <= w.now);
+        if !followed {
+            d.deflected += 1;
+        }
+    }
+
+    fn finish(mut self) -> Metrics {
+        self.metrics.first_response = DurationStats::of(self.first_response);
+        self.metrics.resolution = DurationStats::of(self.resolution);
+        self.metrics
+    }
+}
+
+/// A promise is settled when kept (`done` by `due`) or when `due` passed without it.
+fn settle(c: &mut Compliance, done: Option<Timestamp>, due: Timestamp, w: &Window) {
+    let (settled_at, met) = match done {
+        Some(at) if at <= due => (at, true),
+        _ => (due, false),
+    };
+    if w.contains(settled_at) {
+        c.due += 1;
+        if met {
+            c.met += 1;
+        }
+    }
+}
+
+/// Computes the report of `window` from the facts (facts outside it are ignored, so the
+/// store may hand over more than needed).
+pub fn compute(
+    tickets: &[TicketFact],
+    faq: &[FaqFact],
+    window: &Window,
+    by: Option<GroupBy>,
+) -> Report {
+    let mut total = Acc::default();
+    total.metrics.deflection = Some(Deflection::default());
+    let mut groups: BTreeMap<String, Acc> = BTreeMap::new();
+    for t in tickets {
+        total.add_ticket(t, window);
+        if let Some(by) = by {
+            groups
+                .entry(by.ticket_key(t))
+                .or_default()
+                .add_ticket(t, window);
+        }
+    }
+    let mut entries: BTreeMap<&str, FaqRow> = BTreeMap::new();
+    for f in faq {
+        total.add_answer(f, window);
+        if by == Some(GroupBy::Platform) {
+            let acc = groups.entry(f.platform.as_str().into()).or_default();
+            acc.add_answer(f, window);
+        }
+        if !window.contains(f.at) {
+            continue;
+        }
+        let row = entries.entry(&f.entry_id).or_insert_with(|| FaqRow {
+            entry_id: f.entry_id.clone(),
+            ..FaqRow::default()
+        });
+        match f.kind {
+            FaqFeedback::Shown => row.shown += 1,
+            FaqFeedback::Helped => row.helped += 1,
+            FaqFeedback::Escalated => row.escalated += 1,
+        }
+    }
+    let mut faq_rows: Vec<FaqRow> = entries.into_values().collect();
+    faq_rows.sort_by(|a, b| b.shown.cmp(&a.shown).then(a.entry_id.cmp(&b.entry_id)));
+    let groups = groups
+        .into_iter()
+        .map(|(name, acc)| {
+            let mut m = acc.finish();
+            // Every platform slice has FAQ figures, even without answers.
+            if by == Some(GroupBy::Platform) && m.deflection.is_none() {
+                m.deflection = Some(Deflection::default());
+            }
+            (name, m)
+        })
+        .collect();
+    Report {
+        window: *window,
+        total: total.finish(),
+        by,
+        groups,
+        faq: faq_rows,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(h: i64) -> Timestamp {
+        chrono::Utc.with_ymd_and_hms(2026, 3, 10, 0, 0, 0).unwrap() + chrono::Duration::hours(h)
+    }
+
+    #[test]
+    fn periods_parse_and_cover_the_right_window() {
+        assert_eq!("today".parse::<Period>(), Ok(Period::Today));
+        assert_eq!("7d".parse::<Period>(), Ok(Period::Days(7)));
+        assert_eq!("30D".parse::<Period>(), Ok(Period::Days(30)));
+        assert_eq!("12h".parse::<Period>(), Ok(Period::Hours(12)));
+        for bad in ["", "d", "0d", "7", "7w", "-3d", "x7d", "99999d"] {
+            assert!(bad.parse::<Period>().is_err(), "{bad:?}");
+        }
+        let now = at(15);
+        assert_eq!(Period::Today.window(now).since, at(0));
+        assert_eq!(Period::Hours(12).window(now).since, at(3));
+        assert_eq!(Period::Days(7).window(now).since, at(15 - 7 * 24));
+    }
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let s = DurationStats::of((1..=10).rev().collect());
+        assert_eq!(s.count, 10);
+        assert_eq!(s.avg_secs, Some(5.5));
+        assert_eq!(s.p50_secs, Some(5));
+        assert_eq!(s.p90_secs, Some(9));
+        let one = DurationStats::of(vec![42]);
+        assert_eq!((one.p50_secs, one.p90_secs), (Some(42), Some(42)));
+        assert_eq!(DurationStats::of(vec![]), DurationStats::default());
+    }
+
+    #[test]
+    fn a_promise_settles_when_kept_or_when_its_deadline_passes() {
+        let w = Period::Hours(10).window(at(10));
+        let mut c = Compliance::default();
+        settle(&mut c, Some(at(1)), at(2), &w); // kept
+        settle(&mut c, Some(at(5)), at(2), &w); // late: settled (broken) at the deadline
+        settle(&mut c, None, at(3), &w); // deadline passed unanswered
+        settle(&mut c, None, at(11), &w); // still open, deadline ahead: not settled
+        settle(&mut c, Some(at(1)), at(-1), &w); // late, but broken before the window
+        assert_eq!(c, Compliance { due: 3, met: 1 });
+    }
+}
