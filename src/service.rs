@@ -24,8 +24,8 @@ use crate::store::{FaqFeedback, NewTicket, Store, StoreError, TicketEvent, Ticke
 use crate::supervisors::Supervisors;
 use crate::triage::TriageRules;
 
-mod assignment;
 mod alert_flow;
+mod assignment;
 mod csat;
 mod desk_flow;
 mod sla_flow;

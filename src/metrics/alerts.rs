@@ -16,7 +16,7 @@ use super::{Metrics, Period};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertSettings {
-    /// Evaluate the thresholds at all (they go to the supervisors through the desk).
+    /// Evaluate the thresholds at all (changes go to the supervisors' chats, else the desk).
     pub enabled: bool,
     /// The period the conditions look at, ending now (`24h`, `7d`, `today`).
     pub window: String,

@@ -28,16 +28,15 @@ impl Service {
             if !tx.set_alert_state(&state).await? {
                 continue;
             }
-            match &self.desk {
-                Some(desk) => {
-                    tx.enqueue(&Outbound::text(desk.chat(), change.message()), now)
-                        .await?
-                }
-                None => tracing::warn!(
+            let queued = self
+                .enqueue_supervisor_notice(&mut tx, None, &change.message(), now)
+                .await?;
+            if queued == 0 {
+                tracing::warn!(
                     alert = change.key,
                     firing = change.firing,
-                    "metric alert changed but no desk is configured to tell the supervisors"
-                ),
+                    "metric alert changed but neither a supervisors' chat nor a desk is configured"
+                );
             }
             announced.push(change.clone());
         }
