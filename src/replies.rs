@@ -419,10 +419,30 @@ pub fn not_solved_followup(language: Language, no: TicketNo) -> String {
     }
 }
 
-pub fn rating_thanks(language: Language, score: u8) -> String {
+/// Thanks for a rating and invites an optional comment (the customer's next words within
+/// `window`, e.g. `10 min`).
+pub fn rating_thanks(language: Language, score: u8, window: &str) -> String {
     match language {
-        Language::En => format!("Thank you for your rating ({score}/5)! It helps us improve."),
-        Language::Zh => format!("感谢您的评分（{score}/5）！这能帮助我们改进服务。"),
+        Language::En => format!(
+            "Thank you for your rating ({score}/5)! It helps us improve. If you'd like to add a \
+             comment, just write it here within {window} (optional)."
+        ),
+        Language::Zh => format!(
+            "感谢您的评分（{score}/5）！这能帮助我们改进服务。如需补充意见，请在 {window} 内直接回复（可选）。"
+        ),
+    }
+}
+
+/// After the optional comment of a rating.
+pub fn comment_thanks(language: Language, no: TicketNo) -> String {
+    match language {
+        Language::En => format!(
+            "Thank you, your comment on ticket {no} was passed on to the team. If you have a \
+             new question, just ask (or send /human)."
+        ),
+        Language::Zh => format!(
+            "谢谢，您对工单 {no} 的意见已转达团队。如有新问题，请直接提问（或发送 /human）。"
+        ),
     }
 }
 

@@ -401,6 +401,12 @@ impl Service {
             }
             return Ok(None);
         }
+        // Right after a rating, words the FAQ does not answer are the rating's comment.
+        if !matches!(outcome.decision, Decision::Answer) {
+            if let Some(no) = self.take_rating_comment(turn, trimmed).await? {
+                return Ok(Some(no));
+            }
+        }
         turn.tx
             .remember_question(turn.customer.id, trimmed, turn.now)
             .await?;

@@ -50,6 +50,9 @@ pub struct CsatPolicy {
     /// Business days the survey of any other ticket stays open (calendar days without
     /// business hours).
     pub business_days: u32,
+    /// After rating, the customer's next words within this time are the rating's comment.
+    #[serde(with = "humantime_secs")]
+    pub comment_window: Duration,
 }
 
 impl Default for CsatPolicy {
@@ -58,6 +61,7 @@ impl Default for CsatPolicy {
             enabled: true,
             window_p1: Duration::from_secs(24 * HOUR),
             business_days: 2,
+            comment_window: Duration::from_secs(10 * MIN),
         }
     }
 }

@@ -2,14 +2,18 @@
 //! open until its outer limit (24 h for P1, two business days otherwise), when the CSAT
 //! timer closes it; a rating pressed later is thanked and not recorded.
 //!
+//! The rating's optional comment is the customer's next words within a short window
+//! after rating (unless they are a question the FAQ answers).
+//!
 //! Decides whether to ask and records the asking (history entry, timer) in the caller's
 //! unit of work; the caller sends the closing message with or without the rating buttons.
 
-use crate::domain::{Customer, Ticket, Timestamp};
-use crate::sla::TimerKind;
+use crate::domain::{Customer, Ticket, TicketNo, Timestamp};
+use crate::replies;
+use crate::sla::{to_chrono, TimerKind};
 use crate::store::{StoreError, TicketEvent, Tx};
 
-use super::Service;
+use super::{Service, Turn};
 
 /// History entries looked at for an earlier survey of the ticket.
 const HISTORY_SCAN: u32 = 1000;
@@ -70,5 +74,38 @@ impl Service {
     pub(super) fn survey_open(&self, t: &Ticket, now: Timestamp) -> bool {
         t.closed_at
             .is_some_and(|closed| now < self.sla.csat_closes_at(t.priority, closed))
+    }
+}
+
+impl Service {
+    /// Takes `text` as the comment of the customer's rating given within the comment window,
+    /// if there is one waiting for it: stored, thanked, shown to the desk.
+    pub(super) async fn take_rating_comment(
+        &self,
+        turn: &mut Turn<'_>,
+        text: &str,
+    ) -> Result<Option<TicketNo>, StoreError> {
+        if !self.sla.csat.enabled {
+            return Ok(None);
+        }
+        let since = turn.now - to_chrono(self.sla.csat.comment_window);
+        let Some(no) = turn
+            .tx
+            .comment_rating(turn.customer.id, since, text)
+            .await?
+        else {
+            return Ok(None);
+        };
+        turn.event(no, "rating_commented", "customer", String::new())
+            .await?;
+        turn.say_text(replies::comment_thanks(turn.language, no))
+            .await?;
+        self.tell_desk(
+            turn,
+            no,
+            format!("{no}: the customer's comment on their rating: {text}"),
+        )
+        .await?;
+        Ok(Some(no))
     }
 }

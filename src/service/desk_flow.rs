@@ -12,6 +12,7 @@ use crate::domain::{
     Ticket, TicketAction, TicketNo, TicketState, Timestamp, TransitionError,
 };
 use crate::replies;
+use crate::sla::human_duration;
 use crate::store::{Rating, StoreError, TicketEvent, TicketMessage, Tx};
 
 use super::csat::Survey;
@@ -640,7 +641,7 @@ impl Service {
     }
 
     /// Tells the desk thread of a ticket, when the desk has one.
-    async fn tell_desk(
+    pub(super) async fn tell_desk(
         &self,
         turn: &mut Turn<'_>,
         no: TicketNo,
@@ -781,7 +782,8 @@ impl Service {
         }
         turn.event(no, "rated", "customer", format!("{score}/5"))
             .await?;
-        turn.say_text(replies::rating_thanks(turn.language, score))
+        let window = human_duration(self.sla.csat.comment_window);
+        turn.say_text(replies::rating_thanks(turn.language, score, &window))
             .await?;
         self.tell_desk(turn, no, format!("{no}: the customer rated {score}/5."))
             .await?;

@@ -509,6 +509,14 @@ pub trait Tx: Send {
     /// Stores a rating. Returns `false` (and changes nothing) when the ticket already has one.
     async fn record_rating(&mut self, rating: &Rating) -> Result<bool, StoreError>;
     async fn rating(&mut self, ticket: TicketNo) -> Result<Option<Rating>, StoreError>;
+    /// Adds `comment` to the customer's latest rating given at or after `since` that has no
+    /// comment yet; returns its ticket, or `None` (nothing changed) when there is none.
+    async fn comment_rating(
+        &mut self,
+        customer: CustomerId,
+        since: Timestamp,
+        comment: &str,
+    ) -> Result<Option<TicketNo>, StoreError>;
 
     /// Remembers where the desk discusses a ticket (its thread), replacing an older address.
     async fn set_desk_thread(

@@ -1681,6 +1681,29 @@ impl Tx for SqliteTx {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn comment_rating(
+        &mut self,
+        customer: CustomerId,
+        since: Timestamp,
+        comment: &str,
+    ) -> Result<Option<TicketNo>, StoreError> {
+        let ctx = self.ctx();
+        let ticket: Option<i64> = sqlx::query_scalar(
+            "UPDATE ratings SET comment = ?3 \
+             WHERE ticket = (SELECT ticket FROM ratings \
+                             WHERE customer = ?1 AND at >= ?2 AND comment IS NULL \
+                             ORDER BY at DESC, ticket DESC LIMIT 1) \
+             RETURNING ticket",
+        )
+        .bind(customer.0)
+        .bind(ms(since))
+        .bind(comment)
+        .fetch_optional(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?;
+        Ok(ticket.map(TicketNo))
+    }
+
     async fn rating(&mut self, ticket: TicketNo) -> Result<Option<Rating>, StoreError> {
         let ctx = self.ctx();
         let Some(row) = sqlx::query(

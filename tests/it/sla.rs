@@ -1172,3 +1172,57 @@ async fn an_agent_raising_to_p1_or_filing_a_complaint_tells_the_supervisors() {
         "lowering is no news"
     );
 }
+
+#[tokio::test]
+async fn a_rating_takes_an_optional_comment_from_the_next_words() {
+    let r = rig().await;
+    let no = r.solved("ana", "my invoice total is wrong").await;
+    r.press("ana", ButtonAction::Rate(no, 5)).await;
+    let (_, customer) = r.sent().await;
+    assert!(customer[0].0.contains("add a comment"), "{customer:?}");
+    // A question the FAQ answers is still a question.
+    r.customer_says("ana", "How do I reset my password?").await;
+    let (_, customer) = r.sent().await;
+    assert!(customer[0].0.contains("Forgot password"), "{customer:?}");
+    // Other words are the comment: kept, thanked, shown to the desk, no new ticket.
+    let handled = r.customer_says("ana", "Sam was quick and very kind").await;
+    assert_eq!(handled, Handled::Done { ticket: Some(no) });
+    let (desk, customer) = r.sent().await;
+    assert!(
+        customer[0].0.contains("your comment on ticket"),
+        "{customer:?}"
+    );
+    assert!(
+        desk.iter()
+            .any(|l| l.contains("Sam was quick and very kind")),
+        "{desk:?}"
+    );
+    let mut tx = r.node.store.begin().await.unwrap();
+    let rating = tx.rating(no).await.unwrap().unwrap();
+    drop(tx);
+    assert_eq!(
+        rating.comment.as_deref(),
+        Some("Sam was quick and very kind")
+    );
+    assert_eq!(events(&r.details(no).await, "rating_commented", ""), 1);
+    // One comment: the next words are a new conversation.
+    r.customer_says("ana", "also the screen flickers purple in settings")
+        .await;
+    let (_, customer) = r.sent().await;
+    assert!(!customer[0].0.contains("your comment"), "{customer:?}");
+}
+
+#[tokio::test]
+async fn words_after_the_comment_window_are_not_a_comment() {
+    let r = rig().await;
+    let no = r.solved("ana", "my invoice total is wrong").await;
+    r.press("ana", ButtonAction::Rate(no, 3)).await;
+    r.sent().await;
+    r.clock.advance(Duration::from_secs(11 * 60));
+    r.customer_says("ana", "also the screen flickers purple in settings")
+        .await;
+    let (_, customer) = r.sent().await;
+    assert!(!customer[0].0.contains("your comment"), "{customer:?}");
+    let mut tx = r.node.store.begin().await.unwrap();
+    assert_eq!(tx.rating(no).await.unwrap().unwrap().comment, None);
+}

@@ -13,7 +13,7 @@ use frontdesk::domain::{
 };
 use frontdesk::store::sqlite::{SqliteOptions, SqliteStore};
 use frontdesk::store::{
-    FaqFeedback, NewTicket, OutboxClaim, OutboxUpdate, Store, StoreError, TicketEvent,
+    FaqFeedback, NewTicket, OutboxClaim, OutboxUpdate, Rating, Store, StoreError, TicketEvent,
     TicketFilter, TicketMessage,
 };
 
@@ -849,6 +849,75 @@ pub async fn alert_state_changes_are_recorded_once(store: Arc<dyn Store>) {
     );
 }
 
+pub async fn ratings_are_kept_once_and_take_one_comment(store: Arc<dyn Store>) {
+    let mut tx = store.begin().await.unwrap();
+    let customer = tx
+        .upsert_customer(&identity("rater"), false, t0())
+        .await
+        .unwrap();
+    let other = tx
+        .upsert_customer(&identity("other"), false, t0())
+        .await
+        .unwrap();
+    let first = tx
+        .create_ticket(&new_ticket(customer.id, t0()))
+        .await
+        .unwrap();
+    let second = tx
+        .create_ticket(&new_ticket(customer.id, t0()))
+        .await
+        .unwrap();
+    let rating = |no, score, secs| Rating {
+        ticket: no,
+        customer: customer.id,
+        score,
+        comment: None,
+        at: at(secs),
+    };
+    assert!(tx.record_rating(&rating(first.no, 4, 10)).await.unwrap());
+    assert!(
+        !tx.record_rating(&rating(first.no, 1, 11)).await.unwrap(),
+        "one per ticket"
+    );
+    assert!(tx.record_rating(&rating(second.no, 5, 20)).await.unwrap());
+    // Too old, or someone else's: nothing to comment.
+    assert_eq!(
+        tx.comment_rating(customer.id, at(21), "late")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        tx.comment_rating(other.id, at(0), "not mine")
+            .await
+            .unwrap(),
+        None
+    );
+    // The latest uncommented one takes it, then the one before.
+    assert_eq!(
+        tx.comment_rating(customer.id, at(0), "great help")
+            .await
+            .unwrap(),
+        Some(second.no)
+    );
+    assert_eq!(
+        tx.comment_rating(customer.id, at(0), "ok").await.unwrap(),
+        Some(first.no)
+    );
+    assert_eq!(
+        tx.comment_rating(customer.id, at(0), "more").await.unwrap(),
+        None
+    );
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    let kept = tx.rating(second.no).await.unwrap().unwrap();
+    assert_eq!(
+        (kept.score, kept.comment.as_deref()),
+        (5, Some("great help"))
+    );
+    assert_eq!(tx.rating(first.no).await.unwrap().unwrap().score, 4);
+}
+
 // ---------------------------------------------------------------------------------------
 // SQLite runs of the suite
 
@@ -890,6 +959,7 @@ sqlite_suite!(
     outbox_settle_records_a_batch_then_claims,
     metric_facts_cover_the_period,
     alert_state_changes_are_recorded_once,
+    ratings_are_kept_once_and_take_one_comment,
 );
 
 // ---------------------------------------------------------------------------------------
