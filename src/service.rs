@@ -685,6 +685,15 @@ impl Service {
                 turn.now,
             )
             .await?;
+            if let Some(agent) = &ticket.assignee {
+                // The responsible agent sees it in the ticket's own thread, under the card.
+                let line = format!(
+                    "{no} auto-assigned to {agent} (least loaded with the skill for {}); /claim to start.",
+                    ticket.department
+                );
+                let message = Outbound::text(desk.thread(no), line).for_ticket(no);
+                turn.say(message).await?;
+            }
         }
         if ticket.assignee.is_none() {
             self.announce_unassigned(&mut turn.tx, &ticket, "new", turn.now)

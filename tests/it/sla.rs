@@ -788,7 +788,13 @@ async fn auto_assignment_gives_tickets_to_the_least_loaded_agent_with_the_skill(
     let r = rig_with(auto_assigning).await;
     let w = r.node.worker("w1", &r.clock);
     let login = "I CAN'T LOG IN!!! it says wrong password";
-    let first = r.ticket_for("u1", login).await;
+    let first = r.ticket_for_keeping("u1", login).await;
+    let (desk, _) = r.sent().await;
+    assert!(
+        desk.iter()
+            .any(|l| l.contains(&format!("{first} auto-assigned to sam"))),
+        "{desk:?}"
+    );
     let second = r.ticket_for("u2", login).await;
     let third = r.ticket_for("u3", login).await;
     let r = &r;
