@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use tokio::sync::watch;
 
+use crate::adapters::discord::{DiscordChannel, DiscordConfig};
 use crate::adapters::telegram::{TelegramChannel, TelegramConfig};
 use crate::config::{redact_url, Settings};
 use crate::domain::Platform;
@@ -115,6 +116,14 @@ pub async fn build(
     ) {
         service = service.with_desk(DeskRoute::new(Platform::Telegram, desk.to_string()));
     }
+    // The Discord desk channel gets a public thread per ticket, likewise.
+    if let (Some(_), Some(desk)) = (
+        &settings.secrets.discord_bot_token,
+        settings.discord.desk_channel_id,
+    ) {
+        service = service.with_desk(DeskRoute::new(Platform::Discord, desk.to_string()));
+    }
+    service = service.with_desk_platform(settings.desk_platform);
     Ok(App {
         settings,
         store,
@@ -129,13 +138,20 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let addr = settings.http_addr;
     let channels = settings.channels();
     let telegram = telegram_channel(&settings);
+    let discord = discord_channel(&settings);
     let mut transports: Vec<Arc<dyn ChatTransport>> = Vec::new();
     if let Some(channel) = &telegram {
         transports.push(channel.transport());
     }
+    if let Some(channel) = &discord {
+        transports.push(channel.transport());
+    }
     let app = build(settings, transports).await?;
+    // Desk thread ids are recorded and looked up in the store by the transports.
     if let Some(channel) = &telegram {
-        // Desk topic ids are recorded and looked up in the store by the transport.
+        channel.transport().attach_store(app.store.clone());
+    }
+    if let Some(channel) = &discord {
         channel.transport().attach_store(app.store.clone());
     }
     tracing::info!(
@@ -187,6 +203,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         telegram_webhook = channel.webhook(app.service.clone());
         channel.spawn(app.service.clone(), shutdown_rx.clone())
     });
+    let discord_task =
+        discord.map(|channel| channel.spawn(app.service.clone(), shutdown_rx.clone()));
 
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!("cannot listen on {addr} (set FRONTDESK_HTTP_ADDR to a free address)")
@@ -221,6 +239,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     if let Some(task) = telegram_task {
         task.await.context("telegram channel crashed")?;
     }
+    if let Some(task) = discord_task {
+        task.await.context("discord channel crashed")?;
+    }
     outbox.context("outbox worker crashed")?;
     reload.context("knowledge base watcher crashed")?;
     http.context("http server crashed")?
@@ -245,6 +266,19 @@ fn telegram_channel(settings: &Settings) -> Option<TelegramChannel> {
         }
         Err(e) => {
             tracing::error!("telegram: {e}; Telegram stays off");
+            None
+        }
+    }
+}
+
+/// The Discord channel when a bot token is set; a configuration that cannot work is one
+/// clear line and leaves Discord off.
+fn discord_channel(settings: &Settings) -> Option<DiscordChannel> {
+    let token = settings.secrets.discord_bot_token.as_ref()?;
+    match DiscordConfig::from_settings(&settings.discord) {
+        Ok(config) => Some(DiscordChannel::new(token, config)),
+        Err(e) => {
+            tracing::error!("discord: {e}; Discord stays off");
             None
         }
     }

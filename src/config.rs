@@ -35,6 +35,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
         "DISCORD_SUPERVISORS_CHANNEL_ID",
         "supervisors.discord_channel_id",
     ),
+    ("FRONTDESK_DESK_PLATFORM", "desk_platform"),
 ];
 
 /// Secrets: environment only.
@@ -87,6 +88,10 @@ pub struct Settings {
     pub agents: Vec<AgentSettings>,
     #[serde(default)]
     pub assignment: AssignmentSettings,
+    /// With desks on both platforms: the one that works every ticket (`telegram` or
+    /// `discord`). Unset: each ticket lives in the desk of the customer's own platform.
+    #[serde(default)]
+    pub desk_platform: Option<crate::domain::Platform>,
     /// Secrets, filled from the environment only.
     #[serde(skip)]
     pub secrets: Secrets,
@@ -204,6 +209,7 @@ impl Default for Settings {
             supervisors: SupervisorSettings::default(),
             agents: Vec::new(),
             assignment: AssignmentSettings::default(),
+            desk_platform: None,
             secrets: Secrets::default(),
         }
     }
@@ -429,6 +435,7 @@ fn env_provider(env: &[(String, String)]) -> Serialized<figment::value::Dict> {
             | "telegram.api_url"
             | "telegram.webhook_url"
             | "discord.api_url" => figment::value::Value::from(value.clone()),
+            "desk_platform" => figment::value::Value::from(value.trim().to_ascii_lowercase()),
             _ => parsed,
         };
         insert_path(&mut dict, key, value);

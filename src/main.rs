@@ -223,6 +223,13 @@ fn init_logging(filter: &str, quiet: bool) {
             filter.to_string()
         }
     });
+    // Serenity's warnings quote whole gateway payloads (customers' words, SPEC §7): only
+    // its errors are logged unless the filter names it.
+    let filter = if filter.contains("serenity") {
+        filter
+    } else {
+        format!("{filter},serenity=error")
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()),

@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use crate::desk::Staff;
 use crate::domain::{
     Attachment, Category, ChatAddress, Customer, CustomerIdentity, Direction, Language, Outbound,
-    Priority, TicketAction, TicketNo, TicketState, Timestamp,
+    Platform, Priority, TicketAction, TicketNo, TicketState, Timestamp,
 };
 use crate::faq::{Decision, KnowledgeBase, Matcher, SmallTalk};
 use crate::ports::Clock;
@@ -119,8 +119,11 @@ pub struct Service {
     vip: BTreeSet<String>,
     clock: Arc<dyn Clock>,
     outbox_waker: Arc<Notify>,
-    /// The agents' desk that gets a thread per new ticket, when one is configured.
-    desk: Option<DeskRoute>,
+    /// The agents' desks (at most one per platform); each new ticket gets a thread in one.
+    desks: Vec<DeskRoute>,
+    /// The platform whose desk works every ticket; `None`: the customer's own platform
+    /// when it has a desk, else the first desk configured.
+    desk_platform: Option<Platform>,
     supervisors: Supervisors,
     /// The configured agents and whether tickets are assigned automatically.
     staff: Staff,
@@ -184,7 +187,8 @@ impl Service {
             vip,
             clock,
             outbox_waker: Arc::new(Notify::new()),
-            desk: None,
+            desks: Vec::new(),
+            desk_platform: None,
             supervisors: Supervisors::default(),
             staff: Staff::default(),
         }
@@ -220,7 +224,7 @@ impl Service {
     /// supervisors' chats, else the desk chat. The caller enqueues them in its own
     /// transaction; [`Service::notify_supervisors`] does it in one of its own.
     pub fn supervisor_notice(&self, ticket: Option<TicketNo>, text: &str) -> Vec<Outbound> {
-        let desk_chat = self.desk.as_ref().map(DeskRoute::chat);
+        let desk_chat = self.desk().map(DeskRoute::chat);
         self.supervisors.notices(desk_chat.as_ref(), ticket, text)
     }
 
@@ -255,15 +259,53 @@ impl Service {
         Ok(queued)
     }
 
-    /// Opens a thread in `desk` for every new ticket (card, buttons, the customer's words).
+    /// Adds an agents' desk: new tickets get a thread there (card, buttons, the customer's
+    /// words). A second desk on the same platform replaces the first.
     pub fn with_desk(mut self, desk: DeskRoute) -> Service {
-        self.desk = Some(desk);
+        self.desks.retain(|d| d.platform != desk.platform);
+        self.desks.push(desk);
         self
     }
 
-    /// The configured agents' desk, if any.
+    /// Works every ticket in the desk on `platform` (when it has one), whatever the
+    /// customer's platform; `None` keeps the default (the customer's own platform).
+    pub fn with_desk_platform(mut self, platform: Option<Platform>) -> Service {
+        self.desk_platform = platform;
+        self
+    }
+
+    /// The first configured agents' desk, if any.
     pub fn desk(&self) -> Option<&DeskRoute> {
-        self.desk.as_ref()
+        self.desks.first()
+    }
+
+    /// The desk a ticket lives in: the one its thread was opened in, else the first desk.
+    pub(crate) async fn ticket_desk(
+        &self,
+        tx: &mut Box<dyn Tx>,
+        no: TicketNo,
+    ) -> Result<Option<DeskRoute>, StoreError> {
+        let thread = tx.desk_thread(no).await?;
+        Ok(match thread {
+            Some(address) if address.ticket_of_thread() == Some(no) => {
+                Some(DeskRoute::new(address.platform, address.chat_id))
+            }
+            _ => self.desk().cloned(),
+        })
+    }
+
+    /// The agents' desk on `platform`, if one is configured.
+    pub fn desk_on(&self, platform: Platform) -> Option<&DeskRoute> {
+        self.desks.iter().find(|d| d.platform == platform)
+    }
+
+    /// The desk a new ticket of a customer on `platform` lives in: the configured desk
+    /// platform's, else the customer's own platform's, else the only (first) desk.
+    pub fn desk_for(&self, platform: Platform) -> Option<&DeskRoute> {
+        self.desk_platform
+            .and_then(|p| self.desk_on(p))
+            .or_else(|| self.desk_on(platform))
+            .or_else(|| self.desks.first())
     }
 
     /// Lets the outbox worker sleep until there is something new to deliver.
@@ -674,7 +716,7 @@ impl Service {
             )
             .await?;
         }
-        if let Some(desk) = &self.desk {
+        if let Some(desk) = self.desk_for(turn.customer.platform) {
             desk_topic::open(
                 &mut turn.tx,
                 desk,

@@ -3,4 +3,5 @@
 //! nothing about tickets.
 
 pub mod console;
+pub mod discord;
 pub mod telegram;

@@ -74,7 +74,7 @@ impl Service {
         why: &str,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let Some(desk) = &self.desk else {
+        let Some(desk) = self.ticket_desk(tx, t.no).await? else {
             return Ok(());
         };
         let line = format!(

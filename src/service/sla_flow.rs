@@ -383,7 +383,7 @@ impl Service {
                     t.category,
                     t.department
                 );
-                match &self.desk {
+                match self.ticket_desk(&mut tx, no).await? {
                     Some(desk) => {
                         tx.enqueue(&Outbound::text(desk.chat(), line).for_ticket(no), now)
                             .await?;

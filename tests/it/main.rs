@@ -2,6 +2,7 @@
 
 mod cli;
 mod desk;
+mod discord;
 mod faq_check;
 mod faq_eval;
 mod faq_matcher;

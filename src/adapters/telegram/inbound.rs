@@ -78,10 +78,7 @@ impl TelegramInbound {
 
     /// The Telegram desk, when the service has one.
     fn desk_route(&self) -> Option<DeskRoute> {
-        self.service
-            .desk()
-            .filter(|d| d.platform == Platform::Telegram)
-            .cloned()
+        self.service.desk_on(Platform::Telegram).cloned()
     }
 
     /// An update from the agents' desk chat.

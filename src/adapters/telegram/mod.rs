@@ -235,7 +235,7 @@ impl TelegramChannel {
             return;
         };
         self.register_commands().await;
-        if let Some(desk) = service.desk().filter(|d| d.platform == Platform::Telegram) {
+        if let Some(desk) = service.desk_on(Platform::Telegram) {
             self.check_desk(&desk.chat_id, bot_id).await;
         }
         match &self.config.mode {

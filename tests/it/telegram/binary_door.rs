@@ -16,18 +16,19 @@ use super::fake::{private_message, Call, FakeBotApi, Reply, DESK, TOKEN};
 const FAQ_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/faq");
 
 /// One `frontdesk run` process in a temp working dir (its database lives there too).
-struct Bin {
+/// Shared with the Discord door tests.
+pub(crate) struct Bin {
     child: Child,
     dir: PathBuf,
     log: PathBuf,
 }
 
-fn database_url(dir: &Path) -> String {
+pub(crate) fn database_url(dir: &Path) -> String {
     format!("sqlite://{}", dir.join("fd.db").display())
 }
 
 /// A `frontdesk` command with only the SPEC §8 settings for `dir`.
-fn frontdesk(dir: &Path) -> Command {
+pub(crate) fn frontdesk(dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_frontdesk"));
     cmd.current_dir(dir)
         .env_clear()
@@ -40,15 +41,23 @@ fn frontdesk(dir: &Path) -> Command {
 impl Bin {
     /// Starts `frontdesk run` (Telegram polling unless `extra` says otherwise).
     fn start(fake: &FakeBotApi, dir: &Path, extra: &[(&str, String)]) -> Bin {
+        let mut env = vec![
+            ("TELEGRAM_BOT_TOKEN", TOKEN.to_string()),
+            ("TELEGRAM_API_URL", fake.url.clone()),
+        ];
+        env.extend(extra.iter().cloned());
+        Bin::run(dir, &env)
+    }
+
+    /// Starts `frontdesk run` with only the SPEC §8 settings in `env` (later ones win).
+    pub(crate) fn run(dir: &Path, env: &[(&str, String)]) -> Bin {
         let log = dir.join(format!("frontdesk-{}.log", fastrand::u32(..)));
         let file = std::fs::File::create(&log).unwrap();
         let mut cmd = frontdesk(dir);
         cmd.arg("run")
             .env("FRONTDESK_HTTP_ADDR", "127.0.0.1:0")
-            .env("TELEGRAM_BOT_TOKEN", TOKEN)
-            .env("TELEGRAM_API_URL", &fake.url)
             .env("RUST_LOG", "info");
-        for (k, v) in extra {
+        for (k, v) in env {
             cmd.env(k, v);
         }
         let child = cmd
@@ -63,12 +72,12 @@ impl Bin {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// Waits until the log holds `needle`.
-    async fn wait_log(&mut self, needle: &str) {
+    pub(crate) async fn wait_log(&mut self, needle: &str) {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             let text = self.log();
@@ -102,7 +111,7 @@ impl Bin {
         }
     }
 
-    fn assert_running(&mut self) {
+    pub(crate) fn assert_running(&mut self) {
         assert!(
             self.child.try_wait().unwrap().is_none(),
             "frontdesk exited; log:\n{}",
@@ -111,7 +120,7 @@ impl Bin {
     }
 
     /// SIGTERM, then a clean exit within the deadline; the token never reached the log.
-    async fn stop(mut self) -> PathBuf {
+    pub(crate) async fn stop(mut self) -> PathBuf {
         let pid = self.child.id().to_string();
         assert!(Command::new("kill")
             .args(["-TERM", &pid])
@@ -137,14 +146,14 @@ impl Bin {
     }
 
     /// SIGKILL: a crash, nothing gets to finish.
-    fn crash(mut self) {
+    pub(crate) fn crash(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
 }
 
 /// Runs a `frontdesk` CLI command on `dir`'s database; returns its JSON output.
-fn cli_json(dir: &Path, args: &[&str]) -> Value {
+pub(crate) fn cli_json(dir: &Path, args: &[&str]) -> Value {
     let out = frontdesk(dir).args(args).output().expect("run frontdesk");
     assert!(
         out.status.success(),
@@ -156,7 +165,7 @@ fn cli_json(dir: &Path, args: &[&str]) -> Value {
 
 /// The first knowledge-base entry as `frontdesk faq list --json` shows it: (id, a question,
 /// the start of its answer up to the first character HTML escaping would change).
-fn faq_entry() -> (String, String, String) {
+pub(crate) fn faq_entry() -> (String, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let list = cli_json(dir.path(), &["faq", "list", "--json"]);
     let entry = &list.as_array().expect("a list")[0];
@@ -195,7 +204,7 @@ async fn polling(fake: &FakeBotApi) {
 }
 
 /// A port nobody listens on right now.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

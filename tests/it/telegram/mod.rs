@@ -2,10 +2,10 @@
 //! customer flows, delivery robustness, webhook mode, and the real binary.
 
 mod binary;
-mod binary_door;
+pub mod binary_door;
 mod delivery;
 mod desk;
-mod fake;
+pub mod fake;
 mod flows;
 mod webhook;
 
