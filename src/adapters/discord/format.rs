@@ -34,13 +34,19 @@ pub fn escape_markdown(text: &str) -> String {
 /// paragraphs, lines, spaces), then escape; a part that escaping pushed over the limit is
 /// split again finer, so an escape is never cut from the character it protects.
 pub fn split_escaped(text: &str, limit: usize) -> Vec<String> {
+    split_escaped_at(text, limit, limit)
+}
+
+/// Splits at `cut` characters, escapes, and halves `cut` for any part still over `limit`
+/// (escaping at most doubles a text, so this ends by `limit / 2`).
+fn split_escaped_at(text: &str, cut: usize, limit: usize) -> Vec<String> {
     let mut parts = Vec::new();
-    for part in split_text(text, limit) {
+    for part in split_text(text, cut) {
         let escaped = escape_markdown(&part);
-        if discord_len(&escaped) <= limit {
+        if discord_len(&escaped) <= limit || cut <= 2 {
             parts.push(escaped);
         } else {
-            parts.extend(split_escaped(&part, (limit / 2).max(2)));
+            parts.extend(split_escaped_at(&part, (cut / 2).max(2), limit));
         }
     }
     parts
