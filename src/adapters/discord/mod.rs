@@ -420,7 +420,8 @@ pub fn customer_commands() -> Vec<CreateCommand> {
 struct DeskCommandSpec {
     name: &'static str,
     description: &'static str,
-    argument: Option<(&'static str, &'static str)>,
+    /// Name, description and whether it must be given.
+    argument: Option<(&'static str, &'static str, bool)>,
 }
 
 const DESK_COMMANDS: &[DeskCommandSpec] = &[
@@ -432,37 +433,41 @@ const DESK_COMMANDS: &[DeskCommandSpec] = &[
     DeskCommandSpec {
         name: "assign",
         description: "Assign this ticket to an agent",
-        argument: Some(("agent", "Agent name")),
+        argument: Some(("agent", "Agent name", true)),
     },
     DeskCommandSpec {
         name: "transfer",
         description: "Move this ticket to a department",
-        argument: Some(("department", "Department")),
+        argument: Some(("department", "Department", true)),
     },
     DeskCommandSpec {
         name: "priority",
         description: "Set the priority",
-        argument: Some(("priority", "P1, P2 or P3")),
+        argument: Some(("priority", "P1, P2 or P3", true)),
     },
     DeskCommandSpec {
         name: "category",
         description: "Set the category",
-        argument: Some(("category", "inquiry, problem, complaint or after_sales")),
+        argument: Some((
+            "category",
+            "inquiry, problem, complaint or after_sales",
+            true,
+        )),
     },
     DeskCommandSpec {
         name: "note",
         description: "Internal note (never sent to the customer)",
-        argument: Some(("text", "The note")),
+        argument: Some(("text", "The note", true)),
     },
     DeskCommandSpec {
         name: "ask",
         description: "Ask the customer for information",
-        argument: Some(("text", "The question")),
+        argument: Some(("text", "The question", true)),
     },
     DeskCommandSpec {
         name: "resolve",
         description: "Send the solution",
-        argument: Some(("solution", "The solution for the customer")),
+        argument: Some(("solution", "The solution for the customer", true)),
     },
     DeskCommandSpec {
         name: "reopen",
@@ -472,7 +477,7 @@ const DESK_COMMANDS: &[DeskCommandSpec] = &[
     DeskCommandSpec {
         name: "faq",
         description: "Quote an FAQ answer to the customer",
-        argument: Some(("id", "FAQ entry id")),
+        argument: Some(("id", "FAQ entry id", true)),
     },
     DeskCommandSpec {
         name: "info",
@@ -492,7 +497,12 @@ const DESK_COMMANDS: &[DeskCommandSpec] = &[
     DeskCommandSpec {
         name: "find",
         description: "Find tickets",
-        argument: Some(("query", "Text or #id")),
+        argument: Some(("query", "Text or #id", true)),
+    },
+    DeskCommandSpec {
+        name: "stats",
+        description: "Desk figures for a period",
+        argument: Some(("period", "today, 7d, 30d, Nd or Nh (default today)", false)),
     },
 ];
 
@@ -503,9 +513,9 @@ pub fn desk_commands() -> Vec<CreateCommand> {
         .map(|spec| {
             let command = CreateCommand::new(spec.name).description(spec.description);
             match spec.argument {
-                Some((name, description)) => command.add_option(
+                Some((name, description, required)) => command.add_option(
                     CreateCommandOption::new(CommandOptionType::String, name, description)
-                        .required(true),
+                        .required(required),
                 ),
                 None => command,
             }
@@ -563,7 +573,9 @@ mod tests {
     #[test]
     fn desk_commands_cover_the_desk_vocabulary() {
         let names: Vec<&str> = DESK_COMMANDS.iter().map(|c| c.name).collect();
-        for name in ["claim", "note", "resolve", "queue", "find", "priority"] {
+        for name in [
+            "claim", "note", "resolve", "queue", "find", "priority", "stats",
+        ] {
             assert!(names.contains(&name), "{name}");
         }
         assert_eq!(desk_commands().len(), DESK_COMMANDS.len());
