@@ -77,6 +77,8 @@ pub(super) struct Worker {
     pub service: Arc<Service>,
     pub desk: Option<DeskPlace>,
     pub max_backoff: Duration,
+    /// Ends the retries of an event the store keeps refusing.
+    pub shutdown: watch::Receiver<bool>,
 }
 
 /// Processes events until shutdown (or every sender is gone).
@@ -116,8 +118,9 @@ pub(super) async fn process_events(
 const MAX_CRASHES: u32 = 3;
 
 impl Worker {
-    /// Handles one event; a store failure is retried with backoff (Discord will not send
-    /// the event again), a panic is contained and the event skipped after a few.
+    /// Handles one event; a store failure is retried with backoff until shutdown (Discord
+    /// will not send the event again), a panic is contained and the event skipped after a
+    /// few.
     async fn process_until_stored(self: &Arc<Self>, event: Arc<GatewayEvent>) {
         let mut failures: u32 = 0;
         let mut crashes: u32 = 0;
@@ -140,7 +143,15 @@ impl Worker {
             }
             let exp = failures.saturating_sub(1).min(10);
             let delay = Duration::from_millis(500u64 << exp).min(self.max_backoff);
-            tokio::time::sleep(delay).await;
+            let mut shutdown = self.shutdown.clone();
+            let stopped = tokio::select! {
+                _ = tokio::time::sleep(delay) => false,
+                _ = shutdown.wait_for(|stop| *stop) => true,
+            };
+            if stopped {
+                tracing::warn!("discord: shutting down with an event the store did not take");
+                return;
+            }
         }
     }
 

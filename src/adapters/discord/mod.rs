@@ -194,6 +194,7 @@ impl DiscordChannel {
             service,
             desk,
             max_backoff: self.config.max_backoff,
+            shutdown: shutdown.clone(),
         };
         let (events, receiver) = tokio::sync::mpsc::unbounded_channel();
         let worker = tokio::spawn(inbound::process_events(context, receiver, shutdown.clone()));
