@@ -679,7 +679,7 @@ impl Service {
             )
             .await;
         }
-        let line = desk_topic::customer_line(&name, no, text, attachments.len());
+        let line = desk_topic::foreign_line(&name, no, text, attachments);
         turn.say(Outbound::text(address, line).for_ticket(no)).await
     }
 

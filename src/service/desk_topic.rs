@@ -183,6 +183,22 @@ pub fn customer_line(name: &str, no: TicketNo, text: &str, files: usize) -> Stri
     format!("{name} ({no}): {said}")
 }
 
+/// How a customer's words appear in a desk on another platform: file ids mean nothing
+/// there, so files are counted — except files kept by URL (Discord's), whose links work
+/// everywhere and follow the line.
+pub fn foreign_line(name: &str, no: TicketNo, text: &str, attachments: &[Attachment]) -> String {
+    let mut line = customer_line(name, no, text, attachments.len());
+    for link in attachments
+        .iter()
+        .map(|a| a.reference.trim())
+        .filter(|r| r.starts_with("https://") || r.starts_with("http://"))
+    {
+        line.push('\n');
+        line.push_str(link);
+    }
+    line
+}
+
 /// Opens the ticket's desk thread: the thread, the card, the customer's first message and
 /// files — in that order, in the caller's transaction — and records the thread as the
 /// ticket's desk address.
@@ -227,7 +243,7 @@ pub(super) async fn open(
         if text.trim().is_empty() && attachments.is_empty() {
             return Ok(());
         }
-        let line = customer_line(&customer.display_name, t.no, text, attachments.len());
+        let line = foreign_line(&customer.display_name, t.no, text, attachments);
         tx.enqueue(&Outbound::text(thread, line).for_ticket(t.no), now)
             .await
     }
@@ -362,6 +378,24 @@ mod tests {
         assert_eq!(long.chars().count(), TITLE_CHARS);
         assert!(long.starts_with("#12 P2 after_sales — 名"));
         assert!(long.ends_with('…'));
+    }
+
+    #[test]
+    fn lines_for_another_platforms_desk_keep_file_links() {
+        let file = |reference: &str| Attachment {
+            kind: "photo".into(),
+            reference: reference.into(),
+            name: None,
+        };
+        assert_eq!(
+            foreign_line(
+                "Ana",
+                TicketNo(3),
+                "see",
+                &[file("AgAD-file-id"), file("https://cdn.example/x.png")]
+            ),
+            "Ana (#3): see [2 files]\nhttps://cdn.example/x.png"
+        );
     }
 
     #[test]

@@ -255,3 +255,46 @@ async fn other_servers_channels_and_bots_are_ignored() {
     );
     rig.shutdown().await;
 }
+
+#[tokio::test]
+async fn ask_waits_on_the_customer_and_their_answer_reaches_the_thread() {
+    let rig = Rig::start_with_desk().await;
+    let thread = escalate(&rig, 1001, "/new my refund is late").await;
+    let customer = dm_channel(1001);
+    rig.fake.wait_posts(customer, 1).await;
+    rig.fake.command(
+        AGENT,
+        Some(GUILD),
+        thread,
+        "ask",
+        Some(("text", "Which order number?")),
+        "en-US",
+    );
+    let sent = rig.fake.wait_posts(customer, 2).await;
+    assert!(
+        text_of(&sent[1]).contains("Which order number?"),
+        "{}",
+        text_of(&sent[1])
+    );
+    let ticket = rig
+        .store
+        .list_tickets(&TicketFilter::default())
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(ticket.state, TicketState::WaitingOnCustomer);
+    rig.fake.dm(1001, "order 4711");
+    rig.fake
+        .wait_for("the answer in the thread", |f| {
+            f.texts(thread).iter().any(|t| t.contains("order 4711"))
+        })
+        .await;
+    let ticket = rig
+        .store
+        .list_tickets(&TicketFilter::default())
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(ticket.state, TicketState::Open);
+    rig.shutdown().await;
+}

@@ -224,3 +224,30 @@ async fn bots_and_empty_messages_are_ignored() {
     assert!(rig.fake.posts(dm_channel(5005)).is_empty());
     rig.shutdown().await;
 }
+
+#[tokio::test]
+async fn unsure_matches_offer_did_you_mean_buttons_and_a_press_shows_the_answer() {
+    let rig = Rig::start().await;
+    rig.fake.dm(1001, "order");
+    let sent = rig.fake.wait_posts(dm_channel(1001), 1).await;
+    assert!(
+        text_of(&sent[0]).contains("Did you mean"),
+        "{}",
+        text_of(&sent[0])
+    );
+    let ids = custom_ids(&sent[0]);
+    let pick = ids
+        .iter()
+        .find(|d| d.starts_with("faq:orders."))
+        .expect("a suggestion button")
+        .clone();
+    assert_eq!(ids.last().map(String::as_str), Some("human"), "{ids:?}");
+    rig.fake.press(1001, &pick);
+    let sent = rig.fake.wait_posts(dm_channel(1001), 2).await;
+    let answer = text_of(&sent[1]);
+    assert!(
+        answer.contains("Track") || answer.contains("Cancel"),
+        "{answer}"
+    );
+    rig.shutdown().await;
+}

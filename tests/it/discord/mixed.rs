@@ -160,3 +160,49 @@ async fn the_configured_desk_platform_works_every_ticket() {
     assert!(tg.calls("createforumtopic").is_empty());
     rig.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_telegram_desk_works_discord_tickets_with_their_file_links() {
+    let rig = Rig::start_with(Setup {
+        telegram: true,
+        telegram_desk: true,
+        ..Setup::default()
+    })
+    .await;
+    let tg = rig.telegram.clone().unwrap();
+    let link = "https://cdn.discordapp.com/attachments/1/9/receipt.png";
+    rig.fake.dm_with(
+        DC_CUSTOMER,
+        "/new charged twice, receipt attached",
+        serde_json::json!({"attachments": [{"id": "9", "filename": "receipt.png", "size": 10,
+            "url": link, "proxy_url": link, "content_type": "image/png"}]}),
+    );
+    rig.fake.wait_posts(dm_channel(DC_CUSTOMER), 1).await;
+    let desk = crate::telegram::fake::DESK;
+    tg.wait_for(
+        "the Discord customer's words with the file link in the forum",
+        |f| {
+            f.sends_to(desk)
+                .iter()
+                .any(|c| c.body["text"].as_str().unwrap_or("").contains(link))
+        },
+    )
+    .await;
+    assert_eq!(tg.calls("createforumtopic").len(), 1);
+    assert!(rig.fake.threads().is_empty(), "no Discord desk configured");
+    // The agent's answer in the forum topic (the fake's first topic is 500) reaches the
+    // Discord customer.
+    tg.desk_text(
+        desk,
+        Some(500),
+        42,
+        "Refund of the double charge is on its way",
+    );
+    let sent = rig.fake.wait_posts(dm_channel(DC_CUSTOMER), 2).await;
+    assert!(
+        text_of(&sent[1]).contains("double charge"),
+        "{}",
+        text_of(&sent[1])
+    );
+    rig.shutdown().await;
+}
