@@ -69,6 +69,8 @@ pub struct Rig {
     pub fake: FakeDiscord,
     pub telegram: Option<FakeBotApi>,
     pub store: Arc<dyn Store>,
+    /// The same store, for failure tests (closing it).
+    pub sqlite: Arc<SqliteStore>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     channel_task: Option<JoinHandle<()>>,
@@ -94,7 +96,8 @@ impl Rig {
         let fake = FakeDiscord::start().await;
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("fd.db").display());
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&url).await.unwrap());
+        let sqlite = Arc::new(SqliteStore::open(&url).await.unwrap());
+        let store: Arc<dyn Store> = sqlite.clone();
         let channel = DiscordChannel::new(
             &SecretString::from(TOKEN),
             config(&fake, setup.discord_desk),
@@ -153,6 +156,7 @@ impl Rig {
             fake,
             telegram,
             store,
+            sqlite,
             stop,
             tasks,
             channel_task: Some(channel_task),

@@ -97,3 +97,21 @@ async fn bad_input_leaves_the_channel_running() {
     assert!(rig.alive());
     rig.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_press_is_not_answered_while_the_store_fails_and_shutdown_still_ends() {
+    let rig = Rig::start().await;
+    rig.fake.dm(1001, "How do I reset my password?");
+    rig.fake.wait_posts(dm_channel(1001), 1).await;
+    rig.sqlite.close().await;
+    rig.fake.press(1001, "helped:account.reset-password");
+    // The worker retries with backoff (0.5 s, 0.5 s …); none of the attempts stored it, so
+    // the interaction stays unanswered.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert!(
+        rig.fake.callbacks().is_empty(),
+        "answered without being stored"
+    );
+    assert!(rig.alive());
+    rig.shutdown().await;
+}
