@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use tokio::sync::watch;
 
 use crate::adapters::discord::{DiscordChannel, DiscordConfig};
@@ -15,13 +15,15 @@ use crate::adapters::telegram::{TelegramChannel, TelegramConfig};
 use crate::config::{redact_url, Settings};
 use crate::domain::Platform;
 use crate::faq::KnowledgeBase;
+use crate::leader::{Leader, LeaderConfig};
 use crate::metrics_worker::AlertWorker;
 use crate::outbox::{OutboxConfig, OutboxWorker};
 use crate::ports::{ChatTransport, Clock, SystemClock};
 use crate::service::{DeskRoute, Knowledge, Service};
 use crate::sla_worker::{SlaWorker, SlaWorkerConfig};
+use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
-use crate::store::Store;
+use crate::store::{Store, StoreError, WorkKind};
 use crate::triage::TriageRules;
 
 /// How often the knowledge base directory is checked for edits.
@@ -35,18 +37,72 @@ pub struct App {
     pub outbox: Arc<OutboxWorker>,
 }
 
-/// Opens the database named by `url` and applies migrations.
+/// Opens the database named by `url` (`sqlite:…` or `postgres://…`) and applies
+/// migrations (on PostgreSQL under an advisory lock, so replicas starting together take
+/// turns).
 pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(open_store_typed(url).await?)
+}
+
+/// [`open_store`] keeping the store's error, to tell "try again later" from "fix this".
+async fn open_store_typed(url: &str) -> Result<Arc<dyn Store>, OpenError> {
     if url.starts_with("sqlite:") {
-        let store = SqliteStore::open(url)
-            .await
-            .with_context(|| format!("opening database {}", redact_url(url)))?;
+        let store = SqliteStore::open(url).await.map_err(|e| OpenError {
+            url: redact_url(url),
+            error: e,
+        })?;
         return Ok(Arc::new(store));
     }
-    bail!(
-        "database {}: PostgreSQL support is not built yet — use FRONTDESK_DATABASE_URL=sqlite://frontdesk.db",
-        redact_url(url)
-    )
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = PgStore::open(url).await.map_err(|e| OpenError {
+            url: redact_url(url),
+            error: e,
+        })?;
+        return Ok(Arc::new(store));
+    }
+    Err(OpenError {
+        url: redact_url(url),
+        error: StoreError::Other(
+            "unknown database kind: use sqlite://PATH or postgres://USER@HOST/DB".into(),
+        ),
+    })
+}
+
+/// Why a database could not be opened, naming it without its password.
+#[derive(Debug, thiserror::Error)]
+#[error("opening database {url}: {error}")]
+pub struct OpenError {
+    url: String,
+    error: StoreError,
+}
+
+/// Longest pause between two attempts to reach the database at start.
+const OPEN_BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Opens the store for a long-running process: while the database is unreachable
+/// (PostgreSQL down or still starting) each attempt is logged as one clear error line and
+/// retried with a growing pause (1 s doubling up to 30 s), until `stop` completes
+/// (`Ok(None)`). A database that answers but cannot be used (bad URL, failed migration,
+/// corrupt file) is not retried.
+pub async fn open_store_retrying(
+    url: &str,
+    stop: &mut (impl std::future::Future<Output = ()> + Unpin),
+) -> anyhow::Result<Option<Arc<dyn Store>>> {
+    let mut pause = Duration::from_secs(1);
+    loop {
+        match open_store_typed(url).await {
+            Ok(store) => return Ok(Some(store)),
+            Err(e) if matches!(e.error, StoreError::Unavailable(_)) => {
+                tracing::error!("{e}; retrying in {}s", pause.as_secs());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = &mut *stop => return Ok(None),
+        }
+        pause = (pause * 2).min(OPEN_BACKOFF_MAX);
+    }
 }
 
 /// Loads and validates the knowledge base, listing every problem as `file:line: message`.
@@ -82,6 +138,15 @@ pub async fn build(
     transports: Vec<Arc<dyn ChatTransport>>,
 ) -> anyhow::Result<App> {
     let store = open_store(&settings.database_url).await?;
+    assemble(settings, store, transports)
+}
+
+/// Builds the application on an open store.
+pub fn assemble(
+    settings: Settings,
+    store: Arc<dyn Store>,
+    transports: Vec<Arc<dyn ChatTransport>>,
+) -> anyhow::Result<App> {
     let kb = load_knowledge(&settings.faq_dir)?;
     let triage = Arc::new(load_triage(&settings)?);
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -97,6 +162,8 @@ pub async fn build(
         clock.clone(),
         config,
     ));
+    // Other replicas' commits wake this one's idle worker (PostgreSQL LISTEN/NOTIFY).
+    store.watch_work(WorkKind::Outbox, outbox.waker());
     let mut service = Service::new(
         store.clone(),
         Knowledge::new(kb),
@@ -135,6 +202,12 @@ pub async fn build(
 /// `frontdesk run`: serve until SIGINT/SIGTERM, then finish in-flight work and stop.
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let stop_requested = shutdown_signal();
+    tokio::pin!(stop_requested);
+    let Some(store) = open_store_retrying(&settings.database_url, &mut stop_requested).await?
+    else {
+        tracing::info!("stopped before the database was reachable");
+        return Ok(());
+    };
     let addr = settings.http_addr;
     let channels = settings.channels();
     let telegram = telegram_channel(&settings);
@@ -146,7 +219,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     if let Some(channel) = &discord {
         transports.push(channel.transport());
     }
-    let app = build(settings, transports).await?;
+    let app = assemble(settings, store, transports)?;
     // Desk thread ids are recorded and looked up in the store by the transports.
     if let Some(channel) = &telegram {
         channel.transport().attach_store(app.store.clone());
@@ -180,6 +253,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         Arc::new(SystemClock),
         SlaWorkerConfig::default(),
     ));
+    app.store.watch_work(WorkKind::Timers, sla.waker());
     let sla_task = tokio::spawn(sla.run(shutdown_rx.clone()));
     let alerts_task = if app.settings.alerts.enabled && !app.settings.alerts.is_empty() {
         let worker = AlertWorker::new(
@@ -200,6 +274,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
 
     let mut telegram_webhook = None;
     let telegram_task = telegram.map(|channel| {
+        let channel = channel.with_leader(Leader::new(
+            app.store.clone(),
+            "telegram-polling",
+            LeaderConfig::default(),
+        ));
         telegram_webhook = channel.webhook(app.service.clone());
         channel.spawn(app.service.clone(), shutdown_rx.clone())
     });

@@ -20,14 +20,18 @@
 //! * Application: [`service`] (one transaction per inbound message or fired timer),
 //!   [`outbox`] (delivery worker), [`sla_worker`] (persistent SLA timers, each fired once).
 //! * Adapters and edges: [`adapters`], [`http`], [`config`], [`app`] (wiring for `frontdesk run`).
+//! * Replicas: [`leader`] runs single-holder work (long polling, a gateway) on one
+//!   replica at a time; the PostgreSQL store shares outbox and timers between them.
 
 pub mod adapters;
 pub mod app;
 pub mod config;
 pub mod desk;
+pub mod doctor;
 pub mod domain;
 pub mod faq;
 pub mod http;
+pub mod leader;
 pub mod metrics;
 pub mod metrics_worker;
 pub mod outbox;

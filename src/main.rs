@@ -76,6 +76,11 @@ enum Command {
         #[arg(long, default_value_t = 90)]
         days: u32,
     },
+    /// Apply database migrations (`run` does too, on start) and print the schema version.
+    Migrate,
+    /// Check the deployment: database, settings, knowledge base, platforms, desk
+    /// permissions. One line per check; exits 1 when there is a problem.
+    Doctor,
 }
 
 #[derive(clap::Args)]
@@ -212,6 +217,8 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tickets { command } => runtime.block_on(tickets(settings, command)),
         Command::Report(args) => runtime.block_on(report(settings, args)),
         Command::Seed { tickets, days } => runtime.block_on(seed(settings, tickets, days)),
+        Command::Migrate => runtime.block_on(migrate(settings)),
+        Command::Doctor => runtime.block_on(doctor(settings)),
     }
 }
 
@@ -653,5 +660,31 @@ async fn tickets(settings: Settings, command: TicketsCommand) -> anyhow::Result<
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+async fn migrate(settings: Settings) -> anyhow::Result<ExitCode> {
+    let store = app::open_store(&settings.database_url).await?;
+    let version = store.schema_version().await?;
+    println!(
+        "database {}: migrated, schema version {}",
+        frontdesk::config::redact_url(&settings.database_url),
+        version.unwrap_or(0)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn doctor(settings: Settings) -> anyhow::Result<ExitCode> {
+    let checks = frontdesk::doctor::check(&settings).await;
+    let problems = checks.iter().filter(|c| c.is_problem()).count();
+    for check in &checks {
+        println!("{check}");
+    }
+    if problems == 0 {
+        println!("all {} checks passed", checks.len());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{problems} problem(s) found");
+        Ok(ExitCode::FAILURE)
     }
 }

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use crate::ports::Clock;
 use crate::service::{Service, ServiceError, TimerOutcome};
@@ -52,6 +52,7 @@ pub struct SlaWorker {
     service: Arc<Service>,
     clock: Arc<dyn Clock>,
     config: SlaWorkerConfig,
+    wake: Arc<Notify>,
 }
 
 impl SlaWorker {
@@ -66,7 +67,15 @@ impl SlaWorker {
             service,
             clock,
             config,
+            wake: Arc::new(Notify::new()),
         }
+    }
+
+    /// Call `notify_one()` on it when timers were scheduled elsewhere (another replica):
+    /// an idle worker then re-reads when the next one is due instead of waiting out
+    /// `max_idle`.
+    pub fn waker(&self) -> Arc<Notify> {
+        Arc::clone(&self.wake)
     }
 
     pub fn name(&self) -> &str {
@@ -120,6 +129,7 @@ impl SlaWorker {
             };
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
+                _ = self.wake.notified() => {}
                 changed = shutdown.changed() => {
                     if changed.is_err() {
                         return;

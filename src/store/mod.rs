@@ -4,6 +4,7 @@
 //! outbox rows it causes commit together or not at all. SQL lives here and in
 //! `migrations/<dialect>/` only. Never calls a platform.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,6 +15,8 @@ use crate::domain::{
     Priority, Ticket, TicketNo, TicketState, Timestamp,
 };
 
+pub mod postgres;
+pub(crate) mod rows;
 pub mod sqlite;
 
 /// Failure of the store. Adapters must not acknowledge inbound work when they see one.
@@ -245,7 +248,42 @@ pub struct AlertState {
     pub changed_at: Timestamp,
 }
 
-/// The persistence port. Implementations: SQLite (embedded), PostgreSQL (later).
+/// Work that a commit in any process can create, for [`Store::watch_work`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkKind {
+    /// Outbox rows to deliver.
+    Outbox,
+    /// SLA timers scheduled (the next one may be due sooner than a worker thinks).
+    Timers,
+}
+
+/// A role only one process may hold at a time (a platform connection such as Telegram
+/// long polling or a Discord gateway), from [`Store::try_lead`]. Dropping it gives the
+/// role up.
+#[async_trait]
+pub trait Leadership: Send {
+    /// Whether the role is still held. The holder checks every few seconds and stops
+    /// its work when this turns false (e.g. its database session was lost, so another
+    /// process may hold the role now).
+    async fn still_held(&mut self) -> bool;
+    /// Gives the role up at once, so another process can take it without waiting.
+    async fn release(self: Box<Self>);
+}
+
+/// Leadership in a store that one process owns: always held.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SoleProcess;
+
+#[async_trait]
+impl Leadership for SoleProcess {
+    async fn still_held(&mut self) -> bool {
+        true
+    }
+    async fn release(self: Box<Self>) {}
+}
+
+/// The persistence port. Implementations: SQLite (embedded, one process) and PostgreSQL
+/// (several replicas on one database).
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Starts a unit of work. On SQLite it takes the write lock at once so that
@@ -414,6 +452,25 @@ pub trait Store: Send + Sync {
         -> Result<Vec<crate::metrics::FaqFact>, StoreError>;
     /// The stored state of every threshold-alert condition.
     async fn alert_states(&self) -> Result<Vec<AlertState>, StoreError>;
+
+    /// Wakes `waker` (`notify_one`) when a commit in any process creates work of `kind`,
+    /// so idle workers need not poll tightly. Best effort: workers keep a fallback poll.
+    /// The default does nothing — a store only one process uses has no other writers,
+    /// and that process wakes its workers itself.
+    fn watch_work(&self, kind: WorkKind, waker: Arc<tokio::sync::Notify>) {
+        let _ = (kind, waker);
+    }
+
+    /// Tries to take the single-holder `role` (e.g. `telegram-polling`) among all
+    /// processes on this database; `None` while another process holds it. The default —
+    /// for a store one process owns — always succeeds.
+    async fn try_lead(&self, role: &str) -> Result<Option<Box<dyn Leadership>>, StoreError> {
+        let _ = role;
+        Ok(Some(Box::new(SoleProcess)))
+    }
+
+    /// The version of the newest migration applied to the database (`None`: none).
+    async fn schema_version(&self) -> Result<Option<i64>, StoreError>;
 }
 
 /// One unit of work. Dropping it without `commit` rolls everything back.

@@ -932,6 +932,13 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn schema_version(&self) -> Result<Option<i64>, StoreError> {
+        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| map_err(&self.ctx, e))
+    }
+
     async fn alert_states(&self) -> Result<Vec<AlertState>, StoreError> {
         let ctx = &self.ctx;
         let rows = sqlx::query("SELECT key, firing, value, changed_at FROM alert_states")

@@ -8,6 +8,8 @@ mod faq_eval;
 mod faq_matcher;
 mod metrics;
 mod outbox;
+mod pg;
+mod replicas;
 mod service;
 mod sla;
 mod state_machine;

@@ -1,5 +1,6 @@
 //! The store contract, written once against `Arc<dyn Store>` so every backend runs the
-//! same suite (SQLite now, PostgreSQL later), plus SQLite-specific failure modes.
+//! same suite (SQLite file, SQLite in memory, PostgreSQL in a fresh schema), plus
+//! SQLite-specific failure modes.
 
 use std::collections::BTreeSet;
 use std::str::FromStr;
@@ -918,10 +919,113 @@ pub async fn ratings_are_kept_once_and_take_one_comment(store: Arc<dyn Store>) {
     assert_eq!(tx.rating(first.no).await.unwrap().unwrap().score, 4);
 }
 
-// ---------------------------------------------------------------------------------------
-// SQLite runs of the suite
+pub async fn timers_are_leased_fired_once_and_replaced(store: Arc<dyn Store>) {
+    let lease = Duration::from_secs(60);
+    let mut tx = store.begin().await.unwrap();
+    let c = tx
+        .upsert_customer(&identity("t"), false, t0())
+        .await
+        .unwrap();
+    let one = tx.create_ticket(&new_ticket(c.id, t0())).await.unwrap().no;
+    let two = tx.create_ticket(&new_ticket(c.id, t0())).await.unwrap().no;
+    tx.schedule_timer(one, "reminder", at(10), t0())
+        .await
+        .unwrap();
+    tx.schedule_timer(one, "breach", at(20), t0())
+        .await
+        .unwrap();
+    tx.schedule_timer(two, "reminder", at(5), t0())
+        .await
+        .unwrap();
+    // Scheduling the same kind again replaces the pending one.
+    tx.schedule_timer(two, "reminder", at(15), t0())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.next_timer_due().await.unwrap(), Some(at(10)));
+    assert!(store
+        .claim_due_timers("a", at(9), lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
 
-macro_rules! sqlite_suite {
+    let a = store
+        .claim_due_timers("a", at(15), lease, 10)
+        .await
+        .unwrap();
+    let claimed: Vec<(TicketNo, &str)> = a.iter().map(|t| (t.ticket, t.kind.as_str())).collect();
+    assert_eq!(claimed, [(one, "reminder"), (two, "reminder")], "due first");
+    assert_eq!(a[0].due_at, at(10));
+    // Leased to `a`: `b` gets only what is not leased; `a` may claim its own again.
+    let b = store
+        .claim_due_timers("b", at(20), lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].kind, "breach");
+    assert_eq!(
+        store
+            .claim_due_timers("a", at(16), lease, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Firing: once, by the lease holder (or anyone after the lease ran out).
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        !tx.fire_timer(a[0].id, "b", at(21)).await.unwrap(),
+        "leased to a"
+    );
+    assert!(tx.fire_timer(a[0].id, "a", at(21)).await.unwrap());
+    assert!(
+        !tx.fire_timer(a[0].id, "a", at(21)).await.unwrap(),
+        "fired already"
+    );
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        tx.fire_timer(a[1].id, "c", at(200)).await.unwrap(),
+        "lease expired"
+    );
+    drop(tx);
+    // Rolled back: still pending, and cancellable.
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(
+        tx.cancel_timers(two, &["reminder", "breach"])
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        tx.cancel_timers(one, &["reminder"]).await.unwrap(),
+        0,
+        "fired"
+    );
+    tx.commit().await.unwrap();
+    // Only `one`'s breach is left (leased by b until 80 s).
+    assert_eq!(
+        store.next_timer_due().await.unwrap(),
+        Some(at(80) + chrono::Duration::milliseconds(1))
+    );
+    let late = store
+        .claim_due_timers("c", at(81), lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(late.len(), 1);
+    assert_eq!((late[0].ticket, late[0].kind.as_str()), (one, "breach"));
+}
+
+pub async fn schema_version_is_the_newest_migration(store: Arc<dyn Store>) {
+    let version = store.schema_version().await.unwrap();
+    assert!(version.is_some_and(|v| v >= 4), "{version:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Runs of the suite: SQLite (file and memory) and PostgreSQL (a fresh schema per test)
+
+macro_rules! suite {
     ($($name:ident),+ $(,)?) => {
         mod sqlite_file {
             $(
@@ -944,10 +1048,19 @@ macro_rules! sqlite_suite {
                 }
             )+
         }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let schema = crate::pg::PgSchema::new();
+                    super::$name(schema.open().await).await;
+                }
+            )+
+        }
     };
 }
 
-sqlite_suite!(
+suite!(
     customer_upsert_is_idempotent,
     dedup_key_is_recorded_once,
     ticket_with_history_round_trips,
@@ -960,6 +1073,8 @@ sqlite_suite!(
     metric_facts_cover_the_period,
     alert_state_changes_are_recorded_once,
     ratings_are_kept_once_and_take_one_comment,
+    timers_are_leased_fired_once_and_replaced,
+    schema_version_is_the_newest_migration,
 );
 
 // ---------------------------------------------------------------------------------------

@@ -188,6 +188,9 @@ pub struct TelegramChannel {
     bot: Bot,
     config: TelegramConfig,
     transport: Arc<TelegramTransport>,
+    /// Long polling only on the replica holding this role (Telegram allows one poller
+    /// per bot); `None`: this process always polls.
+    leader: Option<crate::leader::Leader>,
 }
 
 impl TelegramChannel {
@@ -198,7 +201,15 @@ impl TelegramChannel {
             bot,
             config,
             transport,
+            leader: None,
         }
+    }
+
+    /// Polls only while this replica holds `leader`'s role (webhook mode ignores it: any
+    /// replica may receive a webhook call).
+    pub fn with_leader(mut self, leader: crate::leader::Leader) -> TelegramChannel {
+        self.leader = Some(leader);
+        self
     }
 
     pub fn transport(&self) -> Arc<TelegramTransport> {
@@ -244,7 +255,18 @@ impl TelegramChannel {
                     tracing::warn!("telegram: deleteWebhook failed ({}); getUpdates may be refused while a webhook is set", describe(&e));
                 }
                 let inbound = Arc::new(TelegramInbound::new(self.bot.clone(), service));
-                inbound::poll(inbound, &self.config, shutdown).await;
+                match &self.leader {
+                    Some(leader) => {
+                        leader
+                            .run(shutdown, |stop| {
+                                let inbound = inbound.clone();
+                                let config = self.config.clone();
+                                async move { inbound::poll(inbound, &config, stop).await }
+                            })
+                            .await
+                    }
+                    None => inbound::poll(inbound, &self.config, shutdown).await,
+                }
             }
             Mode::Webhook { url, secret } => {
                 self.set_webhook(url, secret, &mut shutdown).await;
@@ -293,36 +315,90 @@ impl TelegramChannel {
     /// Checks once that the desk can work: a forum (topics on) where the bot is an admin
     /// allowed to manage topics. Each problem is one log line; nothing stops.
     async fn check_desk(&self, chat_id: &str, bot: UserId) {
-        let Ok(chat) = chat_id.trim().parse::<i64>().map(ChatId) else {
-            tracing::error!(
+        let problems = self.desk_problems(chat_id, bot).await;
+        for problem in &problems {
+            tracing::warn!("telegram: {problem}");
+        }
+        if problems.is_empty() {
+            tracing::info!(
                 chat = chat_id,
-                "telegram: TELEGRAM_DESK_CHAT_ID is not a number; the desk cannot work"
+                "telegram: desk chat ready (forum, bot manages topics)"
             );
-            return;
+        }
+    }
+
+    /// What keeps the desk chat from working, one sentence each (empty: ready).
+    async fn desk_problems(&self, chat_id: &str, bot: UserId) -> Vec<String> {
+        let Ok(chat) = chat_id.trim().parse::<i64>().map(ChatId) else {
+            return vec!["TELEGRAM_DESK_CHAT_ID is not a number; the desk cannot work".into()];
         };
+        let mut problems = Vec::new();
         match self.bot.get_chat(chat).send().await {
-            Ok(info) if !is_forum(&info) => tracing::warn!(
-                chat = chat.0,
-                "telegram: the desk chat is not a forum (topics are off): enable Topics in the group's settings, or tickets get no topics"
-            ),
+            Ok(info) if !is_forum(&info) => problems.push(format!(
+                "the desk chat {} is not a forum (topics are off): enable Topics in the group's settings, or tickets get no topics",
+                chat.0
+            )),
             Ok(_) => {}
-            Err(e) => tracing::warn!(
-                chat = chat.0,
-                "telegram: getChat for the desk failed ({}); is the bot a member of TELEGRAM_DESK_CHAT_ID?",
+            Err(e) => problems.push(format!(
+                "getChat for the desk {} failed ({}); is the bot a member of TELEGRAM_DESK_CHAT_ID?",
+                chat.0,
                 describe(&e)
-            ),
+            )),
         }
         match self.bot.get_chat_member(chat, bot).send().await {
-            Ok(member) if !can_manage_topics(&member) => tracing::warn!(
-                chat = chat.0,
-                "telegram: the bot is not an admin with \"Manage topics\" in the desk chat: ticket topics cannot be created"
-            ),
-            Ok(_) => tracing::info!(chat = chat.0, "telegram: desk chat ready (forum, bot manages topics)"),
-            Err(e) => tracing::warn!(
-                chat = chat.0,
-                "telegram: getChatMember for the bot in the desk failed ({})",
+            Ok(member) if !can_manage_topics(&member) => problems.push(format!(
+                "the bot is not an admin with \"Manage topics\" in the desk chat {}: ticket topics cannot be created",
+                chat.0
+            )),
+            Ok(_) => {}
+            Err(e) => problems.push(format!(
+                "getChatMember for the bot in the desk {} failed ({})",
+                chat.0,
                 describe(&e)
-            ),
+            )),
+        }
+        problems
+    }
+
+    /// `frontdesk doctor`: can the Bot API be reached with this token (getMe), and can
+    /// the desk work (`desk_chat`)? One sentence per problem; empty when all is well.
+    /// Nothing is changed on Telegram's side.
+    pub async fn doctor(&self, desk_chat: Option<&str>) -> Vec<String> {
+        const PATIENCE: Duration = Duration::from_secs(10);
+        let me = match tokio::time::timeout(PATIENCE, self.bot.get_me().send()).await {
+            Err(_) => {
+                return vec![format!(
+                    "telegram: getMe at {} did not answer within {}s",
+                    self.config.api_url,
+                    PATIENCE.as_secs()
+                )]
+            }
+            Ok(Err(RequestError::Api(ApiError::InvalidToken))) => {
+                return vec![
+                    "telegram: the bot token was refused (getMe: Unauthorized) — check TELEGRAM_BOT_TOKEN".into(),
+                ]
+            }
+            Ok(Err(e)) => {
+                return vec![format!(
+                    "telegram: getMe at {} failed ({})",
+                    self.config.api_url,
+                    describe(&e)
+                )]
+            }
+            Ok(Ok(me)) => me,
+        };
+        let Some(desk) = desk_chat else {
+            return Vec::new();
+        };
+        match tokio::time::timeout(PATIENCE * 2, self.desk_problems(desk, me.user.id)).await {
+            Ok(problems) => problems
+                .into_iter()
+                .map(|p| format!("telegram: {p}"))
+                .collect(),
+            Err(_) => vec![format!(
+                "telegram: checking the desk chat {desk} did not finish within {}s",
+                (PATIENCE * 2).as_secs()
+            )],
         }
     }
 

@@ -40,7 +40,7 @@ pub(crate) fn frontdesk(dir: &Path) -> Command {
 
 impl Bin {
     /// Starts `frontdesk run` (Telegram polling unless `extra` says otherwise).
-    fn start(fake: &FakeBotApi, dir: &Path, extra: &[(&str, String)]) -> Bin {
+    pub(crate) fn start(fake: &FakeBotApi, dir: &Path, extra: &[(&str, String)]) -> Bin {
         let mut env = vec![
             ("TELEGRAM_BOT_TOKEN", TOKEN.to_string()),
             ("TELEGRAM_API_URL", fake.url.clone()),
@@ -194,7 +194,7 @@ fn button_data(call: &Call) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn text_of(call: &Call) -> &str {
+pub(crate) fn text_of(call: &Call) -> &str {
     call.body["text"].as_str().unwrap_or_default()
 }
 

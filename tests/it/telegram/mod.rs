@@ -7,6 +7,7 @@ mod delivery;
 mod desk;
 pub mod fake;
 mod flows;
+mod replicas_door;
 mod webhook;
 
 use std::collections::BTreeSet;
