@@ -682,12 +682,14 @@ mod tests {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         writeln!(
             file,
-            "[sla]\nunassigned_reminder = \"15m\"\n[sla.business_hours]\ndays = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\"]\n\
+            "[sla]\nunassigned_reminder = \"15m\"\nnudge_after = \"12h\"\nauto_close_after = \"5d\"\n[sla.business_hours]\ndays = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\"]\n\
              start = \"09:00\"\nend = \"18:00\"\nutc_offset = \"+08:00\"\n[sla.csat]\nwindow_p1 = \"12h\"\nbusiness_days = 3"
         )
         .unwrap();
         let s = Settings::load_from(Some(file.path()), &[]).unwrap();
         assert_eq!(s.sla.unassigned_reminder.as_secs(), 900);
+        assert_eq!(s.sla.nudge_after.as_secs(), 12 * 3600);
+        assert_eq!(s.sla.auto_close_after.as_secs(), 5 * 86400);
         assert_eq!(s.sla.p1, crate::sla::SlaPolicy::default().p1, "table kept");
         let hours = s.sla.business_hours.unwrap();
         assert_eq!((hours.start, hours.end, hours.utc_offset), (540, 1080, 480));

@@ -31,6 +31,12 @@ pub struct SlaPolicy {
     /// How often the desk is reminded of a ticket nobody has claimed.
     #[serde(with = "humantime_secs")]
     pub unassigned_reminder: Duration,
+    /// A customer who has not answered an agent's question this long gets a nudge.
+    #[serde(with = "humantime_secs")]
+    pub nudge_after: Duration,
+    /// Waiting on the customer (or on their confirmation) this long closes the ticket.
+    #[serde(with = "humantime_secs")]
+    pub auto_close_after: Duration,
     /// Working hours: P3 deadlines count only these (SPEC §4), and so do the business days
     /// of the satisfaction survey. `None`: around the clock.
     pub business_hours: Option<BusinessHours>,
@@ -182,6 +188,8 @@ impl Default for SlaPolicy {
             p2: limits(30 * MIN, 24 * HOUR, 4 * HOUR),
             p3: limits(2 * HOUR, 48 * HOUR, 4 * HOUR),
             unassigned_reminder: Duration::from_secs(30 * MIN),
+            nudge_after: NUDGE_AFTER,
+            auto_close_after: AUTO_CLOSE_AFTER,
             business_hours: None,
             csat: CsatPolicy::default(),
         }
@@ -333,9 +341,11 @@ impl TimerKind {
     }
 }
 
-/// A day without the customer's answer earns a nudge (SPEC §4).
+/// A day without the customer's answer earns a nudge (SPEC §4; the default of
+/// [`SlaPolicy::nudge_after`]).
 pub const NUDGE_AFTER: Duration = Duration::from_secs(24 * HOUR);
-/// Waiting on the customer or on their confirmation this long closes the ticket.
+/// Waiting on the customer or on their confirmation this long closes the ticket (the
+/// default of [`SlaPolicy::auto_close_after`]).
 pub const AUTO_CLOSE_AFTER: Duration = Duration::from_secs(72 * HOUR);
 
 /// Timers a ticket change schedules (replacing pending ones of the same kind) and cancels.
@@ -415,7 +425,7 @@ pub fn timer_plan(
     let was_waiting = before.is_some_and(|b| b.state == S::WaitingOnCustomer);
     if waiting && !was_waiting {
         plan.schedule
-            .push((CustomerNudge, now + to_chrono(NUDGE_AFTER)));
+            .push((CustomerNudge, now + to_chrono(policy.nudge_after)));
     } else if !waiting && was_waiting {
         plan.cancel.push(CustomerNudge);
     }
@@ -423,7 +433,7 @@ pub fn timer_plan(
     let was_resolved = before.is_some_and(|b| b.state == S::Resolved);
     if (waiting && !was_waiting) || (resolved && !was_resolved) {
         plan.schedule
-            .push((AutoClose, now + to_chrono(AUTO_CLOSE_AFTER)));
+            .push((AutoClose, now + to_chrono(policy.auto_close_after)));
     } else if (was_waiting && !waiting) || (was_resolved && !resolved) {
         plan.cancel.push(AutoClose);
     }
@@ -782,6 +792,32 @@ mod tests {
         );
         // Nothing changed: nothing to do.
         assert!(timer_plan(&policy, Some(&t1), &t1, t1.created_at).is_empty());
+    }
+
+    #[test]
+    fn nudge_and_auto_close_follow_the_policy() {
+        let policy = SlaPolicy {
+            nudge_after: Duration::from_secs(12 * HOUR),
+            auto_close_after: Duration::from_secs(5 * 24 * HOUR),
+            ..SlaPolicy::default()
+        };
+        let t0 = new_ticket(&policy);
+        let mut t1 = t0.clone();
+        t1.apply(TicketAction::AskCustomer, t0.created_at).unwrap();
+        let plan = timer_plan(&policy, Some(&t0), &t1, t0.created_at);
+        assert_eq!(
+            plan.schedule,
+            vec![
+                (
+                    TimerKind::CustomerNudge,
+                    t0.created_at + chrono::Duration::hours(12)
+                ),
+                (
+                    TimerKind::AutoClose,
+                    t0.created_at + chrono::Duration::days(5)
+                ),
+            ]
+        );
     }
 
     #[test]

@@ -315,7 +315,7 @@ impl Service {
                     &mut tx,
                     no,
                     "customer_nudged",
-                    "no answer for 24 h".into(),
+                    format!("no answer for {}", human_duration(self.sla.nudge_after)),
                     now,
                 )
                 .await?;
@@ -342,7 +342,11 @@ impl Service {
                         &mut tx,
                         no,
                         "auto_closed",
-                        format!("{} → closed; {why} for 72 h", original.state.as_str()),
+                        format!(
+                            "{} → closed; {why} for {}",
+                            original.state.as_str(),
+                            human_duration(self.sla.auto_close_after)
+                        ),
                         now,
                     )
                     .await?;
@@ -363,7 +367,10 @@ impl Service {
                     tell_desk(
                         &mut tx,
                         no,
-                        format!("{no} closed automatically: {why} from the customer for 72 h."),
+                        format!(
+                            "{no} closed automatically: {why} from the customer for {}.",
+                            human_duration(self.sla.auto_close_after)
+                        ),
                         now,
                     )
                     .await?;
