@@ -282,8 +282,15 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         telegram_webhook = channel.webhook(app.service.clone());
         channel.spawn(app.service.clone(), shutdown_rx.clone())
     });
-    let discord_task =
-        discord.map(|channel| channel.spawn(app.service.clone(), shutdown_rx.clone()));
+    let discord_task = discord.map(|channel| {
+        channel
+            .with_leader(Leader::new(
+                app.store.clone(),
+                "discord-gateway",
+                LeaderConfig::default(),
+            ))
+            .spawn(app.service.clone(), shutdown_rx.clone())
+    });
 
     let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
         format!("cannot listen on {addr} (set FRONTDESK_HTTP_ADDR to a free address)")

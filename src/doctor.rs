@@ -4,8 +4,9 @@
 //!
 //! Edge code: reads settings, opens the store (applying migrations, as `run` would) and
 //! asks the platforms read-only questions (Telegram `getMe`, `getChat`,
-//! `getChatMember`). Changes nothing on a platform and decides nothing about tickets.
+//! `getChatMember`; Discord `GET /users/@me`). Changes nothing on a platform and decides nothing about tickets.
 
+use crate::adapters::discord::{DiscordChannel, DiscordConfig};
 use crate::adapters::telegram::{TelegramChannel, TelegramConfig};
 use crate::config::{redact_url, Settings};
 
@@ -45,6 +46,7 @@ pub async fn check(settings: &Settings) -> Vec<Check> {
         Err(e) => checks.push(Check::Problem(format!("triage rules: {e:#}"))),
     }
     telegram(settings, &mut checks).await;
+    discord(settings, &mut checks).await;
     for channel in settings.channels() {
         if !channel.enabled || channel.hint.is_empty() || channel.name == "console" {
             continue;
@@ -134,6 +136,27 @@ async fn telegram(settings: &Settings, checks: &mut Vec<Check>) {
             } else {
                 ""
             }
+        )));
+    }
+    checks.extend(problems.into_iter().map(Check::Problem));
+}
+
+async fn discord(settings: &Settings, checks: &mut Vec<Check>) {
+    let Some(token) = &settings.secrets.discord_bot_token else {
+        return;
+    };
+    let config = match DiscordConfig::from_settings(&settings.discord) {
+        Ok(config) => config,
+        Err(e) => {
+            checks.push(Check::Problem(format!("discord: {e}")));
+            return;
+        }
+    };
+    let api = config.api_url.clone();
+    let problems = DiscordChannel::new(token, config).doctor().await;
+    if problems.is_empty() {
+        checks.push(Check::Ok(format!(
+            "discord: REST API {api} accepts the token"
         )));
     }
     checks.extend(problems.into_iter().map(Check::Problem));

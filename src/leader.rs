@@ -63,8 +63,8 @@ impl Leader {
 
     /// Runs `work` whenever this process holds the role, until `shutdown` turns true.
     /// `work` gets a stop signal that turns true when the role is lost or on shutdown; it
-    /// must then finish. Work that ends by itself gives the role up; it is started again
-    /// once the role is taken again.
+    /// must then finish. Work that ends by itself (e.g. a token the platform refused)
+    /// ends `run` too: the role is given up and this process stops competing for it.
     pub async fn run<F, Fut>(&self, mut shutdown: watch::Receiver<bool>, mut work: F)
     where
         F: FnMut(watch::Receiver<bool>) -> Fut,
@@ -103,7 +103,8 @@ impl Leader {
         }
     }
 
-    /// Runs the work while `lease` holds. True when it ended because of shutdown.
+    /// Runs the work while `lease` holds. True when this process is done with the role
+    /// (shutdown, or the work ended by itself); false when the role was lost.
     async fn hold<F, Fut>(
         &self,
         mut lease: Box<dyn Leadership>,
@@ -139,6 +140,6 @@ impl Leader {
         }
         lease.release().await;
         tracing::info!(role = %self.role, "role released");
-        shutting_down || *shutdown.borrow()
+        true
     }
 }

@@ -154,6 +154,19 @@ impl PgStore {
                 connect.get_database().unwrap_or("")
             ),
         });
+        // One plain connection first: when the server is down or refuses us, its error
+        // ("connection refused", "password authentication failed") is what the operator
+        // needs to read, not the pool's time-out.
+        let probe = tokio::time::timeout(options.acquire_timeout, connect.connect())
+            .await
+            .map_err(|_| {
+                StoreError::Unavailable(format!(
+                    "database {}: no answer within {:?}",
+                    ctx.name, options.acquire_timeout
+                ))
+            })?
+            .map_err(|e| map_err(&ctx, e))?;
+        let _ = probe.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .min_connections(0)

@@ -109,3 +109,81 @@ impl Drop for PgSchema {
         }
     }
 }
+
+/// A TCP proxy in front of the test PostgreSQL server that a test can take down (every
+/// connection cut, new ones refused) and bring back, to show what frontdesk does when its
+/// database goes away — without touching the real server.
+pub struct PgProxy {
+    port: u16,
+    target: (String, u16),
+    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Default for PgProxy {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PgProxy {
+    /// A proxy on a free port, down (nothing listens there yet).
+    pub fn new() -> PgProxy {
+        let options = PgConnectOptions::from_str(&test_url()).expect("a PostgreSQL URL");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        PgProxy {
+            port,
+            target: (options.get_host().to_string(), options.get_port()),
+            tasks: Default::default(),
+        }
+    }
+
+    /// `schema`'s URL through the proxy.
+    pub fn url(&self, schema: &PgSchema) -> String {
+        let options = PgConnectOptions::from_str(&test_url()).expect("a PostgreSQL URL");
+        format!(
+            "postgres://{}@127.0.0.1:{}/{}?options[search_path]={}",
+            options.get_username(),
+            self.port,
+            options.get_database().unwrap_or("test"),
+            schema.name()
+        )
+    }
+
+    /// Starts accepting and forwarding connections.
+    pub async fn up(&self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .unwrap();
+        let target = self.target.clone();
+        let accept = tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                let target = target.clone();
+                conns.spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        });
+        self.tasks.lock().unwrap().push(accept);
+    }
+
+    /// Cuts every connection and stops listening (the JoinSet of connections goes with
+    /// the accept task).
+    pub fn down(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl Drop for PgProxy {
+    fn drop(&mut self) {
+        self.down();
+    }
+}

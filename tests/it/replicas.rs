@@ -397,3 +397,95 @@ async fn sqlite_process_always_leads() {
     let mut lead = store.try_lead("telegram-polling").await.unwrap().unwrap();
     assert!(lead.still_held().await);
 }
+
+/// The work of a role runs on one replica at a time; when the holder's session dies its
+/// work stops and the role is taken again (by either replica: the one whose session was
+/// cut is still alive here — a killed process is the door test's case).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_leader_runs_the_work_on_one_replica_and_again_after_its_session_dies() {
+    use frontdesk::leader::{Leader, LeaderConfig};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let db = PgSchema::new();
+    let config = LeaderConfig {
+        check_every: Duration::from_millis(100),
+    };
+    let running: Arc<[AtomicUsize; 2]> = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+    let starts = Arc::new(AtomicUsize::new(0));
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    for i in 0..2 {
+        let leader = Leader::new(db.open().await, "gateway", config.clone());
+        let running = Arc::clone(&running);
+        let starts = Arc::clone(&starts);
+        let shutdown = shutdown_rx.clone();
+        tasks.push(tokio::spawn(async move {
+            leader
+                .run(shutdown, |mut stop| {
+                    let running = Arc::clone(&running);
+                    starts.fetch_add(1, Ordering::SeqCst);
+                    async move {
+                        running[i].fetch_add(1, Ordering::SeqCst);
+                        let _ = stop.wait_for(|s| *s).await;
+                        running[i].fetch_sub(1, Ordering::SeqCst);
+                    }
+                })
+                .await
+        }));
+    }
+    let holder = |r: &[AtomicUsize; 2]| -> Vec<usize> {
+        (0..2)
+            .filter(|i| r[*i].load(Ordering::SeqCst) > 0)
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while holder(&running).is_empty() {
+        assert!(std::time::Instant::now() < deadline, "nobody leads");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Several checks later, still exactly one.
+    for _ in 0..10 {
+        assert_eq!(holder(&running).len(), 1);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(starts.load(Ordering::SeqCst), 1);
+    let mut conn = db.connect().await;
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks \
+         WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() \
+           AND objid = hashtext($1)::oid",
+    )
+    .bind(format!("leader:{}:gateway", db.name()))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while starts.load(Ordering::SeqCst) < 2 || holder(&running).len() != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no hand-over: {:?}",
+            holder(&running)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown_tx.send(true).unwrap();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert!(holder(&running).is_empty(), "work stopped on shutdown");
+}
+
+/// Work that ends by itself (a refused token) ends the competition for the role.
+#[tokio::test]
+async fn leader_stops_competing_when_the_work_ends_by_itself() {
+    use frontdesk::leader::{Leader, LeaderConfig};
+    let (_dir, store) = crate::store_suite::sqlite_store().await;
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let runs = std::sync::atomic::AtomicUsize::new(0);
+    Leader::new(store, "polling", LeaderConfig::default())
+        .run(rx, |_stop| {
+            runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async {}
+        })
+        .await;
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

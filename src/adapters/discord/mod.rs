@@ -143,6 +143,9 @@ pub struct DiscordChannel {
     config: DiscordConfig,
     http: Arc<Http>,
     transport: Arc<DiscordTransport>,
+    /// The gateway connection only on the replica holding this role (one connection per
+    /// bot is enough, and two would see every event twice); `None`: always connect.
+    leader: Option<crate::leader::Leader>,
 }
 
 impl DiscordChannel {
@@ -163,6 +166,35 @@ impl DiscordChannel {
             config,
             http,
             transport,
+            leader: None,
+        }
+    }
+
+    /// Holds the gateway connection only while this replica holds `leader`'s role.
+    pub fn with_leader(mut self, leader: crate::leader::Leader) -> DiscordChannel {
+        self.leader = Some(leader);
+        self
+    }
+
+    /// `frontdesk doctor`: does the REST API accept the token (GET /users/@me)? One
+    /// sentence per problem; empty when all is well. Changes nothing on Discord's side.
+    pub async fn doctor(&self) -> Vec<String> {
+        const PATIENCE: Duration = Duration::from_secs(10);
+        match tokio::time::timeout(PATIENCE, self.http.get_current_user()).await {
+            Ok(Ok(_)) => Vec::new(),
+            Ok(Err(e)) if status_of(&e) == Some(401) => vec![
+                "discord: the bot token was refused (GET /users/@me: 401 Unauthorized) — check DISCORD_BOT_TOKEN".into(),
+            ],
+            Ok(Err(e)) => vec![format!(
+                "discord: GET /users/@me at {} failed ({})",
+                self.config.api_url,
+                describe(&e)
+            )],
+            Err(_) => vec![format!(
+                "discord: GET /users/@me at {} did not answer within {}s",
+                self.config.api_url,
+                PATIENCE.as_secs()
+            )],
         }
     }
 
@@ -198,6 +230,25 @@ impl DiscordChannel {
         };
         let (events, receiver) = tokio::sync::mpsc::unbounded_channel();
         let worker = tokio::spawn(inbound::process_events(context, receiver, shutdown.clone()));
+        match &self.leader {
+            Some(leader) => {
+                leader
+                    .run(shutdown, |stop| self.gateway(events.clone(), stop))
+                    .await
+            }
+            None => self.gateway(events.clone(), shutdown).await,
+        }
+        drop(events);
+        let _ = worker.await;
+        tracing::info!("discord: gateway stopped");
+    }
+
+    /// Keeps a gateway connection, forwarding events to the worker, until `shutdown`.
+    async fn gateway(
+        &self,
+        events: tokio::sync::mpsc::UnboundedSender<inbound::GatewayEvent>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let mut delay = Duration::from_secs(1);
         loop {
             let http = http_client(&self.token, &self.config, self.transport.client());
@@ -244,9 +295,6 @@ impl DiscordChannel {
             }
             delay = (delay * 2).min(self.config.max_backoff);
         }
-        drop(events);
-        let _ = worker.await;
-        tracing::info!("discord: gateway stopped");
     }
 
     /// GET /users/@me until it answers: the bot's user id. `None` when the token is

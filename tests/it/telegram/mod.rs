@@ -7,6 +7,7 @@ mod delivery;
 mod desk;
 pub mod fake;
 mod flows;
+mod pg_door;
 mod replicas_door;
 mod webhook;
 
