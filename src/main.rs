@@ -225,7 +225,9 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
 fn init_logging(filter: &str, quiet: bool) {
     let filter = std::env::var("RUST_LOG").ok().unwrap_or_else(|| {
         if quiet {
-            "warn".into()
+            // The CLI's own output is the point; the driver's slow-statement notices (a
+            // report over a whole year) are not.
+            "warn,sqlx::query=error".into()
         } else {
             filter.to_string()
         }

@@ -15,7 +15,7 @@
 //! - **SLA compliance**: a ticket's first-response (resolution) promise is *settled* when it
 //!   is kept (answered / resolved by the deadline) or when the deadline passes; tickets
 //!   settled in the period are *due*, those kept are *met*. A ticket closed without a
-//!   solution counts its closing as the resolution.
+//!   response (solution) counts its closing as the response (resolution).
 //! - **reopened**: resolved tickets that had been reopened at least once (resolved or closed
 //!   → open: "Not solved", `/reopen`).
 //! - **first-contact resolution**: resolved, never reopened, and at most one agent message
@@ -188,11 +188,11 @@ impl GroupBy {
     }
 
     /// The group of a ticket; unassigned tickets form the group `unassigned`.
-    fn ticket_key(self, t: &TicketFact) -> String {
+    fn ticket_key(self, t: &TicketFact) -> &str {
         match self {
-            GroupBy::Department => t.department.clone(),
-            GroupBy::Agent => t.assignee.clone().unwrap_or_else(|| "unassigned".into()),
-            GroupBy::Platform => t.platform.as_str().into(),
+            GroupBy::Department => &t.department,
+            GroupBy::Agent => t.assignee.as_deref().unwrap_or("unassigned"),
+            GroupBy::Platform => t.platform.as_str(),
         }
     }
 }
@@ -395,9 +395,10 @@ impl Acc {
                 m.first_contact += 1;
             }
         }
+        // A ticket closed without any response owed nothing more after its closing.
         settle(
             &mut m.sla_first_response,
-            t.first_response_at,
+            t.first_response_at.or(t.closed_at),
             t.first_response_due,
             w,
         );
@@ -482,7 +483,8 @@ pub fn compute(
 ) -> Report {
     let mut total = Acc::default();
     total.metrics.deflection = Some(Deflection::default());
-    let mut groups: BTreeMap<String, Acc> = BTreeMap::new();
+    // Keys borrow from the facts: no string is copied per ticket.
+    let mut groups: BTreeMap<&str, Acc> = BTreeMap::new();
     for t in tickets {
         total.add_ticket(t, window);
         if let Some(by) = by {
@@ -496,7 +498,7 @@ pub fn compute(
     for f in faq {
         total.add_answer(f, window);
         if by == Some(GroupBy::Platform) {
-            let acc = groups.entry(f.platform.as_str().into()).or_default();
+            let acc = groups.entry(f.platform.as_str()).or_default();
             acc.add_answer(f, window);
         }
         if !window.contains(f.at) {
@@ -522,7 +524,7 @@ pub fn compute(
             if by == Some(GroupBy::Platform) && m.deflection.is_none() {
                 m.deflection = Some(Deflection::default());
             }
-            (name, m)
+            (name.to_string(), m)
         })
         .collect();
     Report {

@@ -15,6 +15,7 @@ use crate::domain::{
     Priority, Ticket, TicketNo, TicketState, Timestamp,
 };
 
+mod facts;
 pub mod postgres;
 pub(crate) mod rows;
 pub mod sqlite;
@@ -440,8 +441,8 @@ pub trait Store: Send + Sync {
     async fn next_timer_due(&self) -> Result<Option<Timestamp>, StoreError>;
 
     /// Metric facts of every ticket that may count for a period starting at `since`: not
-    /// closed, or with any time of its life (created, first response, resolution, closing,
-    /// either deadline, rating) at or after `since`. Read outside any unit of work, so a
+    /// closed, closed at or after `since`, or rated at or after `since` (a closed ticket's
+    /// other moments are all at or before its closing). Read outside any unit of work, so a
     /// large report never holds the write lock. Order unspecified.
     async fn ticket_facts(
         &self,
