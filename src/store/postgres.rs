@@ -455,56 +455,35 @@ fn platform_names(platforms: &[Platform]) -> Vec<&'static str> {
     platforms.iter().map(|p| p.as_str()).collect()
 }
 
-/// Metric facts of the tickets a period may count (see [`Store::ticket_facts`]).
-const TICKET_FACTS_SQL: &str =
-    "SELECT t.number, c.platform, t.department, t.assignee, t.priority, t.state, \
+/// Metric facts of the tickets a period may count (see [`Store::ticket_facts`]): the
+/// active tickets, those closed in the period and those rated in it (a closed ticket's other
+/// moments are all at or before its closing), each part from an index. As one JSON array
+/// of rows, read by `super::facts` (the same shape as SQLite's): one value instead of
+/// 100 000 rows through the driver.
+const TICKET_FACTS_SQL: &str = "SELECT COALESCE(json_agg(json_build_array( \
+            t.number, c.platform, t.department, t.assignee, t.priority, t.state, \
             t.created_at, t.first_response_due, t.first_response_at, t.resolution_due, \
-            t.resolved_at, t.closed_at, t.reopens, t.agent_replies, \
-            r.score::BIGINT AS score, r.at AS rated_at \
+            t.resolved_at, t.closed_at, t.reopens, t.agent_replies, r.score, r.at)), \
+            '[]'::json)::text \
      FROM tickets t \
      JOIN customers c ON c.id = t.customer \
      LEFT JOIN ratings r ON r.ticket = t.number \
-     WHERE t.state <> 'closed' OR t.closed_at >= $1 OR t.created_at >= $1 \
-        OR t.first_response_at >= $1 OR t.resolved_at >= $1 \
-        OR t.first_response_due >= $1 OR t.resolution_due >= $1 OR r.at >= $1";
+     WHERE t.number IN ( \
+         SELECT number FROM tickets \
+         WHERE state IN ('new', 'open', 'waiting_on_customer', 'resolved') \
+         UNION SELECT number FROM tickets WHERE closed_at >= $1 \
+         UNION SELECT ticket FROM ratings WHERE at >= $1)";
 
-/// FAQ interactions of a period; each answer with the customer's next ticket (found
-/// through `tickets_customer_created`).
-const FAQ_FACTS_SQL: &str = "SELECT e.entry_id, c.platform, e.kind, e.at, \
+/// FAQ interactions of a period, one JSON array like [`TICKET_FACTS_SQL`]; each answer
+/// with the customer's next ticket (found through `tickets_customer_created`).
+const FAQ_FACTS_SQL: &str = "SELECT COALESCE(json_agg(json_build_array( \
+            e.entry_id, c.platform, e.kind, e.at, \
             CASE WHEN e.kind = 'shown' THEN \
                 (SELECT MIN(t.created_at) FROM tickets t \
                  WHERE t.customer = e.customer AND t.created_at >= e.at) \
-            END AS next_ticket_at \
+            END)), '[]'::json)::text \
      FROM faq_events e JOIN customers c ON c.id = e.customer \
      WHERE e.at >= $1";
-
-fn ticket_fact_from(row: &Named<'_>) -> Result<TicketFact, StoreError> {
-    let number = row.int("number")?;
-    let state_text = row.text("state")?;
-    let state = TicketState::parse(&state_text)
-        .ok_or_else(|| corrupt(format!("ticket #{number}: unknown state `{state_text}`")))?;
-    let rating = match (row.opt_int("score")?, row.opt_ts("rated_at")?) {
-        (Some(score), Some(at)) => Some((rows::score_from(TicketNo(number), score)?, at)),
-        _ => None,
-    };
-    Ok(TicketFact {
-        no: TicketNo(number),
-        platform: row.named("platform")?,
-        department: row.text("department")?,
-        assignee: row.opt_text("assignee")?,
-        priority: row.named("priority")?,
-        state,
-        created_at: row.ts("created_at")?,
-        first_response_due: row.ts("first_response_due")?,
-        first_response_at: row.opt_ts("first_response_at")?,
-        resolution_due: row.ts("resolution_due")?,
-        resolved_at: row.opt_ts("resolved_at")?,
-        closed_at: row.opt_ts("closed_at")?,
-        reopens: row.count("reopens")?,
-        agent_replies: row.count("agent_replies")?,
-        rating,
-    })
-}
 
 // ---------------------------------------------------------------------------------------
 // Store
@@ -892,36 +871,21 @@ impl Store for PgStore {
     }
 
     async fn ticket_facts(&self, since: Timestamp) -> Result<Vec<TicketFact>, StoreError> {
-        let rows = sqlx::query(TICKET_FACTS_SQL)
+        let json: String = sqlx::query_scalar(TICKET_FACTS_SQL)
             .bind(ms(since))
-            .fetch_all(&self.pool)
+            .fetch_one(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|row| ticket_fact_from(&Named(row, &self.ctx)))
-            .collect()
+        super::facts::tickets_from_json(&json)
     }
 
     async fn faq_facts(&self, since: Timestamp) -> Result<Vec<FaqFact>, StoreError> {
-        let rows = sqlx::query(FAQ_FACTS_SQL)
+        let json: String = sqlx::query_scalar(FAQ_FACTS_SQL)
             .bind(ms(since))
-            .fetch_all(&self.pool)
+            .fetch_one(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        rows.iter()
-            .map(|row| {
-                let row = Named(row, &self.ctx);
-                let kind = row.text("kind")?;
-                Ok(FaqFact {
-                    entry_id: row.text("entry_id")?,
-                    platform: row.named("platform")?,
-                    kind: FaqFeedback::parse(&kind)
-                        .ok_or_else(|| corrupt(format!("faq_events.kind: unknown `{kind}`")))?,
-                    at: row.ts("at")?,
-                    next_ticket_at: row.opt_ts("next_ticket_at")?,
-                })
-            })
-            .collect()
+        super::facts::faq_from_json(&json)
     }
 
     async fn alert_states(&self) -> Result<Vec<AlertState>, StoreError> {
