@@ -219,6 +219,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     if let Some(channel) = &discord {
         transports.push(channel.transport());
     }
+    // The web chat is always on: with no platform token it is the demo's customer side.
+    let web_chat = Arc::new(crate::web::WebTransport::new());
+    transports.push(web_chat.clone());
     let app = assemble(settings, store, transports)?;
     // Desk thread ids are recorded and looked up in the store by the transports.
     if let Some(channel) = &telegram {
@@ -305,7 +308,18 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
             .map(|c| c.name.to_string())
             .collect(),
         telegram_webhook,
+        web: Some(crate::web::Web::new(
+            app.service.clone(),
+            Arc::new(SystemClock),
+            web_chat,
+            app.settings.secrets.admin_token.clone(),
+        )),
     };
+    if app.settings.secrets.admin_token.is_some() {
+        tracing::info!("web console on http://{local}/console; web chat on http://{local}/chat");
+    } else {
+        tracing::info!("web console off: set FRONTDESK_ADMIN_TOKEN to enable it at http://{local}/console; web chat on http://{local}/chat");
+    }
     tracing::info!("listening on http://{local} (health: http://{local}/healthz)");
     let mut http_shutdown = shutdown_rx.clone();
     let server =

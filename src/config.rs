@@ -43,6 +43,7 @@ const SECRET_ENV: &[&str] = &[
     "TELEGRAM_BOT_TOKEN",
     "TELEGRAM_WEBHOOK_SECRET",
     "DISCORD_BOT_TOKEN",
+    "FRONTDESK_ADMIN_TOKEN",
 ];
 
 /// A configuration problem, phrased for the person starting the service.
@@ -190,6 +191,8 @@ pub struct Secrets {
     pub telegram_bot_token: Option<SecretString>,
     pub telegram_webhook_secret: Option<SecretString>,
     pub discord_bot_token: Option<SecretString>,
+    /// Grants access to the web console; without it the console is off.
+    pub admin_token: Option<SecretString>,
 }
 
 impl Default for Settings {
@@ -471,6 +474,7 @@ fn secrets_from(env: &[(String, String)]) -> Secrets {
         telegram_bot_token: get(SECRET_ENV[0]),
         telegram_webhook_secret: get(SECRET_ENV[1]),
         discord_bot_token: get(SECRET_ENV[2]),
+        admin_token: get(SECRET_ENV[3]),
     }
 }
 
@@ -486,7 +490,12 @@ fn reject_secrets_in_file(path: &Path, text: &str) -> Result<(), ConfigError> {
             .to_ascii_lowercase();
         if matches!(
             key.as_str(),
-            "bot_token" | "token" | "webhook_secret" | "telegram_bot_token" | "discord_bot_token"
+            "bot_token"
+                | "token"
+                | "webhook_secret"
+                | "telegram_bot_token"
+                | "discord_bot_token"
+                | "admin_token"
         ) {
             return Err(ConfigError::File {
                 path: path.to_path_buf(),

@@ -1,4 +1,5 @@
-//! HTTP edge: `/healthz`, Telegram's webhook (in webhook mode); metrics and the console later.
+//! HTTP edge: `/healthz`, Telegram's webhook (in webhook mode), and the web chat and
+//! console of [`crate::web`] when they are wired.
 //!
 //! Reads state for health, never decides anything about tickets.
 
@@ -24,6 +25,8 @@ pub struct HttpState {
     pub channels: Vec<String>,
     /// Telegram's webhook endpoint, in webhook mode.
     pub telegram_webhook: Option<crate::adapters::telegram::WebhookHandler>,
+    /// The web chat and (with an admin token) the console.
+    pub web: Option<crate::web::Web>,
 }
 
 #[derive(Debug, Serialize)]
@@ -51,7 +54,12 @@ pub fn router(state: HttpState) -> Router {
     if let Some(hook) = &state.telegram_webhook {
         router = router.route(hook.path(), post(telegram_webhook));
     }
-    router.with_state(state)
+    let web = state.web.clone();
+    let router = router.with_state(state);
+    match web {
+        Some(web) => router.merge(web.routes().with_state(web)),
+        None => router,
+    }
 }
 
 /// Telegram webhook: the adapter checks the secret header and answers only after storing.

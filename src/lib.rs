@@ -19,7 +19,7 @@
 //! * Ports (traits the core owns): [`store::Store`], [`ports::ChatTransport`], [`ports::Clock`].
 //! * Application: [`service`] (one transaction per inbound message or fired timer),
 //!   [`outbox`] (delivery worker), [`sla_worker`] (persistent SLA timers, each fired once).
-//! * Adapters and edges: [`adapters`], [`http`], [`config`], [`app`] (wiring for `frontdesk run`).
+//! * Adapters and edges: [`adapters`], [`http`], [`web`] (web chat and console), [`config`], [`app`] (wiring for `frontdesk run`).
 //! * Replicas: [`leader`] runs single-holder work (long polling, a gateway) on one
 //!   replica at a time; the PostgreSQL store shares outbox and timers between them.
 
@@ -44,3 +44,4 @@ pub mod sla_worker;
 pub mod store;
 pub mod supervisors;
 pub mod triage;
+pub mod web;

@@ -44,14 +44,14 @@ pub fn human_secs(secs: f64) -> String {
     }
 }
 
-fn percent(rate: Option<f64>) -> String {
+pub fn percent(rate: Option<f64>) -> String {
     match rate {
         Some(r) => format!("{:.0}%", r * 100.0),
         None => "–".into(),
     }
 }
 
-fn durations(d: &DurationStats) -> String {
+pub fn durations(d: &DurationStats) -> String {
     match (d.avg_secs, d.p50_secs, d.p90_secs) {
         (Some(avg), Some(p50), Some(p90)) => format!(
             "avg {} · p50 {} · p90 {} ({})",

@@ -17,3 +17,4 @@ mod store_suite;
 mod support;
 mod telegram;
 mod triage;
+mod web;

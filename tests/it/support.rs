@@ -154,17 +154,40 @@ pub async fn console_stack(
     clock: Arc<dyn frontdesk::ports::Clock>,
     vip: &[&str],
 ) -> Stack {
+    let transport = RecordingTransport::new(Platform::Console);
+    let (store, service, outbox) = service_stack(
+        dir,
+        clock,
+        vip,
+        vec![transport.clone() as Arc<dyn ChatTransport>],
+    )
+    .await;
+    Stack {
+        store,
+        service,
+        outbox,
+        transport,
+    }
+}
+
+/// The customer pipeline on a SQLite file in `dir`, delivering through `transports`.
+pub async fn service_stack(
+    dir: &std::path::Path,
+    clock: Arc<dyn frontdesk::ports::Clock>,
+    vip: &[&str],
+    transports: Vec<Arc<dyn ChatTransport>>,
+) -> (
+    Arc<dyn frontdesk::store::Store>,
+    frontdesk::service::Service,
+    frontdesk::outbox::OutboxWorker,
+) {
     let url = format!("sqlite://{}", dir.join("fd.db").display());
     let store: Arc<dyn frontdesk::store::Store> = Arc::new(
         frontdesk::store::sqlite::SqliteStore::open(&url)
             .await
             .unwrap(),
     );
-    let transport = RecordingTransport::new(Platform::Console);
-    let transports = std::collections::HashMap::from([(
-        Platform::Console,
-        transport.clone() as Arc<dyn ChatTransport>,
-    )]);
+    let transports = transports.into_iter().map(|t| (t.platform(), t)).collect();
     let outbox = frontdesk::outbox::OutboxWorker::new(
         store.clone(),
         transports,
@@ -179,10 +202,5 @@ pub async fn console_stack(
         vip.iter().map(|v| v.to_string()).collect(),
         clock,
     );
-    Stack {
-        store,
-        service,
-        outbox,
-        transport,
-    }
+    (store, service, outbox)
 }

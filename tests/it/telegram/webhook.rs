@@ -37,6 +37,7 @@ async fn webhook_checks_the_secret_and_stores_before_answering() {
         store: rig.store.clone(),
         knowledge: rig.service.knowledge().clone(),
         channels: vec!["telegram".into()],
+        web: None,
         telegram_webhook: Some(hook),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

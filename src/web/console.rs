@@ -1,0 +1,415 @@
+//! The operators' console pages: overview (the figures of `/stats` and `frontdesk report`
+//! from [`crate::metrics`]), the ticket list with filters, and a ticket page whose actions
+//! are desk commands handed to [`Service::handle_desk`] — the same commands the chat desks
+//! send, so every desk stays in sync.
+//!
+//! Reads the store for display; every change goes through the service.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use maud::{html, Markup};
+use serde::Deserialize;
+
+use crate::domain::{ChatAddress, Direction, Platform, Ticket, TicketNo, Timestamp};
+use crate::metrics::render::{durations, percent};
+use crate::metrics::{GroupBy, Period};
+use crate::service::{Agent, DeskInbound};
+use crate::store::TicketFilter;
+
+use super::auth::{self, Operator};
+use super::page::layout;
+use super::{random_token, Web};
+
+/// The console's chat id for desk answers (`web:desk`, thread = ticket number).
+pub const DESK_CHAT_ID: &str = "desk";
+/// Rows shown by the ticket list.
+const LIST_LIMIT: usize = 200;
+
+pub fn routes() -> Router<Web> {
+    Router::new()
+        .route("/console/login", get(auth::login_form).post(auth::login))
+        .route("/console/logout", post(auth::logout))
+        .route("/console", get(overview))
+        .route("/console/tickets", get(tickets))
+        .route("/console/tickets/{no}", get(ticket_page))
+        .route("/console/tickets/{no}/act", post(act))
+}
+
+fn fmt_time(t: Timestamp) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+fn store_error(e: impl std::fmt::Display) -> Response {
+    tracing::warn!("console: store error: {e}");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The database is not answering; try again shortly.",
+    )
+        .into_response()
+}
+
+#[derive(Deserialize, Default)]
+pub struct OverviewQuery {
+    #[serde(default)]
+    period: Option<String>,
+}
+
+/// The three periods offered by the switch.
+const PERIODS: [&str; 3] = ["today", "7d", "30d"];
+
+async fn overview(
+    State(web): State<Web>,
+    operator: Operator,
+    Query(q): Query<OverviewQuery>,
+) -> Response {
+    let period: Period = match q.period.as_deref().unwrap_or("today").parse() {
+        Ok(p) => p,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    let window = period.window(web.clock.now());
+    let report = match crate::metrics_worker::gather(
+        web.service.store().as_ref(),
+        &window,
+        Some(GroupBy::Platform),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => return store_error(e),
+    };
+    let m = &report.total;
+    let b = &m.backlog;
+    let body = html! {
+        h1 { "Overview, " (period.describe()) }
+        p {
+            @for p in PERIODS {
+                @if p == period.to_string() { strong { (p) } } @else { a href={"/console?period=" (p)} { (p) } }
+                " "
+            }
+            span.muted { "since " (fmt_time(window.since)) }
+        }
+        div.cards {
+            div.card { div.muted { "Created" } div.figure #created { (m.created) } }
+            div.card { div.muted { "Backlog" } div.figure #backlog { (b.total) } }
+            div.card { div.muted { "SLA compliance" } div.figure #sla { (percent(m.sla_compliance())) } }
+            div.card { div.muted { "CSAT" } div.figure #csat {
+                @match m.csat.average() { Some(a) => { (format!("{a:.1}/5")) }, None => { "–" } }
+            } div.muted { (m.csat.count) " ratings, " (percent(m.csat.satisfied_rate())) " rated 4–5" } }
+            div.card { div.muted { "Reopen rate" } div.figure #reopen { (percent(m.reopen_rate())) } }
+            div.card { div.muted { "Bot deflection" } div.figure #deflection {
+                (percent(m.deflection.as_ref().and_then(|d| d.rate())))
+            } }
+        }
+        h2 { "Backlog by priority and state" }
+        (bar_chart("backlog-chart", &[("P1", b.p1), ("P2", b.p2), ("P3", b.p3), ("new", b.new), ("open", b.open), ("waiting", b.waiting)]))
+        h2 { "Response times" }
+        table {
+            tr { th { "" } th { "p50 / p90" } th { "SLA kept" } }
+            tr { td { "First response" } td { (durations(&m.first_response)) }
+                 td { (percent(m.sla_first_response.rate())) " (" (m.sla_first_response.met) "/" (m.sla_first_response.due) ")" } }
+            tr { td { "Resolution" } td { (durations(&m.resolution)) }
+                 td { (percent(m.sla_resolution.rate())) " (" (m.sla_resolution.met) "/" (m.sla_resolution.due) ")" } }
+        }
+        h2 { "Tickets created by platform" }
+        (bar_chart("platform-chart", &report.groups.iter().map(|(k, g)| (k.as_str(), g.created)).collect::<Vec<_>>()))
+        h2 { "FAQ entries" }
+        table {
+            tr { th { "Entry" } th { "Shown" } th { "Helped" } th { "Escalated" } }
+            @for row in &report.faq {
+                tr { td { (row.entry_id) } td { (row.shown) } td { (row.helped) } td { (row.escalated) } }
+            }
+        }
+    };
+    layout("Overview", Some(&operator), body).into_response()
+}
+
+/// A horizontal bar chart as inline SVG (no script, no external files).
+fn bar_chart(id: &str, bars: &[(&str, u64)]) -> Markup {
+    let max = bars.iter().map(|(_, v)| *v).max().unwrap_or(0).max(1) as f64;
+    let row = 26.0;
+    let height = row * bars.len().max(1) as f64 + 4.0;
+    html! {
+        svg id=(id) class="chart" width="600" height=(height) viewBox={"0 0 600 " (height)} role="img" {
+            @for (i, (label, value)) in bars.iter().enumerate() {
+                @let y = i as f64 * row + 2.0;
+                @let w = (*value as f64 / max) * 420.0;
+                text x="0" y=(y + 17.0) font-size="14" { (label) }
+                rect x="90" y=(y) width=(format!("{w:.1}")) height="20" fill="#37a" {}
+                text x=(format!("{:.1}", 96.0 + w)) y=(y + 17.0) font-size="14" { (value) }
+            }
+        }
+    }
+}
+
+/// The ticket list's filters, all optional (empty fields from the form mean "any").
+#[derive(Deserialize, Default, Debug)]
+pub struct ListQuery {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    priority: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    department: String,
+    #[serde(default)]
+    assignee: String,
+    #[serde(default)]
+    platform: String,
+    #[serde(default)]
+    q: String,
+}
+
+async fn tickets(
+    State(web): State<Web>,
+    operator: Operator,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    let filters = (|| {
+        Ok::<_, String>((
+            match q.state.trim() {
+                "" => None,
+                v => Some(
+                    crate::domain::TicketState::parse(v)
+                        .ok_or_else(|| format!("unknown state `{v}`"))?,
+                ),
+            },
+            parse_opt::<crate::domain::Priority>("priority", &q.priority)?,
+            parse_opt::<crate::domain::Category>("category", &q.category)?,
+            parse_opt::<Platform>("platform", &q.platform)?,
+        ))
+    })();
+    let (state, priority, category, platform) = match filters {
+        Ok(f) => f,
+        Err(bad) => return (StatusCode::BAD_REQUEST, bad).into_response(),
+    };
+    let store = web.service.store();
+    let all = match store
+        .list_tickets(&TicketFilter {
+            state,
+            ..TicketFilter::default()
+        })
+        .await
+    {
+        Ok(t) => t,
+        Err(e) => return store_error(e),
+    };
+    let text = q.q.trim().to_lowercase();
+    let department = q.department.trim().to_lowercase();
+    let assignee = q.assignee.trim().trim_start_matches('@').to_lowercase();
+    let mut shown: Vec<(Ticket, Platform)> = Vec::new();
+    for t in all {
+        if priority.is_some_and(|p| p != t.priority)
+            || category.is_some_and(|c| c != t.category)
+            || (!department.is_empty() && t.department.to_lowercase() != department)
+            || (!assignee.is_empty()
+                && t.assignee.as_deref().map(str::to_lowercase).as_deref()
+                    != Some(assignee.as_str()))
+            || (!text.is_empty()
+                && !t.subject.to_lowercase().contains(&text)
+                && t.no.to_string() != text.trim_start_matches('#'))
+        {
+            continue;
+        }
+        // The customer's platform is looked up only for the rows that can still be shown.
+        let customer_platform = match store.customer(t.customer).await {
+            Ok(c) => c.map(|c| c.platform),
+            Err(e) => return store_error(e),
+        };
+        let Some(p) = customer_platform else { continue };
+        if platform.is_some_and(|wanted| wanted != p) {
+            continue;
+        }
+        shown.push((t, p));
+        if shown.len() >= LIST_LIMIT {
+            break;
+        }
+    }
+    let body = html! {
+        h1 { "Tickets" }
+        form method="get" action="/console/tickets" {
+            (select("state", &q.state, &["new", "open", "waiting_on_customer", "resolved", "closed"]))
+            (select("priority", &q.priority, &["P1", "P2", "P3"]))
+            (select("category", &q.category, &["inquiry", "problem", "complaint", "after_sales"]))
+            (select("platform", &q.platform, &["telegram", "discord", "web", "console"]))
+            input name="department" placeholder="department" value=(q.department);
+            input name="assignee" placeholder="assignee" value=(q.assignee);
+            input name="q" placeholder="text or #number" value=(q.q);
+            button type="submit" { "Filter" }
+        }
+        table #tickets {
+            tr { th { "#" } th { "Subject" } th { "State" } th { "Priority" } th { "Category" } th { "Department" } th { "Assignee" } th { "Platform" } th { "Created" } }
+            @for (t, p) in &shown {
+                tr {
+                    td { a href={"/console/tickets/" (t.no.0)} { "#" (t.no.0) } }
+                    td { (t.subject) }
+                    td { (t.state.as_str()) } td { (t.priority) } td { (t.category) } td { (t.department) }
+                    td { (t.assignee.as_deref().unwrap_or("–")) } td { (p) } td { (fmt_time(t.created_at)) }
+                }
+            }
+        }
+        @if shown.len() >= LIST_LIMIT { p.muted { "First " (LIST_LIMIT) " shown: narrow the filters." } }
+    };
+    layout("Tickets", Some(&operator), body).into_response()
+}
+
+/// An optional filter field: empty means any; anything else must parse.
+fn parse_opt<T: std::str::FromStr>(field: &str, value: &str) -> Result<Option<T>, String> {
+    match value.trim() {
+        "" => Ok(None),
+        v => v
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("unknown {field} `{v}`")),
+    }
+}
+
+fn select(name: &str, current: &str, options: &[&str]) -> Markup {
+    html! {
+        select name=(name) {
+            option value="" { (name) ": any" }
+            @for o in options {
+                option value=(o) selected[current.eq_ignore_ascii_case(o)] { (o) }
+            }
+        }
+    }
+}
+
+async fn ticket_page(State(web): State<Web>, operator: Operator, Path(no): Path<i64>) -> Response {
+    let details = match web.service.store().ticket_details(TicketNo(no)).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return (StatusCode::NOT_FOUND, format!("No ticket #{no}.")).into_response(),
+        Err(e) => return store_error(e),
+    };
+    let t = &details.ticket;
+    let c = &details.customer;
+    let notices = web.chat.desk_notices(TicketNo(no));
+    let body = html! {
+        h1 { "#" (t.no.0) " " (t.subject) }
+        p {
+            "State " strong #state { (t.state.as_str()) } " · " (t.priority) " · " (t.category) " · department " (t.department)
+            " · assignee " (t.assignee.as_deref().unwrap_or("nobody"))
+        }
+        p { "Customer " (c.display_name) " (" (c.platform) ")" @if c.vip { " · VIP" } }
+        table {
+            tr { th { "Deadline" } th { "Due" } th { "Done" } }
+            tr { td { "First response" } td { (fmt_time(t.first_response_due)) } td { (t.first_response_at.map(fmt_time).unwrap_or_else(|| "–".into())) } }
+            tr { td { "Resolution" } td { (fmt_time(t.resolution_due)) } td { (t.resolved_at.map(fmt_time).unwrap_or_else(|| "–".into())) } }
+        }
+        h2 { "Conversation" }
+        div #messages {
+            @for m in &details.messages {
+                @let class = match m.direction { Direction::Inbound => "inbound", Direction::Outbound => "outbound", Direction::Internal => "internal" };
+                div class={"msg " (class)} {
+                    span.muted { (m.author) ", " (fmt_time(m.at)) @if m.direction == Direction::Internal { " (note)" } }
+                    "\n" (m.text)
+                }
+            }
+        }
+        @if !notices.is_empty() {
+            h2 { "Desk answers" }
+            @for n in &notices { div.msg.internal { (n) } }
+        }
+        h2 { "Actions" }
+        (action(&operator, no, "reply", Some("Reply to the customer"), true))
+        (action(&operator, no, "note", Some("Internal note"), true))
+        (action(&operator, no, "claim", None, false))
+        (action(&operator, no, "priority", Some("P1, P2 or P3"), false))
+        (action(&operator, no, "category", Some("inquiry, problem, complaint, after_sales"), false))
+        (action(&operator, no, "transfer", Some("department"), false))
+        (action(&operator, no, "resolve", Some("Solution for the customer"), true))
+        h2 { "History" }
+        table #events {
+            tr { th { "When" } th { "What" } th { "Who" } th { "Detail" } }
+            @for e in &details.events {
+                tr { td { (fmt_time(e.at)) } td { (e.kind) } td { (e.actor) } td { (e.detail) } }
+            }
+        }
+    };
+    layout(&format!("#{no}"), Some(&operator), body).into_response()
+}
+
+/// One action form: the command, its argument (if any) and a fresh key so a resubmitted
+/// form is processed once.
+fn action(operator: &Operator, no: i64, command: &str, arg: Option<&str>, long: bool) -> Markup {
+    let nonce = random_token().unwrap_or_default();
+    html! {
+        form.action method="post" action={"/console/tickets/" (no) "/act"} id={"act-" (command)} {
+            input type="hidden" name="csrf" value=(operator.csrf);
+            input type="hidden" name="nonce" value=(nonce);
+            input type="hidden" name="command" value=(command);
+            @if let Some(hint) = arg {
+                @if long { textarea name="arg" placeholder=(hint) rows="2" cols="60" {} }
+                @else { input name="arg" placeholder=(hint); }
+            }
+            " " button type="submit" { (command) }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ActForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    nonce: String,
+    #[serde(default)]
+    command: String,
+    #[serde(default)]
+    arg: String,
+}
+
+/// The desk command an action form stands for; `None` for an unknown action.
+fn desk_text(command: &str, arg: &str) -> Option<String> {
+    let arg = arg.trim();
+    let text = match command {
+        "reply" => arg.to_string(),
+        "claim" => "/claim".to_string(),
+        "note" | "priority" | "category" | "transfer" | "resolve" => format!("/{command} {arg}"),
+        _ => return None,
+    };
+    Some(text)
+}
+
+async fn act(
+    State(web): State<Web>,
+    operator: Operator,
+    Path(no): Path<i64>,
+    Form(form): Form<ActForm>,
+) -> Response {
+    if let Err(refused) = operator.check_csrf(&form.csrf) {
+        return refused.into_response();
+    }
+    let Some(text) = desk_text(&form.command, &form.arg) else {
+        return (StatusCode::BAD_REQUEST, "unknown action").into_response();
+    };
+    let nonce = if form.nonce.is_empty() {
+        random_token().unwrap_or_default()
+    } else {
+        form.nonce.chars().take(64).collect()
+    };
+    let inbound = DeskInbound {
+        key: format!("web:desk:{nonce}"),
+        agent: web_agent(&operator),
+        ticket: Some(TicketNo(no)),
+        reply_to: ChatAddress::ticket_thread(Platform::Web, DESK_CHAT_ID, TicketNo(no)),
+        text,
+    };
+    match web.service.handle_desk(inbound).await {
+        Ok(_) => Redirect::to(&format!("/console/tickets/{no}")).into_response(),
+        Err(e) => store_error(e),
+    }
+}
+
+/// The operator as a desk agent: `web:<name>` (configure it in `[[agents]] ids` when the
+/// desk's agents are listed).
+fn web_agent(operator: &Operator) -> Agent {
+    Agent {
+        platform: Platform::Web,
+        user_id: operator.name.clone(),
+        name: operator.name.clone(),
+    }
+}
