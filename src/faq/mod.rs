@@ -8,6 +8,7 @@
 pub mod calibrate;
 pub mod eval;
 pub mod features;
+pub mod insights;
 pub mod kb;
 pub mod matcher;
 pub mod model;

@@ -85,6 +85,14 @@ pub struct TicketDetails {
     pub events: Vec<TicketEvent>,
 }
 
+/// A customer question the FAQ did not answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unanswered {
+    pub text: String,
+    pub language: crate::domain::Language,
+    pub at: Timestamp,
+}
+
 /// Which tickets to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TicketFilter {
@@ -453,6 +461,13 @@ pub trait Store: Send + Sync {
         -> Result<Vec<crate::metrics::FaqFact>, StoreError>;
     /// The stored state of every threshold-alert condition.
     async fn alert_states(&self) -> Result<Vec<AlertState>, StoreError>;
+    /// Customer questions the FAQ could not answer, asked at or after `since`, newest
+    /// first, at most `limit` (the console's FAQ insights).
+    async fn unanswered_questions(
+        &self,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Unanswered>, StoreError>;
 
     /// Wakes `waker` (`notify_one`) when a commit in any process creates work of `kind`,
     /// so idle workers need not poll tightly. Best effort: workers keep a fallback poll.

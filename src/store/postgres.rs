@@ -38,7 +38,7 @@ use super::rows::{
 use super::{
     AlertState, DueTimer, FaqFeedback, Leadership, NewTicket, OutboxClaim, OutboxItem, OutboxStats,
     OutboxUpdate, Rating, Settled, Store, StoreError, TicketDetails, TicketEvent, TicketFilter,
-    TicketMessage, Tx, WorkKind,
+    TicketMessage, Tx, Unanswered, WorkKind,
 };
 use crate::domain::{
     ChatAddress, Customer, CustomerId, CustomerIdentity, Language, Outbound, Platform, Ticket,
@@ -901,6 +901,34 @@ impl Store for PgStore {
                     firing: named.flag("firing")?,
                     value: named.get("value")?,
                     changed_at: named.ts("changed_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn unanswered_questions(
+        &self,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Unanswered>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT text, language, at FROM unanswered WHERE at >= $1 ORDER BY at DESC, id DESC LIMIT $2",
+        )
+        .bind(ms(since))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
+        rows.iter()
+            .map(|row| {
+                let named = Named(row, &self.ctx);
+                Ok(Unanswered {
+                    text: named.text("text")?,
+                    language: named
+                        .text("language")?
+                        .parse()
+                        .map_err(|e| corrupt(format!("unanswered: {e}")))?,
+                    at: named.ts("at")?,
                 })
             })
             .collect()

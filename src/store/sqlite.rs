@@ -29,7 +29,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use super::{
     AlertState, DueTimer, FaqFeedback, NewTicket, OutboxClaim, OutboxItem, OutboxStats,
     OutboxUpdate, Rating, Settled, Store, StoreError, TicketDetails, TicketEvent, TicketFilter,
-    TicketMessage, Tx,
+    TicketMessage, Tx, Unanswered,
 };
 use crate::domain::{
     Attachment, Category, ChatAddress, Customer, CustomerId, CustomerIdentity, Direction, Language,
@@ -943,6 +943,34 @@ impl Store for SqliteStore {
                     firing: get(row, ctx, "firing")?,
                     value: get(row, ctx, "value")?,
                     changed_at: get_ts(row, ctx, "changed_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn unanswered_questions(
+        &self,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Unanswered>, StoreError> {
+        let ctx = &self.ctx;
+        let rows = sqlx::query(
+            "SELECT text, language, at FROM unanswered WHERE at >= ?1 ORDER BY at DESC, id DESC LIMIT ?2",
+        )
+        .bind(ms(since))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| map_err(ctx, e))?;
+        rows.iter()
+            .map(|row| {
+                let language: String = get(row, ctx, "language")?;
+                Ok(Unanswered {
+                    text: get(row, ctx, "text")?,
+                    language: language
+                        .parse()
+                        .map_err(|e| crate::store::rows::corrupt(format!("unanswered: {e}")))?,
+                    at: get_ts(row, ctx, "at")?,
                 })
             })
             .collect()

@@ -34,6 +34,7 @@ pub fn routes() -> Router<Web> {
         .route("/console/logout", post(auth::logout))
         .route("/console", get(overview))
         .route("/console/tickets", get(tickets))
+        .route("/console/faq", get(faq_insights))
         .route("/console/tickets/{no}", get(ticket_page))
         .route("/console/tickets/{no}/act", post(act))
 }
@@ -116,14 +117,85 @@ async fn overview(
         h2 { "Tickets created by platform" }
         (bar_chart("platform-chart", &report.groups.iter().map(|(k, g)| (k.as_str(), g.created)).collect::<Vec<_>>()))
         h2 { "FAQ entries" }
-        table {
-            tr { th { "Entry" } th { "Shown" } th { "Helped" } th { "Escalated" } }
-            @for row in &report.faq {
-                tr { td { (row.entry_id) } td { (row.shown) } td { (row.helped) } td { (row.escalated) } }
-            }
-        }
+        (faq_table(&report.faq))
+        p { a href={"/console/faq?period=" (period)} { "FAQ insights: unanswered questions" } }
     };
     layout("Overview", Some(&operator), body).into_response()
+}
+
+/// Per FAQ entry: answers shown, "That helped" and "Talk to a person" afterwards.
+fn faq_table(rows: &[crate::metrics::FaqRow]) -> Markup {
+    html! {
+        table #faq {
+            tr { th { "Entry" } th { "Shown" } th { "Helped" } th { "Escalated" } }
+            @for row in rows {
+                tr {
+                    td { (row.entry_id) } td { (row.shown) }
+                    td { (row.helped) " (" (percent(row.helped_rate())) ")" }
+                    td { (row.escalated) " (" (percent(row.escalated_rate())) ")" }
+                }
+            }
+        }
+    }
+}
+
+/// Unanswered questions read for the insights page (the most recent ones).
+const UNANSWERED_READ: u32 = 2000;
+/// Groups shown on the insights page.
+const GROUPS_SHOWN: usize = 30;
+
+const COPY_SCRIPT: &str = "document.querySelectorAll('button.copy').forEach(b => b.addEventListener('click', () => navigator.clipboard.writeText(document.getElementById(b.dataset.target).textContent)));";
+
+async fn faq_insights(
+    State(web): State<Web>,
+    operator: Operator,
+    Query(q): Query<OverviewQuery>,
+) -> Response {
+    let period: Period = match q.period.as_deref().unwrap_or("7d").parse() {
+        Ok(p) => p,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    let window = period.window(web.clock.now());
+    let store = web.service.store();
+    let report = match crate::metrics_worker::gather(store.as_ref(), &window, None).await {
+        Ok(r) => r,
+        Err(e) => return store_error(e),
+    };
+    let questions = match store
+        .unanswered_questions(window.since, UNANSWERED_READ)
+        .await
+    {
+        Ok(q) => q,
+        Err(e) => return store_error(e),
+    };
+    let pairs: Vec<(String, crate::domain::Language)> = questions
+        .into_iter()
+        .map(|u| (u.text, u.language))
+        .collect();
+    let groups = crate::faq::insights::group_questions(&pairs);
+    let body = html! {
+        h1 { "FAQ insights, " (period.describe()) }
+        p {
+            @for p in PERIODS {
+                @if p == period.to_string() { strong { (p) } } @else { a href={"/console/faq?period=" (p)} { (p) } }
+                " "
+            }
+        }
+        h2 { "Entries" }
+        (faq_table(&report.faq))
+        h2 { "Most frequent unanswered questions" }
+        @if groups.is_empty() { p.muted { "None in this period." } }
+        @for (i, g) in groups.iter().take(GROUPS_SHOWN).enumerate() {
+            div.card.group {
+                strong { (g.count) "×" } " " (g.examples.first().map(String::as_str).unwrap_or(""))
+                ul { @for e in g.examples.iter().skip(1) { li { (e) } } }
+                pre id={"snippet-" (i)} { (g.toml_snippet()) }
+                button.copy type="button" data-target={"snippet-" (i)} { "Copy as new FAQ entry" }
+            }
+        }
+        script { (maud::PreEscaped(COPY_SCRIPT)) }
+    };
+    layout("FAQ insights", Some(&operator), body).into_response()
 }
 
 /// A horizontal bar chart as inline SVG (no script, no external files).

@@ -37,6 +37,7 @@ pub fn layout(title: &str, operator: Option<&Operator>, body: Markup) -> Html<St
                         strong { "frontdesk" }
                         a href="/console" { "Overview" }
                         a href="/console/tickets" { "Tickets" }
+                        a href="/console/faq" { "FAQ insights" }
                         span.muted { (op.name) }
                         form method="post" action="/console/logout" {
                             input type="hidden" name="csrf" value=(op.csrf);

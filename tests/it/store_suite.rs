@@ -1025,6 +1025,28 @@ pub async fn schema_version_is_the_newest_migration(store: Arc<dyn Store>) {
 // ---------------------------------------------------------------------------------------
 // Runs of the suite: SQLite (file and memory) and PostgreSQL (a fresh schema per test)
 
+pub async fn unanswered_questions_newest_first_since(store: Arc<dyn Store>) {
+    let mut tx = store.begin().await.unwrap();
+    tx.record_unanswered("old question", Language::En, at(0))
+        .await
+        .unwrap();
+    tx.record_unanswered("我无法登录", Language::Zh, at(60))
+        .await
+        .unwrap();
+    tx.record_unanswered("do you ship to iceland", Language::En, at(120))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let got = store.unanswered_questions(at(60), 10).await.unwrap();
+    let texts: Vec<&str> = got.iter().map(|u| u.text.as_str()).collect();
+    assert_eq!(texts, ["do you ship to iceland", "我无法登录"]);
+    assert_eq!(got[1].language, Language::Zh);
+    assert_eq!(got[0].at, at(120));
+    let one = store.unanswered_questions(at(0), 1).await.unwrap();
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].text, "do you ship to iceland");
+}
+
 macro_rules! suite {
     ($($name:ident),+ $(,)?) => {
         mod sqlite_file {
@@ -1075,6 +1097,7 @@ suite!(
     ratings_are_kept_once_and_take_one_comment,
     timers_are_leased_fired_once_and_replaced,
     schema_version_is_the_newest_migration,
+    unanswered_questions_newest_first_since,
 );
 
 // ---------------------------------------------------------------------------------------

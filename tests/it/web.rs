@@ -21,6 +21,8 @@ struct Site {
     http: reqwest::Client,
     outbox: frontdesk::outbox::OutboxWorker,
     store: Arc<dyn frontdesk::store::Store>,
+    service: Arc<frontdesk::service::Service>,
+    chat: Arc<WebTransport>,
     _dir: tempfile::TempDir,
 }
 
@@ -40,7 +42,7 @@ async fn site(admin_token: Option<&str>) -> Site {
     let web = Web::new(
         service.clone(),
         clock,
-        chat,
+        chat.clone(),
         admin_token.map(|t| SecretString::from(t.to_string())),
     );
     let state = HttpState {
@@ -61,6 +63,8 @@ async fn site(admin_token: Option<&str>) -> Site {
             .unwrap(),
         outbox,
         store,
+        service,
+        chat,
         _dir: dir,
     }
 }
@@ -503,4 +507,93 @@ async fn web_chat_customer_and_console_agent_work_a_ticket_both_ways() {
     let overview = site.get(&session, "/console").await;
     assert!(overview.contains("id=\"csat\">5.0/5"), "{overview}");
     assert!(overview.contains("<svg id=\"backlog-chart\""));
+}
+
+#[tokio::test]
+async fn overview_shows_the_stats_figures_and_faq_insights_group_unanswered_questions() {
+    let site = site(Some(TOKEN)).await;
+    // A question asked earlier that the FAQ could not answer, as the pipeline records it,
+    // and a similar one asked now in the web chat: it becomes a ticket.
+    let mut tx = site.store.begin().await.unwrap();
+    tx.record_unanswered(
+        "Student discount for the premium plan?",
+        frontdesk::domain::Language::En,
+        chrono::Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let visitor = Visitor::open(&site).await;
+    visitor
+        .say(&site, "<b>student discount</b> for the premium plan?")
+        .await;
+    site.outbox.drain().await.unwrap();
+
+    let (session, _) = site.login().await;
+    let insights = site.get(&session, "/console/faq?period=7d").await;
+    assert!(insights.contains("<strong>2×</strong>"), "{insights}");
+    assert!(
+        insights.contains("&lt;b&gt;student discount&lt;/b&gt;"),
+        "{insights}"
+    );
+    assert!(!insights.contains("<b>student"));
+    assert!(insights.contains("[[entries]]") && insights.contains("Copy as new FAQ entry"));
+
+    for period in ["today", "7d", "30d"] {
+        // The desk's /stats, asked from the web desk, and the overview of the same period.
+        site.service
+            .handle_desk(frontdesk::service::DeskInbound {
+                key: format!("stats-{period}"),
+                agent: frontdesk::service::Agent {
+                    platform: frontdesk::domain::Platform::Web,
+                    user_id: "ana".into(),
+                    name: "ana".into(),
+                },
+                ticket: None,
+                reply_to: frontdesk::domain::ChatAddress::new(
+                    frontdesk::domain::Platform::Web,
+                    frontdesk::web::console::DESK_CHAT_ID,
+                ),
+                text: format!("/stats {period}"),
+            })
+            .await
+            .unwrap();
+        site.outbox.drain().await.unwrap();
+        let stats = site.chat.history("desk").pop().unwrap().text;
+        let overview = site
+            .get(&session, &format!("/console?period={period}"))
+            .await;
+        let line = |prefix: &str| {
+            stats
+                .lines()
+                .find_map(|l| l.strip_prefix(prefix))
+                .unwrap_or_else(|| panic!("no {prefix} in {stats}"))
+                .to_string()
+        };
+        // "Tickets: 1 created · backlog 1 (P1 0 · P2 0 · P3 1)"
+        let tickets = line("Tickets: ");
+        let created = tickets.split(' ').next().unwrap();
+        assert!(
+            overview.contains(&format!("id=\"created\">{created}<")),
+            "{period}: {stats}"
+        );
+        let backlog = tickets
+            .split("backlog ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap();
+        assert!(
+            overview.contains(&format!("id=\"backlog\">{backlog}<")),
+            "{period}: {stats}"
+        );
+        assert_eq!(created, "1", "{stats}");
+        for prefix in ["First response: ", "Resolution: "] {
+            assert!(
+                overview.contains(&line(prefix)),
+                "{period} {prefix}: {stats}\n{overview}"
+            );
+        }
+    }
 }
