@@ -42,10 +42,14 @@ struct Replica {
 
 impl Replica {
     fn start(fake: &FakeBotApi, schema: &PgSchema, webhook: bool) -> Replica {
+        Self::start_on(fake, schema.url(), webhook)
+    }
+
+    fn start_on(fake: &FakeBotApi, database_url: String, webhook: bool) -> Replica {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let mut env = vec![
-            ("FRONTDESK_DATABASE_URL", schema.url()),
+            ("FRONTDESK_DATABASE_URL", database_url),
             ("FRONTDESK_HTTP_ADDR", format!("127.0.0.1:{port}")),
         ];
         if webhook {
@@ -399,4 +403,139 @@ async fn replicas_webhook_acceptance_2000_messages_200_customers() {
 #[ignore = "acceptance size (2,000 messages, ~2 min): run with --ignored"]
 async fn replicas_polling_acceptance_2000_messages_200_customers() {
     polling_replicas_with_a_leader_kill(200, 10).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// Throughput and latency figures (ignored: they print numbers, they assert no timing)
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(i).copied().unwrap_or_default()
+}
+
+/// Phase 1, saturation: `customers` customers each send `each` `/new` messages back to
+/// back (every message creates a ticket: the heaviest path, serialized on the ticket
+/// counter); messages/s until all are stored (webhook acknowledged) and the p50/p99 of
+/// that acknowledgement. Phase 2, paced below Telegram's 30 messages/s send limit:
+/// `paced` customers write once each, 20 per second; p50/p99 from the webhook call to
+/// the reply reaching the (fake) Bot API.
+async fn throughput(label: &str, urls: Vec<String>, customers: usize, each: usize, paced: usize) {
+    let fake = FakeBotApi::start().await;
+    let replicas: Vec<Replica> = urls
+        .into_iter()
+        .map(|u| Replica::start_on(&fake, u, true))
+        .collect();
+    for r in &replicas {
+        r.healthy().await;
+    }
+    let hooks: Arc<Vec<String>> =
+        Arc::new(replicas.iter().map(|r| Replica::hook_url(r.port)).collect());
+    let post = |client: reqwest::Client, hook: String, body: Value| async move {
+        let started = Instant::now();
+        let r = client
+            .post(&hook)
+            .header(WEBHOOK_SECRET_HEADER, SECRET)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        started.elapsed()
+    };
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..customers {
+        let (fake, hooks) = (fake.clone(), hooks.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut lat = Vec::new();
+            for k in 0..each {
+                let body = update(&fake, 3_000_000 + (c * each + k) as i64, c, k);
+                lat.push(post(client.clone(), hooks[(c + k) % hooks.len()].clone(), body).await);
+            }
+            lat
+        }));
+    }
+    let mut acks = Vec::new();
+    for t in tasks {
+        acks.extend(t.await.unwrap());
+    }
+    let stored_in = started.elapsed();
+    acks.sort();
+    let total = customers * each;
+    wait_all_replies(&fake, customers, total, &replicas).await;
+    let replied_in = started.elapsed();
+
+    // Phase 2: paced, one message per new customer.
+    let client = reqwest::Client::new();
+    let mut sent_at = Vec::new();
+    let mut handles = Vec::new();
+    let base = customers;
+    for i in 0..paced {
+        let c = base + i;
+        let body = update(&fake, 4_000_000 + i as i64, c, 0);
+        sent_at.push((c, Instant::now()));
+        handles.push(tokio::spawn(post(
+            client.clone(),
+            hooks[i % hooks.len()].clone(),
+            body,
+        )));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut e2e = Vec::new();
+    for (c, at) in &sent_at {
+        let chat = FIRST_USER + *c as i64;
+        loop {
+            if let Some(call) = fake.sends_to(chat).first() {
+                e2e.push(call.at.saturating_duration_since(*at));
+                break;
+            }
+            assert!(Instant::now() < deadline, "no reply to {chat}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    e2e.sort();
+    eprintln!(
+        "BENCH {label}: saturation {total} msgs ({customers} customers x {each}): stored {:.0} msgs/s \
+         (ack p50 {:.1} ms, p99 {:.1} ms), all {total} replies sent after {:.1} s ({:.0}/s, Telegram limit 30/s); \
+         paced 20 msgs/s x {paced}: end-to-end p50 {:.0} ms, p99 {:.0} ms",
+        total as f64 / stored_in.as_secs_f64(),
+        percentile(&acks, 0.5).as_secs_f64() * 1e3,
+        percentile(&acks, 0.99).as_secs_f64() * 1e3,
+        replied_in.as_secs_f64(),
+        total as f64 / replied_in.as_secs_f64(),
+        percentile(&e2e, 0.5).as_secs_f64() * 1e3,
+        percentile(&e2e, 0.99).as_secs_f64() * 1e3,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "benchmark figures (~3 min): cargo test --test it -- --ignored --nocapture bench_webhook"]
+async fn bench_webhook_sqlite_postgres_1_and_3_replicas() {
+    let (customers, each, paced) = (100, 5, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
+    throughput("sqlite, 1 process", vec![sqlite], customers, each, paced).await;
+    let one = PgSchema::new();
+    throughput(
+        "postgres, 1 replica",
+        vec![one.url()],
+        customers,
+        each,
+        paced,
+    )
+    .await;
+    let three = PgSchema::new();
+    throughput(
+        "postgres, 3 replicas",
+        vec![three.url(); 3],
+        customers,
+        each,
+        paced,
+    )
+    .await;
 }
