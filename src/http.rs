@@ -50,7 +50,9 @@ struct DatabaseHealth {
 }
 
 pub fn router(state: HttpState) -> Router {
-    let mut router = Router::new().route("/healthz", get(healthz));
+    let mut router = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(prometheus));
     if let Some(hook) = &state.telegram_webhook {
         router = router.route(hook.path(), post(telegram_webhook));
     }
@@ -105,6 +107,28 @@ async fn healthz(State(state): State<HttpState>) -> impl IntoResponse {
         memory_rss_bytes: resident_memory(),
     };
     (code, Json(body))
+}
+
+/// Prometheus text exposition; 503 when the database does not answer (the backlog and
+/// outbox gauges come from it).
+async fn prometheus(State(state): State<HttpState>) -> axum::response::Response {
+    let window = crate::metrics::Period::Today.window(chrono::Utc::now());
+    let gathered = crate::metrics_worker::gather(state.store.as_ref(), &window, None).await;
+    let outbox = state.store.outbox_stats().await;
+    match (gathered, outbox) {
+        (Ok(report), Ok(outbox)) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            crate::telemetry::render(&report.total.backlog, outbox.pending, outbox.dead),
+        )
+            .into_response(),
+        (Err(e), _) | (_, Err(e)) => {
+            tracing::warn!("/metrics: store error: {e}");
+            StatusCode::SERVICE_UNAVAILABLE.into_response()
+        }
+    }
 }
 
 /// Resident set size from `/proc/self/statm` (pages × 4 KiB); `None` where unavailable.

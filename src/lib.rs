@@ -43,5 +43,6 @@ pub mod sla;
 pub mod sla_worker;
 pub mod store;
 pub mod supervisors;
+pub mod telemetry;
 pub mod triage;
 pub mod web;

@@ -453,6 +453,8 @@ impl Delivery {
         let now = self.clock.now();
         match result {
             Ok(delivered) => {
+                let waited = (now - item.created_at).num_milliseconds() as f64 / 1000.0;
+                crate::telemetry::delivered(item.message.to.platform, waited);
                 tracing::info!(outbox_id = id, %lane, ?ticket, attempts = item.attempts, "outbox: delivered");
                 (
                     Outcome::Sent,
@@ -464,6 +466,7 @@ impl Delivery {
             }
             Err(DeliveryError::RetryAfter(wait)) => {
                 let wait = wait.max(MIN_RETRY_AFTER);
+                crate::telemetry::rate_limited(item.message.to.platform);
                 tracing::info!(outbox_id = id, %lane, ?wait, "outbox: rate limited, deferred");
                 (
                     Outcome::Deferred,
@@ -487,6 +490,7 @@ impl Delivery {
                     )
                 } else {
                     let wait = self.config.backoff(failed);
+                    crate::telemetry::retried(item.message.to.platform);
                     tracing::info!(outbox_id = id, %lane, attempts = failed, ?wait, error = %e, "outbox: will retry");
                     (
                         Outcome::Retried,

@@ -327,8 +327,10 @@ impl Service {
     pub async fn handle(&self, inbound: Inbound) -> Result<Handled, ServiceError> {
         let now = self.clock.now();
         let mut tx = self.store.begin().await?;
+        let platform = inbound.from.platform;
         if !tx.record_inbound(&inbound.key, now).await? {
             tracing::debug!(key = %inbound.key, "duplicate inbound ignored");
+            crate::telemetry::inbound(platform, "duplicate");
             return Ok(Handled::Duplicate);
         }
         let vip = self.vip.contains(&format!(
@@ -374,6 +376,7 @@ impl Service {
         };
         turn.tx.commit().await?;
         self.outbox_waker.notify_one();
+        crate::telemetry::inbound(platform, if ticket.is_some() { "ticket" } else { "bot" });
         Ok(Handled::Done { ticket })
     }
 
@@ -502,6 +505,7 @@ impl Service {
                 turn.tx
                     .record_faq_feedback(turn.customer.id, &id, FaqFeedback::Helped, turn.now)
                     .await?;
+                crate::telemetry::faq_feedback(FaqFeedback::Helped);
                 turn.say_text(replies::glad_it_helped(turn.language))
                     .await?;
                 Ok(None)
@@ -515,6 +519,7 @@ impl Service {
                     turn.tx
                         .record_faq_feedback(turn.customer.id, id, FaqFeedback::Escalated, turn.now)
                         .await?;
+                    crate::telemetry::faq_feedback(FaqFeedback::Escalated);
                 }
                 let text = turn
                     .tx
@@ -598,6 +603,7 @@ impl Service {
         turn.tx
             .record_faq_feedback(turn.customer.id, entry_id, FaqFeedback::Shown, turn.now)
             .await?;
+        crate::telemetry::faq_feedback(FaqFeedback::Shown);
         turn.say(message).await
     }
 
@@ -664,6 +670,7 @@ impl Service {
             resolution_due: deadlines.resolution,
         };
         let mut ticket = turn.tx.create_ticket(&new).await?;
+        crate::telemetry::ticket_created(ticket.category, ticket.priority);
         let no = ticket.no;
         if self
             .auto_assign(&mut turn.tx, &mut ticket, turn.now)

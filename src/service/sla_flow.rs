@@ -252,6 +252,7 @@ impl Service {
                 true
             }
             TimerKind::FirstResponseBreach if unanswered => {
+                crate::telemetry::sla_breach("first_response");
                 event(
                     &mut tx,
                     no,
@@ -282,6 +283,7 @@ impl Service {
             TimerKind::ResolutionBreach
                 if matches!(t.state, TicketState::New | TicketState::Open) =>
             {
+                crate::telemetry::sla_breach("resolution");
                 event(
                     &mut tx,
                     no,

@@ -597,3 +597,85 @@ async fn overview_shows_the_stats_figures_and_faq_insights_group_unanswered_ques
         }
     }
 }
+
+/// One sample's value from a parsed exposition (`None` when absent).
+fn sample(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            prometheus_parse::Value::Histogram(ref buckets) => {
+                buckets.last().map_or(0.0, |b| b.count)
+            }
+            prometheus_parse::Value::Summary(_) => 0.0,
+        })
+}
+
+#[tokio::test]
+async fn metrics_endpoint_parses_as_prometheus_text() {
+    let site = site(None).await;
+    let mut visitor = Visitor::open(&site).await;
+    visitor.say(&site, "How do I reset my password?").await;
+    site.outbox.drain().await.unwrap();
+    let answer = visitor.next().await;
+    visitor
+        .press(&site, &Visitor::button(&answer, "That helped"))
+        .await;
+    visitor.say(&site, "/human").await;
+    site.outbox.drain().await.unwrap();
+
+    let res = site.http.get(site.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let text = res.text().await.unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .unwrap_or_else(|e| panic!("not Prometheus text: {e}\n{text}"));
+    // Counters are process-wide (other tests count too): at least this test's events.
+    let at_least = |name: &str, labels: &[(&str, &str)], min: f64| {
+        let v = sample(&scrape, name, labels)
+            .unwrap_or_else(|| panic!("no {name} {labels:?} in\n{text}"));
+        assert!(v >= min, "{name} {labels:?} = {v}\n{text}");
+    };
+    at_least(
+        "frontdesk_inbound_messages_total",
+        &[("platform", "web"), ("outcome", "bot")],
+        2.0,
+    );
+    at_least(
+        "frontdesk_inbound_messages_total",
+        &[("platform", "web"), ("outcome", "ticket")],
+        1.0,
+    );
+    at_least("frontdesk_tickets_created_total", &[], 1.0);
+    at_least("frontdesk_faq_feedback_total", &[("kind", "shown")], 1.0);
+    at_least("frontdesk_faq_feedback_total", &[("kind", "helped")], 1.0);
+    at_least(
+        "frontdesk_delivery_latency_seconds_count",
+        &[("platform", "web")],
+        3.0,
+    );
+    // Gauges come from this store: one new ticket, nothing left in the outbox.
+    assert_eq!(
+        sample(&scrape, "frontdesk_backlog_tickets", &[("state", "new")]),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&scrape, "frontdesk_outbox_depth", &[("status", "pending")]),
+        Some(0.0),
+        "{text}"
+    );
+    for family in [
+        "frontdesk_sla_breaches",
+        "frontdesk_deliveries_rate_limited",
+        "frontdesk_delivery_retries",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {family} counter")),
+            "{family}\n{text}"
+        );
+    }
+}
