@@ -258,10 +258,18 @@ async fn tickets(
         Ok(f) => f,
         Err(bad) => return (StatusCode::BAD_REQUEST, bad).into_response(),
     };
+    let unfiltered = priority.is_none()
+        && category.is_none()
+        && platform.is_none()
+        && q.department.trim().is_empty()
+        && q.assignee.trim().is_empty()
+        && q.q.trim().is_empty();
     let store = web.service.store();
     let all = match store
         .list_tickets(&TicketFilter {
             state,
+            // Without filters that need each ticket read, the store stops at the page.
+            limit: unfiltered.then_some(LIST_LIMIT as u32),
             ..TicketFilter::default()
         })
         .await
