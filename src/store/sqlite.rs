@@ -26,22 +26,23 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use super::rows::{
+    self, corrupt, feedback_counts, from_ms, ms, Cols, CUSTOMER_COLUMNS, TICKET_COLUMNS, URGENCY,
+};
 use super::{
     AlertState, DueTimer, FaqFeedback, NewTicket, OutboxClaim, OutboxItem, OutboxStats,
     OutboxUpdate, Rating, Settled, Store, StoreError, TicketDetails, TicketEvent, TicketFilter,
     TicketMessage, Tx, Unanswered,
 };
 use crate::domain::{
-    Attachment, Category, ChatAddress, Customer, CustomerId, CustomerIdentity, Direction, Language,
-    Outbound, Platform, Priority, Ticket, TicketNo, TicketState, Timestamp,
+    ChatAddress, Customer, CustomerId, CustomerIdentity, Language, Outbound, Platform, Ticket,
+    TicketNo, TicketState, Timestamp,
 };
 use crate::metrics::{FaqFact, TicketFact};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// Reason written to outbox rows dead-lettered by [`Store::mark_unreachable`].
-pub const UNREACHABLE_REASON: &str =
-    "recipient unreachable: the customer blocked the bot or left the chat";
+pub use super::rows::UNREACHABLE_REASON;
 
 /// Tuning for [`SqliteStore::open_with`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -316,21 +317,8 @@ fn open_error(ctx: &Ctx, e: sqlx::Error) -> StoreError {
     }
 }
 
-fn corrupt(what: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(what.to_string())
-}
-
 // ---------------------------------------------------------------------------------------
 // Value conversion
-
-fn ms(t: Timestamp) -> i64 {
-    t.timestamp_millis()
-}
-
-fn from_ms(v: i64, column: &str) -> Result<Timestamp, StoreError> {
-    chrono::DateTime::from_timestamp_millis(v)
-        .ok_or_else(|| corrupt(format!("{column}: timestamp {v} out of range")))
-}
 
 fn get<'r, T>(row: &'r SqliteRow, ctx: &Ctx, column: &str) -> Result<T, StoreError>
 where
@@ -343,44 +331,43 @@ fn get_ts(row: &SqliteRow, ctx: &Ctx, column: &str) -> Result<Timestamp, StoreEr
     from_ms(get::<i64>(row, ctx, column)?, column)
 }
 
-fn get_opt_ts(row: &SqliteRow, ctx: &Ctx, column: &str) -> Result<Option<Timestamp>, StoreError> {
-    get::<Option<i64>>(row, ctx, column)?
-        .map(|v| from_ms(v, column))
-        .transpose()
-}
-
 /// A non-negative counter column.
-fn get_count(row: &SqliteRow, ctx: &Ctx, column: &str) -> Result<u32, StoreError> {
-    let v: i64 = get(row, ctx, column)?;
-    u32::try_from(v).map_err(|_| corrupt(format!("{column}: count {v} out of range")))
-}
+/// Column access with this database's name in decoding errors, for the shared decoders.
+struct Named<'a>(&'a SqliteRow, &'a Ctx);
 
-fn parse_named<T: FromStr>(row: &SqliteRow, ctx: &Ctx, column: &str) -> Result<T, StoreError> {
-    let text: String = get(row, ctx, column)?;
-    text.parse::<T>()
-        .map_err(|_| corrupt(format!("{column}: unknown value `{text}`")))
-}
-
-fn direction_from(s: &str) -> Option<Direction> {
-    match s {
-        "inbound" => Some(Direction::Inbound),
-        "outbound" => Some(Direction::Outbound),
-        "internal" => Some(Direction::Internal),
-        _ => None,
+impl Cols for Named<'_> {
+    fn int(&self, column: &str) -> Result<i64, StoreError> {
+        get(self.0, self.1, column)
+    }
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
+        get(self.0, self.1, column)
+    }
+    fn text(&self, column: &str) -> Result<String, StoreError> {
+        get(self.0, self.1, column)
+    }
+    fn opt_text(&self, column: &str) -> Result<Option<String>, StoreError> {
+        get(self.0, self.1, column)
+    }
+    fn flag(&self, column: &str) -> Result<bool, StoreError> {
+        get(self.0, self.1, column)
     }
 }
 
-fn feedback_column(feedback: FaqFeedback) -> (i64, i64, i64) {
-    match feedback {
-        FaqFeedback::Shown => (1, 0, 0),
-        FaqFeedback::Helped => (0, 1, 0),
-        FaqFeedback::Escalated => (0, 0, 1),
-    }
+fn ticket_from(row: &SqliteRow, ctx: &Ctx) -> Result<Ticket, StoreError> {
+    rows::ticket_from(&Named(row, ctx))
 }
 
-const TICKET_COLUMNS: &str = "number, customer, state, category, priority, department, \
-     assignee, subject, created_at, updated_at, first_response_due, resolution_due, \
-     first_response_at, resolved_at, closed_at, waiting_since, reopens, agent_replies";
+fn customer_from(row: &SqliteRow, ctx: &Ctx) -> Result<Customer, StoreError> {
+    rows::customer_from(&Named(row, ctx))
+}
+
+fn message_from(row: &SqliteRow, ctx: &Ctx) -> Result<TicketMessage, StoreError> {
+    rows::message_from(&Named(row, ctx))
+}
+
+fn event_from(row: &SqliteRow, ctx: &Ctx) -> Result<TicketEvent, StoreError> {
+    rows::event_from(&Named(row, ctx))
+}
 
 /// The desk's `/queue`. Served in order by the partial index `tickets_queue` (same
 /// expression, same WHERE), so its cost does not grow with the number of active tickets.
@@ -423,88 +410,6 @@ const FAQ_FACTS_SQL: &str = "SELECT json_group_array(json_array( \
             END)) \
      FROM faq_events e JOIN customers c ON c.id = e.customer \
      WHERE e.at >= ?1";
-
-/// Most urgent first: the first-response deadline until someone answered, then the
-/// resolution deadline (SPEC §3 `/queue`).
-const URGENCY: &str =
-    "CASE WHEN first_response_at IS NULL THEN first_response_due ELSE resolution_due END";
-
-const CUSTOMER_COLUMNS: &str =
-    "id, platform, user_id, chat_id, display_name, language, vip, unreachable";
-
-fn ticket_from(row: &SqliteRow, ctx: &Ctx) -> Result<Ticket, StoreError> {
-    let number: i64 = get(row, ctx, "number")?;
-    let state_text: String = get(row, ctx, "state")?;
-    let state = TicketState::parse(&state_text)
-        .ok_or_else(|| corrupt(format!("ticket #{number}: unknown state `{state_text}`")))?;
-    Ok(Ticket {
-        no: TicketNo(number),
-        customer: CustomerId(get(row, ctx, "customer")?),
-        state,
-        category: parse_named::<Category>(row, ctx, "category")?,
-        priority: parse_named::<Priority>(row, ctx, "priority")?,
-        department: get(row, ctx, "department")?,
-        assignee: get(row, ctx, "assignee")?,
-        subject: get(row, ctx, "subject")?,
-        created_at: get_ts(row, ctx, "created_at")?,
-        updated_at: get_ts(row, ctx, "updated_at")?,
-        first_response_due: get_ts(row, ctx, "first_response_due")?,
-        resolution_due: get_ts(row, ctx, "resolution_due")?,
-        first_response_at: get_opt_ts(row, ctx, "first_response_at")?,
-        resolved_at: get_opt_ts(row, ctx, "resolved_at")?,
-        closed_at: get_opt_ts(row, ctx, "closed_at")?,
-        waiting_since: get_opt_ts(row, ctx, "waiting_since")?,
-        reopens: get_count(row, ctx, "reopens")?,
-        agent_replies: get_count(row, ctx, "agent_replies")?,
-    })
-}
-
-fn customer_from(row: &SqliteRow, ctx: &Ctx) -> Result<Customer, StoreError> {
-    Ok(Customer {
-        id: CustomerId(get(row, ctx, "id")?),
-        platform: parse_named::<Platform>(row, ctx, "platform")?,
-        user_id: get(row, ctx, "user_id")?,
-        chat_id: get(row, ctx, "chat_id")?,
-        display_name: get(row, ctx, "display_name")?,
-        language: parse_named::<Language>(row, ctx, "language")?,
-        vip: get(row, ctx, "vip")?,
-        unreachable: get(row, ctx, "unreachable")?,
-    })
-}
-
-fn message_from(row: &SqliteRow, ctx: &Ctx) -> Result<TicketMessage, StoreError> {
-    let ticket: i64 = get(row, ctx, "ticket")?;
-    let direction_text: String = get(row, ctx, "direction")?;
-    let direction = direction_from(&direction_text).ok_or_else(|| {
-        corrupt(format!(
-            "message of ticket #{ticket}: unknown direction `{direction_text}`"
-        ))
-    })?;
-    let attachments_json: String = get(row, ctx, "attachments")?;
-    let attachments: Vec<Attachment> = serde_json::from_str(&attachments_json).map_err(|e| {
-        corrupt(format!(
-            "message of ticket #{ticket}: attachments are not valid JSON: {e}"
-        ))
-    })?;
-    Ok(TicketMessage {
-        ticket: TicketNo(ticket),
-        direction,
-        author: get(row, ctx, "author")?,
-        text: get(row, ctx, "text")?,
-        attachments,
-        at: get_ts(row, ctx, "at")?,
-    })
-}
-
-fn event_from(row: &SqliteRow, ctx: &Ctx) -> Result<TicketEvent, StoreError> {
-    Ok(TicketEvent {
-        ticket: TicketNo(get(row, ctx, "ticket")?),
-        kind: get(row, ctx, "kind")?,
-        actor: get(row, ctx, "actor")?,
-        detail: get(row, ctx, "detail")?,
-        at: get_ts(row, ctx, "at")?,
-    })
-}
 
 // ---------------------------------------------------------------------------------------
 // Store
@@ -1447,7 +1352,7 @@ impl Tx for SqliteTx {
         .execute(&mut *self.w.tx)
         .await
         .map_err(|e| map_err(&ctx, e))?;
-        let (shown, helped, escalated) = feedback_column(feedback);
+        let (shown, helped, escalated) = feedback_counts(feedback);
         sqlx::query(
             "INSERT INTO faq_stats (entry_id, shown, helped, escalated, updated_at) \
              VALUES (?1, ?2, ?3, ?4, ?5) \
@@ -1855,17 +1760,5 @@ mod tests {
         );
         let e = map_err(&ctx, sqlx::Error::RowNotFound);
         assert!(matches!(e, StoreError::NotFound(_)), "{e}");
-    }
-
-    #[test]
-    fn out_of_range_timestamp_is_corrupt() {
-        assert!(matches!(
-            from_ms(i64::MAX, "t"),
-            Err(StoreError::Corrupt(_))
-        ));
-        assert_eq!(
-            from_ms(1_700_000_000_123, "t").map(ms).ok(),
-            Some(1_700_000_000_123)
-        );
     }
 }
