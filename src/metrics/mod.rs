@@ -561,6 +561,38 @@ mod tests {
     }
 
     #[test]
+    fn a_ticket_closed_without_a_response_owed_nothing_after_closing() {
+        let w = Period::Hours(10).window(at(10));
+        let fact = TicketFact {
+            no: TicketNo(1),
+            platform: Platform::Telegram,
+            department: "support".into(),
+            assignee: None,
+            priority: Priority::P2,
+            state: TicketState::Closed,
+            created_at: at(1),
+            first_response_due: at(3),
+            first_response_at: None,
+            resolution_due: at(8),
+            resolved_at: None,
+            closed_at: Some(at(2)),
+            reopens: 0,
+            agent_replies: 0,
+            rating: None,
+        };
+        let kept = compute(&[fact.clone()], &[], &w, None).total;
+        assert_eq!(kept.sla_first_response, Compliance { due: 1, met: 1 });
+        assert_eq!(kept.sla_resolution, Compliance { due: 1, met: 1 });
+        assert_eq!((kept.resolved, kept.backlog.total), (0, 0));
+        let late = TicketFact {
+            closed_at: Some(at(4)),
+            ..fact
+        };
+        let broken = compute(&[late], &[], &w, None).total;
+        assert_eq!(broken.sla_first_response, Compliance { due: 1, met: 0 });
+    }
+
+    #[test]
     fn percentiles_are_nearest_rank() {
         let s = DurationStats::of((1..=10).rev().collect());
         assert_eq!(s.count, 10);

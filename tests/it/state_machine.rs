@@ -207,3 +207,31 @@ fn a_solution_sent_first_is_the_first_response() {
         .unwrap();
     assert_eq!(t.first_response_at, Some(at), "kept after reopening");
 }
+
+/// The metric counters: every way back from a solution is a reopen; replies and questions
+/// (not claims, not solutions) are agent replies.
+#[test]
+fn reopens_and_agent_replies_are_counted() {
+    let mut t = fresh_ticket();
+    let mut at = start();
+    let mut step = |t: &mut Ticket, action| {
+        at += chrono::Duration::minutes(1);
+        t.apply(action, at).unwrap();
+    };
+    step(&mut t, TicketAction::Claim);
+    step(&mut t, TicketAction::AgentReply);
+    step(&mut t, TicketAction::AskCustomer);
+    step(&mut t, TicketAction::CustomerReply);
+    step(&mut t, TicketAction::Resolve);
+    assert_eq!((t.reopens, t.agent_replies), (0, 2));
+    step(&mut t, TicketAction::Reopen);
+    step(&mut t, TicketAction::Resolve);
+    step(&mut t, TicketAction::CustomerReply);
+    step(&mut t, TicketAction::Resolve);
+    step(&mut t, TicketAction::Confirm);
+    step(&mut t, TicketAction::Reopen);
+    assert_eq!((t.reopens, t.agent_replies), (3, 2));
+    // A refused action counts nothing.
+    assert!(t.apply(TicketAction::Confirm, at).is_err());
+    assert_eq!((t.reopens, t.agent_replies), (3, 2));
+}
