@@ -580,7 +580,7 @@ mod tests {
             agent_replies: 0,
             rating: None,
         };
-        let kept = compute(&[fact.clone()], &[], &w, None).total;
+        let kept = compute(std::slice::from_ref(&fact), &[], &w, None).total;
         assert_eq!(kept.sla_first_response, Compliance { due: 1, met: 1 });
         assert_eq!(kept.sla_resolution, Compliance { due: 1, met: 1 });
         assert_eq!((kept.resolved, kept.backlog.total), (0, 0));
