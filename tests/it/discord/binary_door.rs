@@ -6,12 +6,10 @@
 //! `frontdesk faq list --json`, never from hard-coded text.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
-
-use serde_json::Value;
+use std::time::Duration;
 
 use super::fake::{custom_ids, dm_channel, text_of, FakeDiscord, Reply, DESK, TOKEN};
-use crate::telegram::binary_door::{cli_json, faq_entry, free_port, Bin};
+use crate::telegram::binary_door::{cli_json, faq_entry, free_port, wait_delivered, Bin};
 
 const AGENT: u64 = 77;
 
@@ -46,23 +44,6 @@ fn plain_prefix(answer: &str) -> String {
         .chars()
         .take_while(|c| !matches!(c, '*' | '_' | '~' | '`' | '|' | '[' | ']' | '\\' | '\n'))
         .collect()
-}
-
-/// Waits until the process's outbox has sent `n` items and has none pending.
-async fn wait_delivered(port: u16, n: u64) {
-    let health = format!("http://127.0.0.1:{port}/healthz");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let body: Value = match reqwest::get(&health).await {
-            Ok(response) => response.json().await.unwrap_or(Value::Null),
-            Err(_) => Value::Null,
-        };
-        if body["outbox"]["sent"].as_u64() >= Some(n) && body["outbox"]["pending"] == 0 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "replies never recorded: {body}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 #[tokio::test]

@@ -474,19 +474,7 @@ async fn door_redelivered_update_after_a_crash_is_ignored() {
     fake.wait_text(1001, "#1").await;
     // Crash once the reply is recorded as sent (a crash inside the delivery window may
     // legitimately send that one reply again, after the lease runs out: SPEC §9).
-    let health = format!("http://127.0.0.1:{port}/healthz");
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let body: Value = match reqwest::get(&health).await {
-            Ok(response) => response.json().await.unwrap_or(Value::Null),
-            Err(_) => Value::Null,
-        };
-        if body["outbox"]["sent"].as_u64() >= Some(1) && body["outbox"]["pending"] == 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "reply never recorded: {body}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    wait_delivered(port, 1).await;
     first.crash();
     fake.replay_all();
     let polls = fake.count("getupdates");
@@ -629,4 +617,21 @@ async fn door_bad_input_leaves_it_running() {
     fake.text(1001, "/start");
     fake.wait_sends(1001, 2).await;
     bin.stop().await;
+}
+
+/// Waits until the process's outbox has sent `n` items and has none pending.
+pub(crate) async fn wait_delivered(port: u16, n: u64) {
+    let health = format!("http://127.0.0.1:{port}/healthz");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let body: Value = match reqwest::get(&health).await {
+            Ok(response) => response.json().await.unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        };
+        if body["outbox"]["sent"].as_u64() >= Some(n) && body["outbox"]["pending"] == 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "replies never recorded: {body}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }
