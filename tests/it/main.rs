@@ -1,5 +1,6 @@
 //! The single integration-test binary: one module per area.
 
+mod browser;
 mod cli;
 mod desk;
 mod discord;
