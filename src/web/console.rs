@@ -198,13 +198,19 @@ async fn faq_insights(
     layout("FAQ insights", Some(&operator), body).into_response()
 }
 
-/// A horizontal bar chart as inline SVG (no script, no external files).
+/// A horizontal bar chart as inline SVG (no script, no external files). Its figures are
+/// also its accessible name (`aria-label`), for screen readers and the browser test.
 fn bar_chart(id: &str, bars: &[(&str, u64)]) -> Markup {
     let max = bars.iter().map(|(_, v)| *v).max().unwrap_or(0).max(1) as f64;
     let row = 26.0;
     let height = row * bars.len().max(1) as f64 + 4.0;
+    let label = bars
+        .iter()
+        .map(|(label, value)| format!("{label} {value}"))
+        .collect::<Vec<_>>()
+        .join(", ");
     html! {
-        svg id=(id) class="chart" width="600" height=(height) viewBox={"0 0 600 " (height)} role="img" {
+        svg id=(id) class="chart" width="600" height=(height) viewBox={"0 0 600 " (height)} role="img" aria-label=(label) {
             @for (i, (label, value)) in bars.iter().enumerate() {
                 @let y = i as f64 * row + 2.0;
                 @let w = (*value as f64 / max) * 420.0;

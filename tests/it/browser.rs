@@ -338,6 +338,8 @@ impl Browser {
                 backlog: self.text("#backlog").await?,
                 csat: self.text("#csat").await?,
                 sla: self.text("#sla").await?,
+                backlog_chart: self.chart("backlog-chart").await?,
+                platform_chart: self.chart("platform-chart").await?,
             };
             if want(&figures) {
                 Ok(figures)
@@ -346,6 +348,24 @@ impl Browser {
             }
         })
         .await
+    }
+
+    /// An SVG chart's figures, as its accessible name says them; checks it is drawn.
+    async fn chart(&self, id: &str) -> Result<String, String> {
+        let svg = self
+            .client
+            .find(Locator::Id(id))
+            .await
+            .map_err(|e| format!("no chart {id}: {e}"))?;
+        let tag = svg.tag_name().await.map_err(|e| e.to_string())?;
+        let (_, _, width, height) = svg.rectangle().await.map_err(|e| e.to_string())?;
+        if tag != "svg" || width < 100.0 || height <= 0.0 {
+            return Err(format!("{id} is a {tag} of {width}×{height}"));
+        }
+        svg.attr("aria-label")
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("{id} has no aria-label"))
     }
 
     async fn close(self) {
@@ -362,6 +382,10 @@ struct Figures {
     backlog: String,
     csat: String,
     sla: String,
+    /// "P1 n, P2 n, P3 n, new n, open n, waiting n"
+    backlog_chart: String,
+    /// "platform n, …" for the platforms with tickets created in the period.
+    platform_chart: String,
 }
 
 /// A bot bubble in the chat holding `text` and a button labelled `label`.
@@ -386,6 +410,8 @@ async fn operator_and_web_chat_customer_work_a_ticket_in_real_chromium() {
 
     // The operator: every console page asks for a login first.
     b.goto(&server.url("/console")).await;
+    let login = b.client.current_url().await.unwrap();
+    assert_eq!(login.path(), "/console/login", "{login}");
     b.type_into("input[name=name]", "ana").await;
     b.type_into("input[name=token]", TOKEN).await;
     b.click("the login button", Locator::Css("form button[type=submit]"))
@@ -401,17 +427,10 @@ async fn operator_and_web_chat_customer_work_a_ticket_in_real_chromium() {
             backlog: "0".into(),
             csat: "–".into(),
             sla: "–".into(),
+            backlog_chart: "P1 0, P2 0, P3 0, new 0, open 0, waiting 0".into(),
+            platform_chart: "".into(),
         }
     );
-    for chart in ["backlog-chart", "platform-chart"] {
-        let svg = b.client.find(Locator::Id(chart)).await.unwrap();
-        assert_eq!(svg.tag_name().await.unwrap(), "svg", "{chart}");
-        let (_, _, width, height) = svg.rectangle().await.unwrap();
-        assert!(
-            width > 100.0 && height > 0.0,
-            "{chart} is drawn: {width}×{height}"
-        );
-    }
     let bars = b
         .client
         .find_all(Locator::Css("#backlog-chart rect"))
@@ -454,6 +473,24 @@ async fn operator_and_web_chat_customer_work_a_ticket_in_real_chromium() {
         })
         .await;
     assert_eq!((open.created.as_str(), open.backlog.as_str()), ("1", "1"));
+    assert_eq!(
+        open.backlog_chart,
+        "P1 0, P2 1, P3 0, new 1, open 0, waiting 0"
+    );
+    assert_eq!(open.platform_chart, "web 1");
+    let p2_bar = b
+        .client
+        .find(Locator::Css("#backlog-chart rect:nth-of-type(2)"))
+        .await
+        .unwrap();
+    let width: f64 = p2_bar
+        .attr("width")
+        .await
+        .unwrap()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(width > 100.0, "the P2 bar is drawn: {width}");
 
     // The ticket list shows the customer's markup as text; the operator opens #1.
     b.click("Tickets in the header", Locator::LinkText("Tickets"))
@@ -553,9 +590,15 @@ async fn operator_and_web_chat_customer_work_a_ticket_in_real_chromium() {
             backlog: "1".into(),
             csat: "5.0/5".into(),
             sla: "100%".into(),
+            backlog_chart: "P1 0, P2 1, P3 0, new 1, open 0, waiting 0".into(),
+            platform_chart: "web 2".into(),
         }
     );
     let overview_png = b.screenshot("overview").await;
+    // The period switch: 30 days hold the same tickets.
+    b.click("the 30d period", Locator::LinkText("30d")).await;
+    b.wait_text("h1", "last 30 days").await;
+    assert_eq!(b.text("#created").await.unwrap(), "2");
     for png in [&overview_png, &ticket_png, &chat_png] {
         let bytes = std::fs::read(png).unwrap();
         assert!(bytes.starts_with(b"\x89PNG"), "{png:?}");
