@@ -58,7 +58,7 @@ fn bench_web(c: &mut Criterion) {
         let web = Web::new(
             service,
             Arc::new(SystemClock),
-            Arc::new(WebTransport::new()),
+            Arc::new(WebTransport::new(store.clone(), Arc::new(SystemClock))),
             Some("bench".to_string().into()),
         );
         let state = HttpState {

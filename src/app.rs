@@ -220,7 +220,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         transports.push(channel.transport());
     }
     // The web chat is always on: with no platform token it is the demo's customer side.
-    let web_chat = Arc::new(crate::web::WebTransport::new());
+    let web_chat = Arc::new(crate::web::WebTransport::new(
+        store.clone(),
+        Arc::new(SystemClock),
+    ));
     transports.push(web_chat.clone());
     let app = assemble(settings, store, transports)?;
     // Desk thread ids are recorded and looked up in the store by the transports.

@@ -584,6 +584,7 @@ async fn tickets(settings: Settings, command: TicketsCommand) -> anyhow::Result<
                 customer: None,
                 active_only: !all && state.is_none(),
                 limit: Some(limit),
+                ..TicketFilter::default()
             };
             let tickets = store.list_tickets(&filter).await?;
             if json {

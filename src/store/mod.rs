@@ -93,15 +93,61 @@ pub struct Unanswered {
     pub at: Timestamp,
 }
 
-/// Which tickets to list.
+/// Which tickets to list (newest first). Every filter is applied by the store's query.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TicketFilter {
     pub state: Option<TicketState>,
     pub customer: Option<CustomerId>,
     /// Only tickets that are not closed.
     pub active_only: bool,
+    pub priority: Option<Priority>,
+    pub category: Option<Category>,
+    /// The department, case-insensitive (ASCII).
+    pub department: Option<String>,
+    /// The assignee, case-insensitive (ASCII).
+    pub assignee: Option<String>,
+    /// The customer's platform.
+    pub platform: Option<crate::domain::Platform>,
+    /// Subject contains it (case-insensitive for ASCII), or it is the ticket's number
+    /// (`12` or `#12`).
+    pub text: Option<String>,
     pub limit: Option<u32>,
 }
+
+/// A ticket of a list with its customer's platform (the console's ticket list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedTicket {
+    pub ticket: Ticket,
+    pub platform: crate::domain::Platform,
+}
+
+/// A message delivered to a web chat (or to the web console's desk), as the browser
+/// replays it. `id` grows with every message of a chat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebMessage {
+    pub id: i64,
+    pub chat: String,
+    pub text: String,
+    pub buttons: Vec<Vec<crate::domain::Button>>,
+    pub at: Timestamp,
+}
+
+/// A logged-in console operator's session. The store keeps only a hash of the session id
+/// (the cookie's value), so a copy of the table cannot be used to log in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSession {
+    /// SHA-256 of the session id, as hex.
+    pub id_hash: String,
+    pub operator: String,
+    /// The session's CSRF token, put into every form.
+    pub csrf: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// Called with the chat of a web message recorded by any process (`None`: notifications
+/// may have been lost, look at every chat), see [`Store::watch_web_messages`].
+pub type WebMessageWatcher = Arc<dyn Fn(Option<&str>) + Send + Sync>;
 
 /// A customer's satisfaction rating of a closed ticket (one per ticket).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -303,7 +349,17 @@ pub trait Store: Send + Sync {
     async fn ping(&self) -> Result<(), StoreError>;
 
     async fn ticket_details(&self, no: TicketNo) -> Result<Option<TicketDetails>, StoreError>;
-    async fn list_tickets(&self, filter: &TicketFilter) -> Result<Vec<Ticket>, StoreError>;
+    async fn list_tickets(&self, filter: &TicketFilter) -> Result<Vec<Ticket>, StoreError> {
+        Ok(self
+            .ticket_list(filter)
+            .await?
+            .into_iter()
+            .map(|l| l.ticket)
+            .collect())
+    }
+    /// [`Store::list_tickets`] with each ticket's customer platform, all filters in the
+    /// query (the console's ticket list).
+    async fn ticket_list(&self, filter: &TicketFilter) -> Result<Vec<ListedTicket>, StoreError>;
     async fn customer(&self, id: CustomerId) -> Result<Option<Customer>, StoreError>;
 
     /// Claims up to `limit` deliverable items: for each lane (chat) only its oldest pending
@@ -484,6 +540,42 @@ pub trait Store: Send + Sync {
         let _ = role;
         Ok(Some(Box::new(SoleProcess)))
     }
+
+    /// Records a message delivered to a web chat (`chat`: the visitor's chat id, or
+    /// `desk:N` for the web console's desk answers about ticket N) and tells every
+    /// process watching ([`Store::watch_web_messages`]). Returns the message's id.
+    async fn append_web_message(
+        &self,
+        chat: &str,
+        text: &str,
+        buttons: &[Vec<crate::domain::Button>],
+        now: Timestamp,
+    ) -> Result<i64, StoreError>;
+    /// A web chat's messages, oldest first: the first `limit` after the message `after`,
+    /// or (`after` = `None`) the latest `limit`.
+    async fn web_messages(
+        &self,
+        chat: &str,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<WebMessage>, StoreError>;
+    /// Calls `watcher` when another process records a web message, so its open event
+    /// streams are woken. Best effort (streams keep a fallback poll). The default does
+    /// nothing: a store one process owns has no other writers.
+    fn watch_web_messages(&self, watcher: WebMessageWatcher) {
+        let _ = watcher;
+    }
+
+    /// Stores a new console session and forgets the ones expired at its start.
+    async fn start_console_session(&self, session: &ConsoleSession) -> Result<(), StoreError>;
+    /// The session whose id hashes to `id_hash`, unless it has expired at `now`.
+    async fn console_session(
+        &self,
+        id_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<ConsoleSession>, StoreError>;
+    /// Ends a session (logout); nothing happens when there is none.
+    async fn end_console_session(&self, id_hash: &str) -> Result<(), StoreError>;
 
     /// The version of the newest migration applied to the database (`None`: none).
     async fn schema_version(&self) -> Result<Option<i64>, StoreError>;

@@ -36,9 +36,10 @@ use super::rows::{
     UNREACHABLE_REASON, URGENCY,
 };
 use super::{
-    AlertState, DueTimer, FaqFeedback, Leadership, NewTicket, OutboxClaim, OutboxItem, OutboxStats,
-    OutboxUpdate, Rating, Settled, Store, StoreError, TicketDetails, TicketEvent, TicketFilter,
-    TicketMessage, Tx, Unanswered, WorkKind,
+    AlertState, ConsoleSession, DueTimer, FaqFeedback, Leadership, ListedTicket, NewTicket,
+    OutboxClaim, OutboxItem, OutboxStats, OutboxUpdate, Rating, Settled, Store, StoreError,
+    TicketDetails, TicketEvent, TicketFilter, TicketMessage, Tx, Unanswered, WebMessage,
+    WebMessageWatcher, WorkKind,
 };
 use crate::domain::{
     ChatAddress, Customer, CustomerId, CustomerIdentity, Language, Outbound, Platform, Ticket,
@@ -57,6 +58,8 @@ const LEADER_LOCK: &str = "leader:";
 /// database ignore each other.
 const OUTBOX_CHANNEL: &str = "frontdesk_outbox";
 const TIMERS_CHANNEL: &str = "frontdesk_timers";
+/// A web chat message was recorded; payload `schema` + newline + the chat.
+const WEB_CHANNEL: &str = "frontdesk_web";
 
 /// Tuning for [`PgStore::open_with`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +92,8 @@ struct Ctx {
 struct Wakers {
     outbox: Vec<Arc<Notify>>,
     timers: Vec<Arc<Notify>>,
+    /// From [`Store::watch_web_messages`].
+    web: Vec<WebMessageWatcher>,
     listening: bool,
 }
 
@@ -96,6 +101,9 @@ impl Wakers {
     fn wake_all(&self) {
         for w in self.outbox.iter().chain(&self.timers) {
             w.notify_one();
+        }
+        for watcher in &self.web {
+            watcher(None);
         }
     }
 }
@@ -250,7 +258,10 @@ async fn listen(
                 continue;
             }
         };
-        if let Err(e) = listener.listen_all([OUTBOX_CHANNEL, TIMERS_CHANNEL]).await {
+        if let Err(e) = listener
+            .listen_all([OUTBOX_CHANNEL, TIMERS_CHANNEL, WEB_CHANNEL])
+            .await
+        {
             tracing::debug!(database = %name, error = %e, "postgres: LISTEN failed; retrying");
             tokio::time::sleep(pause).await;
             continue;
@@ -264,6 +275,16 @@ async fn listen(
             match tokio::time::timeout(CHECK_ALIVE, listener.try_recv()).await {
                 Err(_) => {}
                 Ok(Ok(Some(n))) => {
+                    if n.channel() == WEB_CHANNEL {
+                        if let Some((_, chat)) =
+                            n.payload().split_once('\n').filter(|(s, _)| *s == &*schema)
+                        {
+                            for watcher in &lock(&wakers).web {
+                                watcher(Some(chat));
+                            }
+                        }
+                        continue;
+                    }
                     if n.payload() != &*schema {
                         continue;
                     }
@@ -566,22 +587,22 @@ impl Store for PgStore {
         }))
     }
 
-    async fn list_tickets(&self, filter: &TicketFilter) -> Result<Vec<Ticket>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {TICKET_COLUMNS} FROM tickets \
-             WHERE ($1::TEXT IS NULL OR state = $1) \
-               AND ($2::BIGINT IS NULL OR customer = $2) \
-               AND (NOT $3 OR state <> 'closed') \
-             ORDER BY number DESC LIMIT $4"
-        ))
-        .bind(filter.state.map(TicketState::as_str))
-        .bind(filter.customer.map(|c| c.0))
-        .bind(filter.active_only)
-        .bind(filter.limit.map(i64::from))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.err(e))?;
-        tickets(&rows, &self.ctx)
+    async fn ticket_list(&self, filter: &TicketFilter) -> Result<Vec<ListedTicket>, StoreError> {
+        let (sql, binds) = rows::ticket_list_query(filter, rows::Dialect::Postgres);
+        let mut query = sqlx::query(&sql);
+        for bind in binds {
+            query = match bind {
+                rows::Bind::Int(v) => query.bind(v),
+                rows::Bind::Text(v) => query.bind(v),
+            };
+        }
+        query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?
+            .iter()
+            .map(|r| rows::listed_ticket_from(&Named(r, &self.ctx)))
+            .collect()
     }
 
     async fn customer(&self, id: CustomerId) -> Result<Option<Customer>, StoreError> {
@@ -964,6 +985,117 @@ impl Store for PgStore {
             conn: Some(conn),
             ctx: Arc::clone(&self.ctx),
         })))
+    }
+
+    async fn append_web_message(
+        &self,
+        chat: &str,
+        text: &str,
+        buttons: &[Vec<crate::domain::Button>],
+        now: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let buttons = serde_json::to_string(buttons)
+            .map_err(|e| StoreError::Other(format!("web message buttons: {e}")))?;
+        // One statement, so one transaction: the notification goes out at its commit.
+        sqlx::query_scalar(
+            "INSERT INTO web_messages (chat, text, buttons, at) \
+             SELECT $1, $2, $3, $4 FROM (SELECT pg_notify($5, current_schema() || chr(10) || $1)) n \
+             RETURNING id",
+        )
+        .bind(chat)
+        .bind(text)
+        .bind(buttons)
+        .bind(ms(now))
+        .bind(WEB_CHANNEL)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| self.err(e))
+    }
+
+    async fn web_messages(
+        &self,
+        chat: &str,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<WebMessage>, StoreError> {
+        let limit = i64::from(limit);
+        let query = match after {
+            Some(after) => sqlx::query(
+                "SELECT id, chat, text, buttons, at FROM web_messages \
+                 WHERE chat = $1 AND id > $2 ORDER BY id LIMIT $3",
+            )
+            .bind(chat)
+            .bind(after)
+            .bind(limit),
+            // The latest ones, turned back into oldest first.
+            None => sqlx::query(
+                "SELECT id, chat, text, buttons, at FROM (SELECT id, chat, text, buttons, at \
+                 FROM web_messages WHERE chat = $1 ORDER BY id DESC LIMIT $2) latest ORDER BY id",
+            )
+            .bind(chat)
+            .bind(limit),
+        };
+        query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?
+            .iter()
+            .map(|r| rows::web_message_from(&Named(r, &self.ctx)))
+            .collect()
+    }
+
+    fn watch_web_messages(&self, watcher: WebMessageWatcher) {
+        lock(&self.wakers).web.push(watcher);
+        self.start_listener();
+    }
+
+    async fn start_console_session(&self, session: &ConsoleSession) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        sqlx::query("DELETE FROM console_sessions WHERE expires_at <= $1")
+            .bind(ms(session.created_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        sqlx::query(
+            "INSERT INTO console_sessions (id_hash, operator, csrf, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&session.id_hash)
+        .bind(&session.operator)
+        .bind(&session.csrf)
+        .bind(ms(session.created_at))
+        .bind(ms(session.expires_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))
+    }
+
+    async fn console_session(
+        &self,
+        id_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<ConsoleSession>, StoreError> {
+        sqlx::query(
+            "SELECT id_hash, operator, csrf, created_at, expires_at FROM console_sessions \
+             WHERE id_hash = $1 AND expires_at > $2",
+        )
+        .bind(id_hash)
+        .bind(ms(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?
+        .map(|r| rows::console_session_from(&Named(&r, &self.ctx)))
+        .transpose()
+    }
+
+    async fn end_console_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     async fn schema_version(&self) -> Result<Option<i64>, StoreError> {

@@ -7,7 +7,10 @@
 
 use std::str::FromStr;
 
-use super::{FaqFeedback, StoreError, TicketEvent, TicketMessage};
+use super::{
+    ConsoleSession, FaqFeedback, ListedTicket, StoreError, TicketEvent, TicketFilter,
+    TicketMessage, WebMessage,
+};
 use crate::domain::{
     Attachment, Category, Customer, CustomerId, Direction, Language, Platform, Priority, Ticket,
     TicketNo, TicketState, Timestamp,
@@ -167,6 +170,139 @@ pub(crate) fn event_from(row: &impl Cols) -> Result<TicketEvent, StoreError> {
         actor: row.text("actor")?,
         detail: row.text("detail")?,
         at: row.ts("at")?,
+    })
+}
+
+/// SQL dialect of a query built here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// A value bound to a built query, in placeholder order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+/// The ticket list's query ([`super::Store::ticket_list`]): only the filters that are set
+/// become conditions, so each one can use its index (`tickets_state`, `tickets_priority`,
+/// `tickets_category`, `tickets_department`, …) instead of an `? IS NULL OR …` that no
+/// planner can. Names compare lower-cased (ASCII, as SQL's `lower()` does in SQLite);
+/// the text matches the subject or is the ticket's number.
+pub(crate) fn ticket_list_query(filter: &TicketFilter, dialect: Dialect) -> (String, Vec<Bind>) {
+    let mut binds = Vec::new();
+    let mut conditions: Vec<String> = Vec::new();
+    let param = |binds: &mut Vec<Bind>, value: Bind| {
+        binds.push(value);
+        match dialect {
+            Dialect::Sqlite => format!("?{}", binds.len()),
+            Dialect::Postgres => format!("${}", binds.len()),
+        }
+    };
+    if let Some(state) = filter.state {
+        let p = param(&mut binds, Bind::Text(state.as_str().into()));
+        conditions.push(format!("state = {p}"));
+    }
+    if let Some(customer) = filter.customer {
+        let p = param(&mut binds, Bind::Int(customer.0));
+        conditions.push(format!("customer = {p}"));
+    }
+    if filter.active_only {
+        conditions.push("state <> 'closed'".into());
+    }
+    if let Some(priority) = filter.priority {
+        let p = param(&mut binds, Bind::Text(priority.as_str().into()));
+        conditions.push(format!("priority = {p}"));
+    }
+    if let Some(category) = filter.category {
+        let p = param(&mut binds, Bind::Text(category.as_str().into()));
+        conditions.push(format!("category = {p}"));
+    }
+    if let Some(department) = &filter.department {
+        let p = param(&mut binds, Bind::Text(department.to_ascii_lowercase()));
+        conditions.push(format!("lower(department) = {p}"));
+    }
+    if let Some(assignee) = &filter.assignee {
+        let name = assignee.trim_start_matches('@').to_ascii_lowercase();
+        let p = param(&mut binds, Bind::Text(name));
+        conditions.push(format!("lower(assignee) = {p}"));
+    }
+    if let Some(platform) = filter.platform {
+        let p = param(&mut binds, Bind::Text(platform.as_str().into()));
+        conditions.push(format!(
+            "customer IN (SELECT id FROM customers WHERE platform = {p})"
+        ));
+    }
+    if let Some(text) = &filter.text {
+        let needle = text.to_ascii_lowercase();
+        let digits = needle.trim_start_matches('#');
+        let number = digits
+            .parse::<i64>()
+            .ok()
+            .filter(|n| n.to_string() == digits);
+        let p = param(&mut binds, Bind::Text(needle.clone()));
+        let contains = match dialect {
+            Dialect::Sqlite => format!("instr(lower(subject), {p}) > 0"),
+            Dialect::Postgres => format!("strpos(lower(subject), {p}) > 0"),
+        };
+        match number {
+            Some(n) => {
+                let q = param(&mut binds, Bind::Int(n));
+                conditions.push(format!("({contains} OR number = {q})"));
+            }
+            None => conditions.push(contains),
+        }
+    }
+    let filter_sql = if conditions.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", conditions.join(" AND "))
+    };
+    let limit = match filter.limit {
+        Some(n) => {
+            let p = param(&mut binds, Bind::Int(i64::from(n)));
+            format!("LIMIT {p}")
+        }
+        None => String::new(),
+    };
+    let sql = format!(
+        "SELECT {TICKET_COLUMNS}, \
+         (SELECT c.platform FROM customers c WHERE c.id = tickets.customer) AS customer_platform \
+         FROM tickets {filter_sql} ORDER BY number DESC {limit}"
+    );
+    (sql, binds)
+}
+
+pub(crate) fn listed_ticket_from(row: &impl Cols) -> Result<ListedTicket, StoreError> {
+    Ok(ListedTicket {
+        ticket: ticket_from(row)?,
+        platform: row.named::<Platform>("customer_platform")?,
+    })
+}
+
+pub(crate) fn web_message_from(row: &impl Cols) -> Result<WebMessage, StoreError> {
+    let id = row.int("id")?;
+    let buttons = serde_json::from_str(&row.text("buttons")?)
+        .map_err(|e| corrupt(format!("web message {id}: buttons are not valid JSON: {e}")))?;
+    Ok(WebMessage {
+        id,
+        chat: row.text("chat")?,
+        text: row.text("text")?,
+        buttons,
+        at: row.ts("at")?,
+    })
+}
+
+pub(crate) fn console_session_from(row: &impl Cols) -> Result<ConsoleSession, StoreError> {
+    Ok(ConsoleSession {
+        id_hash: row.text("id_hash")?,
+        operator: row.text("operator")?,
+        csrf: row.text("csrf")?,
+        created_at: row.ts("created_at")?,
+        expires_at: row.ts("expires_at")?,
     })
 }
 

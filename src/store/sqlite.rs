@@ -30,9 +30,9 @@ use super::rows::{
     self, corrupt, feedback_counts, from_ms, ms, Cols, CUSTOMER_COLUMNS, TICKET_COLUMNS, URGENCY,
 };
 use super::{
-    AlertState, DueTimer, FaqFeedback, NewTicket, OutboxClaim, OutboxItem, OutboxStats,
-    OutboxUpdate, Rating, Settled, Store, StoreError, TicketDetails, TicketEvent, TicketFilter,
-    TicketMessage, Tx, Unanswered,
+    AlertState, ConsoleSession, DueTimer, FaqFeedback, ListedTicket, NewTicket, OutboxClaim,
+    OutboxItem, OutboxStats, OutboxUpdate, Rating, Settled, Store, StoreError, TicketDetails,
+    TicketEvent, TicketFilter, TicketMessage, Tx, Unanswered, WebMessage,
 };
 use crate::domain::{
     ChatAddress, Customer, CustomerId, CustomerIdentity, Language, Outbound, Platform, Ticket,
@@ -494,25 +494,22 @@ impl Store for SqliteStore {
         result
     }
 
-    async fn list_tickets(&self, filter: &TicketFilter) -> Result<Vec<Ticket>, StoreError> {
-        let limit = filter.limit.map_or(-1, i64::from);
-        sqlx::query(&format!(
-            "SELECT {TICKET_COLUMNS} FROM tickets \
-             WHERE (?1 IS NULL OR state = ?1) \
-               AND (?2 IS NULL OR customer = ?2) \
-               AND (?3 = 0 OR state <> 'closed') \
-             ORDER BY number DESC LIMIT ?4"
-        ))
-        .bind(filter.state.map(TicketState::as_str))
-        .bind(filter.customer.map(|c| c.0))
-        .bind(filter.active_only)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| map_err(&self.ctx, e))?
-        .iter()
-        .map(|r| ticket_from(r, &self.ctx))
-        .collect()
+    async fn ticket_list(&self, filter: &TicketFilter) -> Result<Vec<ListedTicket>, StoreError> {
+        let (sql, binds) = rows::ticket_list_query(filter, rows::Dialect::Sqlite);
+        let mut query = sqlx::query(&sql);
+        for bind in binds {
+            query = match bind {
+                rows::Bind::Int(v) => query.bind(v),
+                rows::Bind::Text(v) => query.bind(v),
+            };
+        }
+        query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| map_err(&self.ctx, e))?
+            .iter()
+            .map(|r| rows::listed_ticket_from(&Named(r, &self.ctx)))
+            .collect()
     }
 
     async fn customer(&self, id: CustomerId) -> Result<Option<Customer>, StoreError> {
@@ -826,6 +823,112 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| map_err(&self.ctx, e))?;
         super::facts::faq_from_json(&json)
+    }
+
+    async fn append_web_message(
+        &self,
+        chat: &str,
+        text: &str,
+        buttons: &[Vec<crate::domain::Button>],
+        now: Timestamp,
+    ) -> Result<i64, StoreError> {
+        let buttons = serde_json::to_string(buttons)
+            .map_err(|e| StoreError::Other(format!("web message buttons: {e}")))?;
+        let mut w = self.write_tx().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO web_messages (chat, text, buttons, at) VALUES (?1, ?2, ?3, ?4) RETURNING id",
+        )
+        .bind(chat)
+        .bind(text)
+        .bind(buttons)
+        .bind(ms(now))
+        .fetch_one(&mut *w.tx)
+        .await
+        .map_err(|e| map_err(&w.ctx, e))?;
+        w.commit().await?;
+        Ok(id)
+    }
+
+    async fn web_messages(
+        &self,
+        chat: &str,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<WebMessage>, StoreError> {
+        let limit = i64::from(limit);
+        let query = match after {
+            Some(after) => sqlx::query(
+                "SELECT id, chat, text, buttons, at FROM web_messages \
+                 WHERE chat = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+            )
+            .bind(chat)
+            .bind(after)
+            .bind(limit),
+            // The latest ones, turned back into oldest first.
+            None => sqlx::query(
+                "SELECT id, chat, text, buttons, at FROM (SELECT id, chat, text, buttons, at \
+                 FROM web_messages WHERE chat = ?1 ORDER BY id DESC LIMIT ?2) ORDER BY id",
+            )
+            .bind(chat)
+            .bind(limit),
+        };
+        query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| map_err(&self.ctx, e))?
+            .iter()
+            .map(|r| rows::web_message_from(&Named(r, &self.ctx)))
+            .collect()
+    }
+
+    async fn start_console_session(&self, session: &ConsoleSession) -> Result<(), StoreError> {
+        let mut w = self.write_tx().await?;
+        sqlx::query("DELETE FROM console_sessions WHERE expires_at <= ?1")
+            .bind(ms(session.created_at))
+            .execute(&mut *w.tx)
+            .await
+            .map_err(|e| map_err(&w.ctx, e))?;
+        sqlx::query(
+            "INSERT INTO console_sessions (id_hash, operator, csrf, created_at, expires_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(&session.id_hash)
+        .bind(&session.operator)
+        .bind(&session.csrf)
+        .bind(ms(session.created_at))
+        .bind(ms(session.expires_at))
+        .execute(&mut *w.tx)
+        .await
+        .map_err(|e| map_err(&w.ctx, e))?;
+        w.commit().await
+    }
+
+    async fn console_session(
+        &self,
+        id_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<ConsoleSession>, StoreError> {
+        sqlx::query(
+            "SELECT id_hash, operator, csrf, created_at, expires_at FROM console_sessions \
+             WHERE id_hash = ?1 AND expires_at > ?2",
+        )
+        .bind(id_hash)
+        .bind(ms(now))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| map_err(&self.ctx, e))?
+        .map(|r| rows::console_session_from(&Named(&r, &self.ctx)))
+        .transpose()
+    }
+
+    async fn end_console_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        let mut w = self.write_tx().await?;
+        sqlx::query("DELETE FROM console_sessions WHERE id_hash = ?1")
+            .bind(id_hash)
+            .execute(&mut *w.tx)
+            .await
+            .map_err(|e| map_err(&w.ctx, e))?;
+        w.commit().await
     }
 
     async fn schema_version(&self) -> Result<Option<i64>, StoreError> {

@@ -1,12 +1,14 @@
-//! Console access: `FRONTDESK_ADMIN_TOKEN` grants a login; a login starts a server-side
-//! session named by a random id in an HttpOnly, SameSite=Strict cookie (Secure behind
-//! https); every form carries the session's CSRF token and is refused without it.
+//! Console access: `FRONTDESK_ADMIN_TOKEN` grants a login; a login starts a session named
+//! by a random id in an HttpOnly, SameSite=Strict cookie (Secure behind https); every form
+//! carries the session's CSRF token and is refused without it.
+//!
+//! Sessions live in the store ([`crate::store::Store::start_console_session`]), which
+//! keeps only the SHA-256 of their ids: a restart keeps operators logged in and every
+//! replica knows every login. Time comes from the [`Web`] clock.
 //!
 //! Owns sessions only; what an operator may do is the desk's business.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -16,7 +18,10 @@ use axum::Form;
 use maud::html;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use crate::store::{ConsoleSession, StoreError};
 
 use super::{cookie, is_https, random_token, set_cookie, Web};
 
@@ -25,72 +30,53 @@ pub const SESSION_COOKIE: &str = "fd_session";
 /// Cookie holding the login form's CSRF token (before there is a session).
 pub const LOGIN_COOKIE: &str = "fd_login";
 /// A session ends this long after login.
-const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
-/// Sessions kept at most; the oldest are dropped first (a flood of logins cannot grow memory).
-const MAX_SESSIONS: usize = 1000;
+pub const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 
-/// The console's access: the admin token and the live sessions.
+/// The console's access: the admin token. Sessions are in the store.
 pub struct Console {
     token: SecretString,
-    sessions: Mutex<HashMap<String, Session>>,
 }
 
-#[derive(Clone)]
-struct Session {
-    operator: String,
-    csrf: String,
-    started: Instant,
+/// How a session id is kept in the store: its SHA-256 as hex.
+fn session_hash(id: &str) -> String {
+    Sha256::digest(id.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A session id as we make them (32 hex digits); anything else is not looked up.
+fn plausible_session(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 impl Console {
     pub fn new(token: SecretString) -> Console {
-        Console {
-            token,
-            sessions: Mutex::new(HashMap::new()),
-        }
+        Console { token }
     }
 
     fn token_matches(&self, given: &str) -> bool {
         let expected = self.token.expose_secret().as_bytes();
         bool::from(expected.ct_eq(given.trim().as_bytes()))
     }
+}
 
-    fn start(&self, operator: String) -> Option<(String, String)> {
-        let id = random_token()?;
-        let csrf = random_token()?;
-        let mut sessions = self.sessions.lock().ok()?;
-        sessions.retain(|_, s| s.started.elapsed() < SESSION_LIFETIME);
-        while sessions.len() >= MAX_SESSIONS {
-            let oldest = sessions
-                .iter()
-                .min_by_key(|(_, s)| s.started)
-                .map(|(k, _)| k.clone())?;
-            sessions.remove(&oldest);
-        }
-        sessions.insert(
-            id.clone(),
-            Session {
-                operator,
-                csrf: csrf.clone(),
-                started: Instant::now(),
-            },
-        );
-        Some((id, csrf))
-    }
-
-    fn session(&self, id: &str) -> Option<Session> {
-        let sessions = self.sessions.lock().ok()?;
-        sessions
-            .get(id)
-            .filter(|s| s.started.elapsed() < SESSION_LIFETIME)
-            .cloned()
-    }
-
-    fn end(&self, id: &str) {
-        if let Ok(mut sessions) = self.sessions.lock() {
-            sessions.remove(id);
-        }
-    }
+/// Starts a session for `operator`: its id (for the cookie), stored hashed.
+async fn start_session(web: &Web, operator: String) -> Result<Option<String>, StoreError> {
+    let (Some(id), Some(csrf)) = (random_token(), random_token()) else {
+        return Ok(None);
+    };
+    let now = web.clock.now();
+    let lifetime = chrono::Duration::from_std(SESSION_LIFETIME).unwrap_or(chrono::TimeDelta::MAX);
+    let session = ConsoleSession {
+        id_hash: session_hash(&id),
+        operator,
+        csrf,
+        created_at: now,
+        expires_at: now.checked_add_signed(lifetime).unwrap_or(now),
+    };
+    web.service.store().start_console_session(&session).await?;
+    Ok(Some(id))
 }
 
 /// A logged-in operator. As an extractor it refuses everyone else: a page request is
@@ -100,6 +86,7 @@ pub struct Operator {
     pub name: String,
     /// The session's CSRF token, put into every form.
     pub csrf: String,
+    /// The stored hash of the session id.
     session: String,
 }
 
@@ -143,19 +130,34 @@ impl FromRequestParts<Web> for Operator {
                 (StatusCode::UNAUTHORIZED, "Log in first.").into_response()
             }
         };
-        let Some(console) = &web.console else {
+        if web.console.is_none() {
             return Err(StatusCode::NOT_FOUND.into_response());
-        };
-        let Some(id) = cookie(&parts.headers, SESSION_COOKIE) else {
+        }
+        let Some(id) = cookie(&parts.headers, SESSION_COOKIE).filter(|id| plausible_session(id))
+        else {
             return Err(refuse());
         };
-        match console.session(&id) {
-            Some(s) => Ok(Operator {
+        let hash = session_hash(&id);
+        match web
+            .service
+            .store()
+            .console_session(&hash, web.clock.now())
+            .await
+        {
+            Ok(Some(s)) => Ok(Operator {
                 name: s.operator,
                 csrf: s.csrf,
-                session: id,
+                session: hash,
             }),
-            None => Err(refuse()),
+            Ok(None) => Err(refuse()),
+            Err(e) => {
+                tracing::warn!("console: session not readable: {e}");
+                Err((
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The database is not answering; try again shortly.",
+                )
+                    .into_response())
+            }
         }
     }
 }
@@ -215,8 +217,15 @@ pub async fn login(
         tracing::info!("console login refused");
         return login_page(&headers, Some("Wrong token (or no name given)."));
     }
-    let Some((id, _csrf)) = console.start(name) else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "cannot start a session").into_response();
+    let id = match start_session(&web, name).await {
+        Ok(Some(id)) => id,
+        Ok(None) => {
+            return (StatusCode::SERVICE_UNAVAILABLE, "no randomness available").into_response()
+        }
+        Err(e) => {
+            tracing::warn!("console: session not stored: {e}");
+            return (StatusCode::SERVICE_UNAVAILABLE, "cannot start a session").into_response();
+        }
     };
     let secure = is_https(&headers);
     (
@@ -251,8 +260,18 @@ pub async fn logout(
     if let Err(refused) = operator.check_csrf(&form.csrf) {
         return refused.into_response();
     }
-    if let Some(console) = &web.console {
-        console.end(&operator.session);
+    if let Err(e) = web
+        .service
+        .store()
+        .end_console_session(&operator.session)
+        .await
+    {
+        tracing::warn!("console: logout not stored: {e}");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Not logged out: the database is not answering; try again shortly.",
+        )
+            .into_response();
     }
     (
         [(

@@ -1,14 +1,19 @@
 //! The web chat: a third customer channel. A visitor is known by a random cookie; their
-//! messages and button presses become [`Inbound`] items for [`Service::handle`]; what the
-//! outbox delivers to `web` chats is kept in a short per-chat log and pushed to the
-//! browser by server-sent events (a reload replays the log). Desk answers to the web
-//! console (`web:desk`) are kept the same way and shown on the ticket page.
+//! messages and button presses become [`Inbound`] items for [`Service::handle`]. The web
+//! transport delivers by recording the message in the store ([`Store::append_web_message`]),
+//! so the store is the chat's log: a browser's event stream (server-sent events) replays it
+//! after its `Last-Event-ID`, a restart keeps it, and a replica serves a message another
+//! replica's outbox worker delivered. Open streams are woken at once by deliveries in this
+//! process and by the store's notifications from other processes
+//! ([`Store::watch_web_messages`]), with a short poll as the fallback. Desk answers to the
+//! web console (`web:desk`) are kept the same way (chat `desk:N`) and shown on the ticket
+//! page.
 //!
 //! Translation only: the service decides what to answer.
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,19 +26,23 @@ use axum::{Json, Router};
 use futures_util::stream::{self, Stream, StreamExt};
 use maud::{html, PreEscaped};
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
+use tokio::sync::watch;
 
 use crate::domain::{CustomerIdentity, Language, Outbound, OutboundBody, Platform, TicketNo};
-use crate::ports::{ChatTransport, Delivered, DeliveryError};
+use crate::ports::{ChatTransport, Clock, Delivered, DeliveryError};
 use crate::service::{Inbound, InboundContent};
+use crate::store::{Store, StoreError};
 
 use super::console::DESK_CHAT_ID;
 use super::{cookie, is_https, random_token, set_cookie, Web};
 
 /// Cookie naming the visitor's chat.
 pub const CHAT_COOKIE: &str = "fd_chat";
-/// Messages kept per chat for replay after a reload.
-const LOG_LEN: usize = 100;
+/// Messages replayed to a browser that has seen none, and read per store query.
+const REPLAY_LEN: u32 = 100;
+/// How long a stream waits for a wake-up before it looks at the store anyway (a lost
+/// notification, a replica whose LISTEN connection is reconnecting).
+const POLL: Duration = Duration::from_secs(2);
 /// How long the visitor's cookie lasts (30 days).
 const CHAT_COOKIE_AGE: u64 = 30 * 24 * 3600;
 /// Longest message accepted from the browser (characters).
@@ -42,8 +51,8 @@ const MAX_TEXT: usize = 4000;
 /// One message as the browser gets it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct WebMessage {
-    /// Position in the chat's log (the SSE event id).
-    pub id: u64,
+    /// The message's id in the store (the SSE event id).
+    pub id: i64,
     pub text: String,
     pub buttons: Vec<Vec<WebButton>>,
 }
@@ -54,27 +63,66 @@ pub struct WebButton {
     pub data: String,
 }
 
-struct ChatLog {
-    next: u64,
-    items: VecDeque<WebMessage>,
-    live: broadcast::Sender<WebMessage>,
-}
-
-impl ChatLog {
-    fn new() -> ChatLog {
-        ChatLog {
-            next: 1,
-            items: VecDeque::new(),
-            live: broadcast::channel(64).0,
+impl From<crate::store::WebMessage> for WebMessage {
+    fn from(m: crate::store::WebMessage) -> WebMessage {
+        WebMessage {
+            id: m.id,
+            text: m.text,
+            buttons: m
+                .buttons
+                .into_iter()
+                .map(|row| {
+                    row.into_iter()
+                        .map(|b| WebButton {
+                            label: b.label,
+                            data: b.data,
+                        })
+                        .collect()
+                })
+                .collect(),
         }
     }
 }
 
-/// Delivers to web chats (and the web console's desk answers): appends to the chat's log
-/// and wakes its open event streams. Delivery never waits for a browser.
+/// Open streams of this process by chat: a counter bumped when the chat may have news.
 #[derive(Default)]
+struct Streams {
+    chats: Mutex<HashMap<String, watch::Sender<u64>>>,
+}
+
+impl Streams {
+    fn subscribe(&self, chat: &str) -> watch::Receiver<u64> {
+        let mut chats = self.chats.lock().unwrap_or_else(|e| e.into_inner());
+        // Chats whose streams all ended are forgotten here, so the map stays small.
+        chats.retain(|_, tx| tx.receiver_count() > 0);
+        chats
+            .entry(chat.to_string())
+            .or_insert_with(|| watch::channel(0).0)
+            .subscribe()
+    }
+
+    /// Wakes the streams of `chat`, or of every chat (`None`).
+    fn wake(&self, chat: Option<&str>) {
+        let chats = self.chats.lock().unwrap_or_else(|e| e.into_inner());
+        let bump = |tx: &watch::Sender<u64>| tx.send_modify(|n| *n = n.wrapping_add(1));
+        match chat {
+            Some(chat) => {
+                if let Some(tx) = chats.get(chat) {
+                    bump(tx);
+                }
+            }
+            None => chats.values().for_each(bump),
+        }
+    }
+}
+
+/// Delivers to web chats (and the web console's desk answers) by recording them in the
+/// store, then wakes this process's open streams of the chat. Delivery never waits for a
+/// browser.
 pub struct WebTransport {
-    chats: Mutex<HashMap<String, ChatLog>>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    streams: Arc<Streams>,
 }
 
 fn desk_key(no: TicketNo) -> String {
@@ -82,56 +130,88 @@ fn desk_key(no: TicketNo) -> String {
 }
 
 impl WebTransport {
-    pub fn new() -> WebTransport {
-        WebTransport::default()
-    }
-
-    fn push(&self, key: String, text: String, buttons: Vec<Vec<WebButton>>) -> bool {
-        let Ok(mut chats) = self.chats.lock() else {
-            return false;
-        };
-        let log = chats.entry(key).or_insert_with(ChatLog::new);
-        let message = WebMessage {
-            id: log.next,
-            text,
-            buttons,
-        };
-        log.next += 1;
-        log.items.push_back(message.clone());
-        while log.items.len() > LOG_LEN {
-            log.items.pop_front();
+    /// A transport over `store`; streams are also woken by other processes' deliveries.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> WebTransport {
+        let streams = Arc::new(Streams::default());
+        let weak: Weak<Streams> = Arc::downgrade(&streams);
+        store.watch_web_messages(Arc::new(move |chat| {
+            if let Some(streams) = weak.upgrade() {
+                streams.wake(chat);
+            }
+        }));
+        WebTransport {
+            store,
+            clock,
+            streams,
         }
-        // No open stream is fine: the log replays it when the visitor comes back.
-        let _ = log.live.send(message);
-        true
     }
 
-    /// The chat's messages after `after`, and a receiver for the ones still to come (taken
-    /// under one lock, so nothing falls between the two).
-    pub fn subscribe(
-        &self,
-        chat: &str,
-        after: u64,
-    ) -> Option<(Vec<WebMessage>, broadcast::Receiver<WebMessage>)> {
-        let mut chats = self.chats.lock().ok()?;
-        let log = chats.entry(chat.to_string()).or_insert_with(ChatLog::new);
-        let past = log.items.iter().filter(|m| m.id > after).cloned().collect();
-        Some((past, log.live.subscribe()))
+    /// The chat's messages after `after` (all kept ones, up to the latest
+    /// [`REPLAY_LEN`], when `None`), then each new one as it is delivered. Ends only when
+    /// the browser goes away.
+    pub fn stream(&self, chat: &str, after: Option<i64>) -> impl Stream<Item = WebMessage> {
+        struct State {
+            store: Arc<dyn Store>,
+            chat: String,
+            after: Option<i64>,
+            ready: VecDeque<WebMessage>,
+            wake: watch::Receiver<u64>,
+        }
+        let state = State {
+            store: Arc::clone(&self.store),
+            chat: chat.to_string(),
+            after,
+            ready: VecDeque::new(),
+            // Subscribed before the first read, so no delivery falls in between.
+            wake: self.streams.subscribe(chat),
+        };
+        stream::unfold(state, |mut s| async move {
+            loop {
+                if let Some(m) = s.ready.pop_front() {
+                    s.after = Some(m.id);
+                    return Some((m, s));
+                }
+                s.wake.borrow_and_update();
+                match s.store.web_messages(&s.chat, s.after, REPLAY_LEN).await {
+                    Ok(found) if !found.is_empty() => {
+                        s.ready.extend(found.into_iter().map(WebMessage::from));
+                        continue;
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "web chat: store not readable; retrying"),
+                }
+                tokio::select! {
+                    woken = s.wake.changed() => {
+                        // The transport is gone (shutting down): poll until the browser goes.
+                        if woken.is_err() {
+                            tokio::time::sleep(POLL).await;
+                        }
+                    }
+                    _ = tokio::time::sleep(POLL) => {}
+                }
+            }
+        })
     }
 
-    /// The messages of a web chat kept for replay.
-    pub fn history(&self, chat: &str) -> Vec<WebMessage> {
-        self.subscribe(chat, 0)
-            .map(|(past, _)| past)
-            .unwrap_or_default()
+    /// The latest messages of a web chat (at most [`REPLAY_LEN`]), oldest first.
+    pub async fn history(&self, chat: &str) -> Result<Vec<WebMessage>, StoreError> {
+        Ok(self
+            .store
+            .web_messages(chat, None, REPLAY_LEN)
+            .await?
+            .into_iter()
+            .map(WebMessage::from)
+            .collect())
     }
 
     /// What the desk answered the web console about a ticket (claims, refusals, …).
-    pub fn desk_notices(&self, no: TicketNo) -> Vec<String> {
-        self.history(&desk_key(no))
+    pub async fn desk_notices(&self, no: TicketNo) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .history(&desk_key(no))
+            .await?
             .into_iter()
             .map(|m| m.text)
-            .collect()
+            .collect())
     }
 }
 
@@ -143,28 +223,24 @@ impl ChatTransport for WebTransport {
 
     async fn deliver(&self, message: &Outbound) -> Result<Delivered, DeliveryError> {
         let key = if message.to.chat_id == DESK_CHAT_ID {
-            match message.to.thread_id.as_deref().and_then(|t| t.parse().ok()) {
-                Some(no) => desk_key(TicketNo(no)),
+            // The console addresses a ticket's answers to its symbolic thread (`ticket:N`).
+            let no = message.to.ticket_of_thread().or_else(|| {
+                message
+                    .to
+                    .thread_id
+                    .as_deref()
+                    .and_then(|t| t.parse().ok())
+                    .map(TicketNo)
+            });
+            match no {
+                Some(no) => desk_key(no),
                 None => DESK_CHAT_ID.to_string(),
             }
         } else {
             message.to.chat_id.clone()
         };
         let (text, buttons) = match &message.body {
-            OutboundBody::Text { text, buttons } => (
-                text.clone(),
-                buttons
-                    .iter()
-                    .map(|row| {
-                        row.iter()
-                            .map(|b| WebButton {
-                                label: b.label.clone(),
-                                data: b.data.clone(),
-                            })
-                            .collect()
-                    })
-                    .collect(),
-            ),
+            OutboundBody::Text { text, buttons } => (text.clone(), buttons.clone()),
             OutboundBody::File {
                 attachment,
                 caption,
@@ -180,11 +256,15 @@ impl ChatTransport for WebTransport {
             // Thread operations mean nothing in a web chat.
             _ => return Ok(Delivered::default()),
         };
-        if self.push(key, text, buttons) {
-            Ok(Delivered::default())
-        } else {
-            Err(DeliveryError::Transient("web chat log poisoned".into()))
-        }
+        let id = self
+            .store
+            .append_web_message(&key, &text, &buttons, self.clock.now())
+            .await
+            .map_err(|e| DeliveryError::Transient(format!("web chat not recorded: {e}")))?;
+        self.streams.wake(Some(&key));
+        Ok(Delivered {
+            platform_message_id: Some(id.to_string()),
+        })
     }
 }
 
@@ -413,34 +493,12 @@ async fn events(State(web): State<Web>, headers: HeaderMap) -> Response {
     let after = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let Some((past, live)) = web.chat.subscribe(&chat, after) else {
-        return (StatusCode::SERVICE_UNAVAILABLE, "chat unavailable").into_response();
-    };
-    Sse::new(message_stream(past, live))
+        .and_then(|v| v.trim().parse::<i64>().ok());
+    let events = web.chat.stream(&chat, after).map(|m| {
+        let data = serde_json::to_string(&m).unwrap_or_else(|_| "{}".into());
+        Ok::<_, Infallible>(Event::default().id(m.id.to_string()).data(data))
+    });
+    Sse::new(events)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
-}
-
-fn message_stream(
-    past: Vec<WebMessage>,
-    live: broadcast::Receiver<WebMessage>,
-) -> impl Stream<Item = Result<Event, Infallible>> {
-    let last = past.last().map_or(0, |m| m.id);
-    let live = stream::unfold((live, last), |(mut rx, last)| async move {
-        loop {
-            match rx.recv().await {
-                Ok(m) if m.id <= last => continue,
-                Ok(m) => return Some((m.clone(), (rx, m.id))),
-                // A slow browser missed some: it gets the rest; a reload replays the log.
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
-    });
-    stream::iter(past).chain(live).map(|m| {
-        let data = serde_json::to_string(&m).unwrap_or_else(|_| "{}".into());
-        Ok(Event::default().id(m.id.to_string()).data(data))
-    })
 }

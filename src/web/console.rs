@@ -13,7 +13,7 @@ use axum::{Form, Router};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use crate::domain::{ChatAddress, Direction, Platform, Ticket, TicketNo, Timestamp};
+use crate::domain::{ChatAddress, Direction, Platform, TicketNo, Timestamp};
 use crate::metrics::render::{durations, percent};
 use crate::metrics::{GroupBy, Period};
 use crate::service::{Agent, DeskInbound};
@@ -264,56 +264,22 @@ async fn tickets(
         Ok(f) => f,
         Err(bad) => return (StatusCode::BAD_REQUEST, bad).into_response(),
     };
-    let unfiltered = priority.is_none()
-        && category.is_none()
-        && platform.is_none()
-        && q.department.trim().is_empty()
-        && q.assignee.trim().is_empty()
-        && q.q.trim().is_empty();
-    let store = web.service.store();
-    let all = match store
-        .list_tickets(&TicketFilter {
-            state,
-            // Without filters that need each ticket read, the store stops at the page.
-            limit: unfiltered.then_some(LIST_LIMIT as u32),
-            ..TicketFilter::default()
-        })
-        .await
-    {
+    let text_filter = |v: &str| Some(v.trim().to_string()).filter(|v| !v.is_empty());
+    let filter = TicketFilter {
+        state,
+        priority,
+        category,
+        platform,
+        department: text_filter(&q.department),
+        assignee: text_filter(&q.assignee),
+        text: text_filter(&q.q),
+        limit: Some(LIST_LIMIT as u32),
+        ..TicketFilter::default()
+    };
+    let shown = match web.service.store().ticket_list(&filter).await {
         Ok(t) => t,
         Err(e) => return store_error(e),
     };
-    let text = q.q.trim().to_lowercase();
-    let department = q.department.trim().to_lowercase();
-    let assignee = q.assignee.trim().trim_start_matches('@').to_lowercase();
-    let mut shown: Vec<(Ticket, Platform)> = Vec::new();
-    for t in all {
-        if priority.is_some_and(|p| p != t.priority)
-            || category.is_some_and(|c| c != t.category)
-            || (!department.is_empty() && t.department.to_lowercase() != department)
-            || (!assignee.is_empty()
-                && t.assignee.as_deref().map(str::to_lowercase).as_deref()
-                    != Some(assignee.as_str()))
-            || (!text.is_empty()
-                && !t.subject.to_lowercase().contains(&text)
-                && t.no.to_string() != text.trim_start_matches('#'))
-        {
-            continue;
-        }
-        // The customer's platform is looked up only for the rows that can still be shown.
-        let customer_platform = match store.customer(t.customer).await {
-            Ok(c) => c.map(|c| c.platform),
-            Err(e) => return store_error(e),
-        };
-        let Some(p) = customer_platform else { continue };
-        if platform.is_some_and(|wanted| wanted != p) {
-            continue;
-        }
-        shown.push((t, p));
-        if shown.len() >= LIST_LIMIT {
-            break;
-        }
-    }
     let body = html! {
         h1 { "Tickets" }
         form method="get" action="/console/tickets" {
@@ -328,12 +294,13 @@ async fn tickets(
         }
         table #tickets {
             tr { th { "#" } th { "Subject" } th { "State" } th { "Priority" } th { "Category" } th { "Department" } th { "Assignee" } th { "Platform" } th { "Created" } }
-            @for (t, p) in &shown {
+            @for listed in &shown {
+                @let t = &listed.ticket;
                 tr {
                     td { a href={"/console/tickets/" (t.no.0)} { "#" (t.no.0) } }
                     td { (t.subject) }
                     td { (t.state.as_str()) } td { (t.priority) } td { (t.category) } td { (t.department) }
-                    td { (t.assignee.as_deref().unwrap_or("–")) } td { (p) } td { (fmt_time(t.created_at)) }
+                    td { (t.assignee.as_deref().unwrap_or("–")) } td { (listed.platform) } td { (fmt_time(t.created_at)) }
                 }
             }
         }
@@ -372,7 +339,10 @@ async fn ticket_page(State(web): State<Web>, operator: Operator, Path(no): Path<
     };
     let t = &details.ticket;
     let c = &details.customer;
-    let notices = web.chat.desk_notices(TicketNo(no));
+    let notices = match web.chat.desk_notices(TicketNo(no)).await {
+        Ok(n) => n,
+        Err(e) => return store_error(e),
+    };
     let body = html! {
         h1 { "#" (t.no.0) " " (t.subject) }
         p {

@@ -1047,6 +1047,254 @@ pub async fn unanswered_questions_newest_first_since(store: Arc<dyn Store>) {
     assert_eq!(one[0].text, "do you ship to iceland");
 }
 
+/// The console's ticket list as it was filtered in memory before the store did it: the
+/// reference the store's query must agree with.
+fn filtered_in_memory(
+    all: &[(frontdesk::domain::Ticket, Platform)],
+    filter: &TicketFilter,
+) -> Vec<i64> {
+    let text = filter.text.as_deref().map(str::to_lowercase);
+    let department = filter.department.as_deref().map(str::to_lowercase);
+    let assignee = filter
+        .assignee
+        .as_deref()
+        .map(|a| a.trim_start_matches('@').to_lowercase());
+    let mut shown: Vec<i64> = all
+        .iter()
+        .filter(|(t, p)| {
+            filter.state.is_none_or(|s| s == t.state)
+                && filter.priority.is_none_or(|x| x == t.priority)
+                && filter.category.is_none_or(|c| c == t.category)
+                && filter.platform.is_none_or(|x| x == *p)
+                && department
+                    .as_deref()
+                    .is_none_or(|d| t.department.to_lowercase() == d)
+                && assignee.as_deref().is_none_or(|a| {
+                    t.assignee.as_deref().map(str::to_lowercase).as_deref() == Some(a)
+                })
+                && text.as_deref().is_none_or(|x| {
+                    t.subject.to_lowercase().contains(x)
+                        || t.no.0.to_string() == x.trim_start_matches('#')
+                })
+        })
+        .map(|(t, _)| t.no.0)
+        .collect();
+    shown.sort_unstable_by(|a, b| b.cmp(a));
+    shown.truncate(filter.limit.map_or(usize::MAX, |l| l as usize));
+    shown
+}
+
+async fn ticket_list_filters_in_the_query(store: Arc<dyn Store>) {
+    let plan = frontdesk::seed::SeedPlan::new(400, 10, t0());
+    frontdesk::seed::seed(store.as_ref(), &plan).await.unwrap();
+    // A few of mixed case and on the web, to show the case rules.
+    let mut tx = store.begin().await.unwrap();
+    let web = tx
+        .upsert_customer(
+            &CustomerIdentity {
+                platform: Platform::Web,
+                ..identity("visitor")
+            },
+            false,
+            t0(),
+        )
+        .await
+        .unwrap();
+    for (subject, department) in [
+        ("Parcel LOST in transit", "Billing"),
+        ("where is my parcel", "billing"),
+    ] {
+        let mut ticket = tx
+            .create_ticket(&NewTicket {
+                subject: subject.into(),
+                department: department.into(),
+                ..new_ticket(web.id, t0())
+            })
+            .await
+            .unwrap();
+        ticket.assignee = Some("Ana".into());
+        tx.save_ticket(&ticket).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+
+    let mut all = Vec::new();
+    for t in store.list_tickets(&TicketFilter::default()).await.unwrap() {
+        let platform = store.customer(t.customer).await.unwrap().unwrap().platform;
+        all.push((t, platform));
+    }
+    assert!(all.len() > 400);
+    let some = |s: &str| Some(s.to_string());
+    let filters = [
+        TicketFilter::default(),
+        TicketFilter {
+            state: Some(TicketState::Open),
+            ..Default::default()
+        },
+        TicketFilter {
+            priority: Some(Priority::P1),
+            category: Some(Category::Problem),
+            ..Default::default()
+        },
+        TicketFilter {
+            department: some("BILLING"),
+            ..Default::default()
+        },
+        TicketFilter {
+            department: some("tech"),
+            state: Some(TicketState::Closed),
+            ..Default::default()
+        },
+        TicketFilter {
+            assignee: some("@ana"),
+            ..Default::default()
+        },
+        TicketFilter {
+            assignee: some("bo"),
+            priority: Some(Priority::P3),
+            ..Default::default()
+        },
+        TicketFilter {
+            platform: Some(Platform::Discord),
+            ..Default::default()
+        },
+        TicketFilter {
+            platform: Some(Platform::Web),
+            text: some("parcel lost"),
+            ..Default::default()
+        },
+        TicketFilter {
+            text: some("question 1"),
+            category: Some(Category::Inquiry),
+            ..Default::default()
+        },
+        TicketFilter {
+            text: some("#7"),
+            ..Default::default()
+        },
+        TicketFilter {
+            text: some("nothing like this"),
+            ..Default::default()
+        },
+    ];
+    for limit in [None, Some(20)] {
+        for filter in &filters {
+            let filter = TicketFilter {
+                limit,
+                ..filter.clone()
+            };
+            let listed = store.ticket_list(&filter).await.unwrap();
+            let got: Vec<i64> = listed.iter().map(|l| l.ticket.no.0).collect();
+            assert_eq!(got, filtered_in_memory(&all, &filter), "{filter:?}");
+            for l in &listed {
+                let (t, p) = all.iter().find(|(t, _)| t.no == l.ticket.no).unwrap();
+                assert_eq!((&l.ticket, l.platform), (t, *p));
+            }
+        }
+    }
+    // The shape of the seeded data makes every filter above mean something.
+    let count = |f: TicketFilter| filtered_in_memory(&all, &f).len();
+    assert_eq!(count(filters[8].clone()), 1);
+    assert_eq!(count(filters[3].clone()), 2);
+    assert!(count(filters[5].clone()) > 2);
+    assert!(count(filters[2].clone()) > 0 && count(filters[9].clone()) > 0);
+}
+
+async fn web_messages_replay_in_order_after_an_id(store: Arc<dyn Store>) {
+    let button = frontdesk::domain::Button {
+        label: "Solved".into(),
+        data: "solved:1".into(),
+    };
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let buttons = if i == 4 {
+            vec![vec![button.clone()]]
+        } else {
+            Vec::new()
+        };
+        ids.push(
+            store
+                .append_web_message("chat-a", &format!("a{i}"), &buttons, at(i))
+                .await
+                .unwrap(),
+        );
+        store
+            .append_web_message("chat-b", &format!("b{i}"), &[], at(i))
+            .await
+            .unwrap();
+    }
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    let texts =
+        |v: Vec<frontdesk::store::WebMessage>| v.into_iter().map(|m| m.text).collect::<Vec<_>>();
+    // The latest ones, oldest first; then only what came after an id.
+    assert_eq!(
+        texts(store.web_messages("chat-a", None, 3).await.unwrap()),
+        ["a2", "a3", "a4"]
+    );
+    assert_eq!(
+        texts(store.web_messages("chat-a", Some(ids[1]), 2).await.unwrap()),
+        ["a2", "a3"]
+    );
+    let last = store
+        .web_messages("chat-a", Some(ids[3]), 10)
+        .await
+        .unwrap();
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].buttons, vec![vec![button]]);
+    assert_eq!(last[0].at, at(4));
+    assert_eq!(last[0].chat, "chat-a");
+    assert!(store
+        .web_messages("chat-a", Some(ids[4]), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .web_messages("nobody", None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+async fn console_sessions_expire_and_end(store: Arc<dyn Store>) {
+    let session = |hash: &str, start: i64| frontdesk::store::ConsoleSession {
+        id_hash: hash.into(),
+        operator: "ana".into(),
+        csrf: format!("csrf-{hash}"),
+        created_at: at(start),
+        expires_at: at(start + 100),
+    };
+    store
+        .start_console_session(&session("s1", 0))
+        .await
+        .unwrap();
+    store
+        .start_console_session(&session("s2", 10))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.console_session("s1", at(99)).await.unwrap(),
+        Some(session("s1", 0))
+    );
+    assert_eq!(store.console_session("s1", at(100)).await.unwrap(), None);
+    assert_eq!(store.console_session("nope", at(1)).await.unwrap(), None);
+    store.end_console_session("s2").await.unwrap();
+    assert_eq!(store.console_session("s2", at(11)).await.unwrap(), None);
+    // A login forgets the sessions expired by then; the live ones stay.
+    store
+        .start_console_session(&session("s3", 50))
+        .await
+        .unwrap();
+    store
+        .start_console_session(&session("s4", 120))
+        .await
+        .unwrap();
+    assert_eq!(store.console_session("s1", at(0)).await.unwrap(), None);
+    assert!(store
+        .console_session("s3", at(149))
+        .await
+        .unwrap()
+        .is_some());
+}
+
 macro_rules! suite {
     ($($name:ident),+ $(,)?) => {
         mod sqlite_file {
@@ -1098,6 +1346,9 @@ suite!(
     timers_are_leased_fired_once_and_replaced,
     schema_version_is_the_newest_migration,
     unanswered_questions_newest_first_since,
+    ticket_list_filters_in_the_query,
+    web_messages_replay_in_order_after_an_id,
+    console_sessions_expire_and_end,
 );
 
 // ---------------------------------------------------------------------------------------

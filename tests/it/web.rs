@@ -12,7 +12,7 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::StatusCode;
 use secrecy::SecretString;
 
-use crate::support::{service_stack, small_kb};
+use crate::support::small_kb;
 
 const TOKEN: &str = "test-admin-token";
 
@@ -23,22 +23,51 @@ struct Site {
     store: Arc<dyn frontdesk::store::Store>,
     service: Arc<frontdesk::service::Service>,
     chat: Arc<WebTransport>,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
+}
+
+fn start_clock() -> ManualClock {
+    ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap())
+}
+
+async fn sqlite_store(dir: &std::path::Path) -> Arc<dyn frontdesk::store::Store> {
+    let url = format!("sqlite://{}", dir.join("fd.db").display());
+    Arc::new(
+        frontdesk::store::sqlite::SqliteStore::open(&url)
+            .await
+            .unwrap(),
+    )
 }
 
 async fn site(admin_token: Option<&str>) -> Site {
     let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 3, 2, 9, 0, 0).unwrap());
-    let clock: Arc<dyn Clock> = Arc::new(clock);
-    let chat = Arc::new(WebTransport::new());
-    let (store, service, outbox) = service_stack(
-        dir.path(),
+    let store = sqlite_store(dir.path()).await;
+    let mut site = site_on(store, Arc::new(start_clock()), admin_token).await;
+    site._dir = Some(dir);
+    site
+}
+
+/// A web server (chat, console, outbox worker) over `store`: one replica of frontdesk.
+async fn site_on(
+    store: Arc<dyn frontdesk::store::Store>,
+    clock: Arc<dyn Clock>,
+    admin_token: Option<&str>,
+) -> Site {
+    let chat = Arc::new(WebTransport::new(store.clone(), clock.clone()));
+    let outbox = frontdesk::outbox::OutboxWorker::with_transports(
+        store.clone(),
+        [chat.clone() as Arc<dyn ChatTransport>],
         clock.clone(),
-        &[],
-        vec![chat.clone() as Arc<dyn ChatTransport>],
-    )
-    .await;
-    let service = Arc::new(service);
+        frontdesk::outbox::OutboxConfig::default(),
+    );
+    let service = Arc::new(frontdesk::service::Service::new(
+        store.clone(),
+        frontdesk::service::Knowledge::new(small_kb()),
+        Arc::new(frontdesk::triage::TriageRules::builtin()),
+        frontdesk::sla::SlaPolicy::default(),
+        Default::default(),
+        clock.clone(),
+    ));
     let web = Web::new(
         service.clone(),
         clock,
@@ -65,7 +94,7 @@ async fn site(admin_token: Option<&str>) -> Site {
         store,
         service,
         chat,
-        _dir: dir,
+        _dir: None,
     }
 }
 
@@ -301,12 +330,36 @@ impl Visitor {
         }
     }
 
+    /// The same visitor (cookie) opening the event stream at `site`, as a reloaded page
+    /// or a reconnecting `EventSource` (which sends the last id it saw).
+    async fn resume(site: &Site, cookie: &str, last_event_id: Option<&str>) -> Visitor {
+        let mut request = site
+            .http
+            .get(site.url("/chat/events"))
+            .header(COOKIE, cookie);
+        if let Some(id) = last_event_id {
+            request = request.header("last-event-id", id);
+        }
+        let events = request.send().await.unwrap();
+        assert_eq!(events.status(), StatusCode::OK);
+        Visitor {
+            cookie: cookie.to_string(),
+            events,
+            buffer: String::new(),
+        }
+    }
+
     async fn say(&self, site: &Site, text: &str) {
+        let key: String = text
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(40)
+            .collect();
         let res = site
             .http
             .post(site.url("/chat/send"))
             .header(COOKIE, &self.cookie)
-            .json(&serde_json::json!({ "id": format!("m{}", text.len()), "text": text }))
+            .json(&serde_json::json!({ "id": format!("m{}-{key}", text.len()), "text": text }))
             .send()
             .await
             .unwrap();
@@ -333,7 +386,10 @@ impl Visitor {
             if let Some(end) = self.buffer.find("\n\n") {
                 let event: String = self.buffer.drain(..end + 2).collect();
                 if let Some(data) = event.lines().find_map(|l| l.strip_prefix("data: ")) {
-                    return serde_json::from_str(data).unwrap();
+                    let message: serde_json::Value = serde_json::from_str(data).unwrap();
+                    let id = event.lines().find_map(|l| l.strip_prefix("id: "));
+                    assert_eq!(id, Some(message["id"].to_string().as_str()), "{event}");
+                    return message;
                 }
                 continue;
             }
@@ -559,7 +615,7 @@ async fn overview_shows_the_stats_figures_and_faq_insights_group_unanswered_ques
             .await
             .unwrap();
         site.outbox.drain().await.unwrap();
-        let stats = site.chat.history("desk").pop().unwrap().text;
+        let stats = site.chat.history("desk").await.unwrap().pop().unwrap().text;
         let overview = site
             .get(&session, &format!("/console?period={period}"))
             .await;
@@ -678,4 +734,334 @@ async fn metrics_endpoint_parses_as_prometheus_text() {
             "{family}\n{text}"
         );
     }
+}
+
+/// Waits for the pushed message whose text contains `needle` (earlier ones are skipped).
+async fn next_with(visitor: &mut Visitor, needle: &str) -> serde_json::Value {
+    loop {
+        let m = visitor.next().await;
+        if m["text"].as_str().unwrap().contains(needle) {
+            return m;
+        }
+    }
+}
+
+#[tokio::test]
+async fn web_chat_history_is_kept_in_the_store_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = site_on(
+        sqlite_store(dir.path()).await,
+        Arc::new(start_clock()),
+        None,
+    )
+    .await;
+    let mut visitor = Visitor::open(&first).await;
+    visitor.say(&first, "How do I reset my password?").await;
+    first.outbox.drain().await.unwrap();
+    let answer = visitor.next().await;
+    assert!(answer["text"].as_str().unwrap().contains("Forgot password"));
+    let cookie = visitor.cookie.clone();
+    drop(visitor);
+    drop(first);
+
+    // A new process on the same database: the reloaded page replays what was said.
+    let second = site_on(
+        sqlite_store(dir.path()).await,
+        Arc::new(start_clock()),
+        None,
+    )
+    .await;
+    let mut reloaded = Visitor::resume(&second, &cookie, None).await;
+    assert_eq!(reloaded.next().await, answer);
+    // A reconnecting stream gets only what came after its last event.
+    let id = answer["id"].to_string();
+    let mut reconnected = Visitor::resume(&second, &cookie, Some(&id)).await;
+    reconnected.say(&second, "/status").await;
+    second.outbox.drain().await.unwrap();
+    let status = reconnected.next().await;
+    assert_ne!(status, answer);
+    assert!(status["id"].as_i64().unwrap() > answer["id"].as_i64().unwrap());
+    assert_eq!(reloaded.next().await, status, "both open streams get it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn web_chat_message_delivered_by_one_replica_reaches_the_stream_served_by_another() {
+    let schema = crate::pg::PgSchema::new();
+    let a = site_on(schema.open().await, Arc::new(start_clock()), None).await;
+    let b = site_on(schema.open().await, Arc::new(start_clock()), None).await;
+    // The page came from replica A; the event stream lands on replica B.
+    let page = a.http.get(a.url("/chat")).send().await.unwrap();
+    let (cookie, _) = cookie_of(&page, "fd_chat").unwrap();
+    let mut on_b = Visitor::resume(&b, &cookie, None).await;
+    // Let B's stream find the chat empty and wait, so the answer must wake it.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    on_b.say(&a, "How do I reset my password?").await;
+    // Only A's outbox worker runs: it delivers, B's stream shows it.
+    assert_eq!(a.outbox.drain().await.unwrap(), 1);
+    let answer = on_b.next().await;
+    assert!(
+        answer["text"].as_str().unwrap().contains("Forgot password"),
+        "{answer}"
+    );
+    // And the other way round: a button pressed at B, delivered by B, seen at A.
+    let mut on_a = Visitor::resume(&a, &cookie, Some(&answer["id"].to_string())).await;
+    on_a.press(&b, &Visitor::button(&answer, "That helped"))
+        .await;
+    b.outbox.drain().await.unwrap();
+    assert!(on_a.next().await["text"].as_str().unwrap().contains("glad"));
+}
+
+#[tokio::test]
+async fn console_sessions_survive_a_restart_and_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = start_clock();
+    let first = site_on(
+        sqlite_store(dir.path()).await,
+        Arc::new(clock.clone()),
+        Some(TOKEN),
+    )
+    .await;
+    let (session, csrf) = first.login().await;
+    drop(first);
+    let second = site_on(
+        sqlite_store(dir.path()).await,
+        Arc::new(clock.clone()),
+        Some(TOKEN),
+    )
+    .await;
+    // Still logged in after the restart, with the same CSRF token.
+    let page = second.get(&session, "/console").await;
+    assert_eq!(field(&page, "csrf"), csrf);
+    // The store keeps a hash, not the cookie's value.
+    let raw = session.trim_start_matches("fd_session=");
+    assert_eq!(
+        second
+            .store
+            .console_session(raw, clock.now())
+            .await
+            .unwrap(),
+        None
+    );
+    // Twelve hours after login the session is over.
+    clock.advance(frontdesk::web::auth::SESSION_LIFETIME);
+    let res = second
+        .http
+        .get(second.url("/console"))
+        .header(COOKIE, &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()[LOCATION], "/console/login");
+    let res = second
+        .http
+        .post(second.url("/console/tickets/1/act"))
+        .header(COOKIE, &session)
+        .form(&[("csrf", csrf.as_str()), ("command", "claim")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn console_logins_are_shared_by_replicas_and_a_logout_ends_them_everywhere() {
+    let schema = crate::pg::PgSchema::new();
+    let a = site_on(schema.open().await, Arc::new(start_clock()), Some(TOKEN)).await;
+    let b = site_on(schema.open().await, Arc::new(start_clock()), Some(TOKEN)).await;
+    let (session, csrf) = a.login().await;
+    let page = b.get(&session, "/console/tickets").await;
+    assert_eq!(field(&page, "csrf"), csrf);
+    // A forged logout at B changes nothing; a real one ends the session at A too.
+    let logout = |site: &Site, csrf: &str| {
+        site.http
+            .post(site.url("/console/logout"))
+            .header(COOKIE, &session)
+            .form(&[("csrf", csrf.to_string())])
+            .send()
+    };
+    assert_eq!(
+        logout(&b, "forged").await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+    a.get(&session, "/console").await;
+    assert_eq!(
+        logout(&b, &csrf).await.unwrap().status(),
+        StatusCode::SEE_OTHER
+    );
+    for site in [&a, &b] {
+        let res = site
+            .http
+            .get(site.url("/console"))
+            .header(COOKIE, &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    }
+}
+
+/// A web chat visitor with a ticket (#1) and a logged-in operator.
+async fn ticket_from_the_web_chat(site: &Site) -> (Visitor, String, String) {
+    let mut visitor = Visitor::open(site).await;
+    visitor
+        .say(site, "/human my parcel never arrived, order 5512")
+        .await;
+    site.outbox.drain().await.unwrap();
+    next_with(&mut visitor, "#1").await;
+    let (session, csrf) = site.login().await;
+    (visitor, session, csrf)
+}
+
+#[tokio::test]
+async fn console_category_transfer_and_priority_forms_change_the_ticket() {
+    let site = site(Some(TOKEN)).await;
+    let (_visitor, session, csrf) = ticket_from_the_web_chat(&site).await;
+    let page = site.get(&session, "/console/tickets/1").await;
+    for form in ["act-category", "act-transfer", "act-priority"] {
+        assert!(page.contains(&format!("id=\"{form}\"")), "{form}");
+    }
+    for (command, arg) in [
+        ("category", "complaint"),
+        ("transfer", "product"),
+        ("priority", "P1"),
+    ] {
+        assert_eq!(
+            site.act(&session, &csrf, 1, command, arg).await,
+            StatusCode::SEE_OTHER,
+            "{command}"
+        );
+    }
+    site.outbox.drain().await.unwrap();
+    let details = site
+        .store
+        .ticket_details(frontdesk::domain::TicketNo(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        details.ticket.category,
+        frontdesk::domain::Category::Complaint
+    );
+    assert_eq!(details.ticket.department, "product");
+    assert_eq!(details.ticket.priority, frontdesk::domain::Priority::P1);
+    let kinds: Vec<&str> = details.events.iter().map(|e| e.kind.as_str()).collect();
+    for kind in ["category_changed", "transferred", "priority_changed"] {
+        assert!(kinds.contains(&kind), "{kind}: {kinds:?}");
+    }
+    // The list finds it by its new values.
+    let list = site
+        .get(
+            &session,
+            "/console/tickets?category=complaint&department=Product&priority=P1",
+        )
+        .await;
+    assert!(list.contains("/console/tickets/1\""), "{list}");
+    // A value the desk does not know is refused, and the refusal is shown on the page.
+    assert_eq!(
+        site.act(&session, &csrf, 1, "category", "gossip").await,
+        StatusCode::SEE_OTHER
+    );
+    site.outbox.drain().await.unwrap();
+    let notices = site
+        .chat
+        .desk_notices(frontdesk::domain::TicketNo(1))
+        .await
+        .unwrap();
+    let refusal = notices.last().expect("the desk answered the console");
+    let page = site.get(&session, "/console/tickets/1").await;
+    assert!(page.contains("Desk answers"), "{page}");
+    assert!(
+        page.contains(&maud::html! { (refusal) }.into_string()),
+        "{refusal}"
+    );
+    let after = site
+        .store
+        .ticket_details(frontdesk::domain::TicketNo(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        after.ticket.category,
+        frontdesk::domain::Category::Complaint
+    );
+}
+
+#[tokio::test]
+async fn web_chat_not_solved_reopens_the_ticket_back_to_its_agent() {
+    let site = site(Some(TOKEN)).await;
+    let (mut visitor, session, csrf) = ticket_from_the_web_chat(&site).await;
+    for (command, arg) in [("claim", ""), ("resolve", "Re-sent with express delivery.")] {
+        assert_eq!(
+            site.act(&session, &csrf, 1, command, arg).await,
+            StatusCode::SEE_OTHER
+        );
+    }
+    site.outbox.drain().await.unwrap();
+    let solution = next_with(&mut visitor, "express delivery").await;
+    visitor
+        .press(&site, &Visitor::button(&solution, "Not solved"))
+        .await;
+    site.outbox.drain().await.unwrap();
+    let followup = visitor.next().await;
+    assert!(
+        followup["text"].as_str().unwrap().contains("reopened"),
+        "{followup}"
+    );
+    let details = site
+        .store
+        .ticket_details(frontdesk::domain::TicketNo(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(details.ticket.state, frontdesk::domain::TicketState::Open);
+    assert_eq!(details.ticket.assignee.as_deref(), Some("ana"));
+    assert!(details.events.iter().any(|e| e.kind == "reopened"));
+    // The ticket page shows it open again, back with its agent.
+    let page = site.get(&session, "/console/tickets/1").await;
+    assert!(page.contains("back to ana"), "{page}");
+    assert!(page.contains("id=\"state\">open<"), "{page}");
+}
+
+#[tokio::test]
+async fn web_chat_did_you_mean_buttons_show_the_picked_answer() {
+    let site = site(None).await;
+    let mut visitor = Visitor::open(&site).await;
+    // Shares words with several entries but is none of them exactly.
+    visitor.say(&site, "order").await;
+    site.outbox.drain().await.unwrap();
+    let offer = visitor.next().await;
+    assert!(
+        offer["text"].as_str().unwrap().contains("Did you mean"),
+        "{offer}"
+    );
+    let buttons: Vec<(String, String)> = offer["buttons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|row| row.as_array().unwrap().iter())
+        .map(|b| {
+            (
+                b["label"].as_str().unwrap().to_string(),
+                b["data"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(buttons.len() >= 3, "{buttons:?}");
+    assert_eq!(buttons.last().unwrap().1, "human");
+    let (label, data) = buttons
+        .iter()
+        .find(|(_, d)| d.starts_with("faq:orders."))
+        .unwrap()
+        .clone();
+    visitor.press(&site, &data).await;
+    site.outbox.drain().await.unwrap();
+    let answer = visitor.next().await;
+    let text = answer["text"].as_str().unwrap();
+    assert!(
+        text.contains("Track") || text.contains("Cancel"),
+        "{label}: {text}"
+    );
+    // The answer carries its own buttons ("That helped" / "Talk to a person").
+    Visitor::button(&answer, "That helped");
 }
