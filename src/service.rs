@@ -136,6 +136,9 @@ struct Turn<'a> {
     language: Language,
     now: Timestamp,
     matcher: &'a Matcher,
+    /// Tickets created in this unit, counted in the metrics once it has committed (a unit
+    /// that rolls back created none).
+    created: Vec<(Category, Priority)>,
 }
 
 impl Turn<'_> {
@@ -358,6 +361,7 @@ impl Service {
             language,
             now,
             matcher: &matcher,
+            created: Vec::new(),
         };
         let ticket = match inbound.content {
             InboundContent::Message { text, attachments } => {
@@ -374,8 +378,12 @@ impl Service {
                 None
             }
         };
-        turn.tx.commit().await?;
+        let Turn { tx, created, .. } = turn;
+        tx.commit().await?;
         self.outbox_waker.notify_one();
+        for (category, priority) in created {
+            crate::telemetry::ticket_created(category, priority);
+        }
         crate::telemetry::inbound(platform, if ticket.is_some() { "ticket" } else { "bot" });
         Ok(Handled::Done { ticket })
     }
@@ -670,7 +678,7 @@ impl Service {
             resolution_due: deadlines.resolution,
         };
         let mut ticket = turn.tx.create_ticket(&new).await?;
-        crate::telemetry::ticket_created(ticket.category, ticket.priority);
+        turn.created.push((ticket.category, ticket.priority));
         let no = ticket.no;
         if self
             .auto_assign(&mut turn.tx, &mut ticket, turn.now)
@@ -830,6 +838,54 @@ fn question_label(kb: &KnowledgeBase, entry_id: &str, language: Language) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `tickets_created` counts committed tickets only: a unit that fails after creating
+    /// its ticket rolls it back, and the counter stays. (No other unit test of the library
+    /// creates tickets, so the process-wide counter is this test's alone.)
+    #[tokio::test]
+    async fn a_ticket_rolled_back_with_its_unit_is_not_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("fd.db").display());
+        let sqlite = crate::store::sqlite::SqliteStore::open(&url).await.unwrap();
+        // The ticket's "created" history entry is written after the ticket: refuse it.
+        sqlite.fail_inserts_into("ticket_events").await.unwrap();
+        let store: Arc<dyn Store> = Arc::new(sqlite);
+        let kb = KnowledgeBase {
+            topics: Vec::new(),
+            entries: Vec::new(),
+            synonyms: Vec::new(),
+        };
+        let service = Service::new(
+            store.clone(),
+            Knowledge::new(kb),
+            Arc::new(crate::triage::TriageRules::builtin()),
+            SlaPolicy::default(),
+            Default::default(),
+            Arc::new(crate::ports::SystemClock),
+        );
+        let before = crate::telemetry::tickets_created_total();
+        let inbound = Inbound {
+            key: "test:1".into(),
+            from: CustomerIdentity {
+                platform: Platform::Web,
+                user_id: "v1".into(),
+                chat_id: "v1".into(),
+                display_name: "visitor".into(),
+                language: None,
+            },
+            content: InboundContent::Message {
+                text: "my parcel never arrived".into(),
+                attachments: Vec::new(),
+            },
+        };
+        assert!(service.handle(inbound).await.is_err());
+        let stored = store
+            .list_tickets(&crate::store::TicketFilter::default())
+            .await
+            .unwrap();
+        assert!(stored.is_empty(), "{stored:?}");
+        assert_eq!(crate::telemetry::tickets_created_total(), before);
+    }
 
     #[test]
     fn commands_parse_with_and_without_bot_name() {

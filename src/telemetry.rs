@@ -127,6 +127,25 @@ pub fn ticket_created(category: Category, priority: Priority) {
         .inc();
 }
 
+/// Tickets counted as created so far, over every category and priority (for tests).
+#[cfg(test)]
+pub(crate) fn tickets_created_total() -> u64 {
+    let t = telemetry();
+    let mut total = 0;
+    for category in Category::ALL {
+        for priority in Priority::ALL {
+            total += t
+                .tickets_created
+                .get_or_create(&vec![
+                    ("category", category.as_str().to_string()),
+                    ("priority", priority.as_str().to_string()),
+                ])
+                .get();
+        }
+    }
+    total
+}
+
 pub fn delivered(platform: Platform, seconds: f64) {
     telemetry()
         .delivery_seconds

@@ -200,6 +200,20 @@ impl SqliteStore {
         Ok(out)
     }
 
+    /// For tests of rolled-back units: every later insert into `table` fails (a trigger
+    /// aborts it), so the unit writing it rolls back.
+    #[cfg(test)]
+    pub(crate) async fn fail_inserts_into(&self, table: &str) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "CREATE TRIGGER fail_{table} BEFORE INSERT ON {table} \
+             BEGIN SELECT RAISE(ABORT, 'refused for a test'); END"
+        ))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| map_err(&self.ctx, e))?;
+        Ok(())
+    }
+
     /// Closes the pool; pending units finish first.
     pub async fn close(&self) {
         self.pool.close().await;
