@@ -4,7 +4,9 @@
 //! serves it on a loopback port, and each iteration is one logged-in HTTP GET:
 //! * `overview_today`, `overview_7d`, `overview_30d`: `/console?period=…`;
 //! * `tickets`: `/console/tickets` (the newest 200);
-//! * `tickets_new_p1`: `/console/tickets?state=new&priority=P1`.
+//! * `tickets_new_p1`: `/console/tickets?state=new&priority=P1`;
+//! * `tickets_tech_ana`: `/console/tickets?department=Tech&assignee=ana&platform=discord`;
+//! * `tickets_text`: `/console/tickets?q=question+99999` (a subject search with few matches).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -95,6 +97,11 @@ fn bench_web(c: &mut Criterion) {
         ("overview_30d", "/console?period=30d"),
         ("tickets", "/console/tickets"),
         ("tickets_new_p1", "/console/tickets?state=new&priority=P1"),
+        (
+            "tickets_tech_ana",
+            "/console/tickets?department=Tech&assignee=ana&platform=discord",
+        ),
+        ("tickets_text", "/console/tickets?q=question+99999"),
     ] {
         group.bench_function(name, |b| b.iter(|| rt.block_on(get(path))));
     }

@@ -228,7 +228,8 @@ pub(crate) fn ticket_list_query(filter: &TicketFilter, dialect: Dialect) -> (Str
     if let Some(assignee) = &filter.assignee {
         let name = assignee.trim_start_matches('@').to_ascii_lowercase();
         let p = param(&mut binds, Bind::Text(name));
-        conditions.push(format!("lower(assignee) = {p}"));
+        // `IS NOT NULL` lets the partial index `tickets_assignee_name` serve it.
+        conditions.push(format!("assignee IS NOT NULL AND lower(assignee) = {p}"));
     }
     if let Some(platform) = filter.platform {
         let p = param(&mut binds, Bind::Text(platform.as_str().into()));

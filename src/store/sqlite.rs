@@ -214,6 +214,29 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// SQLite's plan (`EXPLAIN QUERY PLAN`, one detail line each) of the console's ticket
+    /// list with `filter`, for tests that check the filters use their indexes.
+    pub async fn ticket_list_plan(&self, filter: &TicketFilter) -> Result<String, StoreError> {
+        let (sql, binds) = rows::ticket_list_query(filter, rows::Dialect::Sqlite);
+        let explain = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut query = sqlx::query(&explain);
+        for bind in binds {
+            query = match bind {
+                rows::Bind::Int(v) => query.bind(v),
+                rows::Bind::Text(v) => query.bind(v),
+            };
+        }
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(|e| map_err(&self.ctx, e))?;
+        let details: Vec<String> = rows
+            .iter()
+            .map(|r| get::<String>(r, &self.ctx, "detail"))
+            .collect::<Result<_, _>>()?;
+        Ok(details.join("\n"))
+    }
+
     /// Closes the pool; pending units finish first.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -42,7 +42,7 @@ pub const CHAT_COOKIE: &str = "fd_chat";
 const REPLAY_LEN: u32 = 100;
 /// How long a stream waits for a wake-up before it looks at the store anyway (a lost
 /// notification, a replica whose LISTEN connection is reconnecting).
-const POLL: Duration = Duration::from_secs(2);
+const POLL: Duration = Duration::from_secs(5);
 /// How long the visitor's cookie lasts (30 days).
 const CHAT_COOKIE_AGE: u64 = 30 * 24 * 3600;
 /// Longest message accepted from the browser (characters).

@@ -1690,3 +1690,66 @@ async fn queue_and_report_queries_use_their_indexes() {
     }
     assert!(!facts.contains("SCAN "), "{facts}");
 }
+
+#[tokio::test]
+async fn ticket_list_filters_use_their_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("list.db").display());
+    let store = SqliteStore::open(&url).await.unwrap();
+    frontdesk::seed::seed(&store, &frontdesk::seed::SeedPlan::new(300, 10, t0()))
+        .await
+        .unwrap();
+    let some = |s: &str| Some(s.to_string());
+    let cases = [
+        (
+            TicketFilter {
+                priority: Some(Priority::P1),
+                ..Default::default()
+            },
+            "tickets_priority",
+        ),
+        (
+            TicketFilter {
+                category: Some(Category::Complaint),
+                ..Default::default()
+            },
+            "tickets_category",
+        ),
+        (
+            TicketFilter {
+                department: some("Tech"),
+                ..Default::default()
+            },
+            "tickets_department",
+        ),
+        (
+            TicketFilter {
+                assignee: some("@Ana"),
+                ..Default::default()
+            },
+            "tickets_assignee_name",
+        ),
+        (
+            TicketFilter {
+                state: Some(TicketState::New),
+                ..Default::default()
+            },
+            "tickets_state",
+        ),
+        (
+            TicketFilter {
+                platform: Some(Platform::Discord),
+                ..Default::default()
+            },
+            "customers_platform",
+        ),
+    ];
+    for (filter, index) in cases {
+        let filter = TicketFilter {
+            limit: Some(200),
+            ..filter
+        };
+        let plan = store.ticket_list_plan(&filter).await.unwrap();
+        assert!(plan.contains(index), "{index}: {plan}");
+    }
+}

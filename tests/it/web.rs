@@ -1065,3 +1065,27 @@ async fn web_chat_did_you_mean_buttons_show_the_picked_answer() {
     // The answer carries its own buttons ("That helped" / "Talk to a person").
     Visitor::button(&answer, "That helped");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_tells_other_replicas_which_web_chat_has_news() {
+    let schema = crate::pg::PgSchema::new();
+    let writer = schema.open().await;
+    let watcher = schema.open().await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Option<String>>();
+    watcher.watch_web_messages(Arc::new(move |chat: Option<&str>| {
+        let _ = tx.send(chat.map(str::to_string));
+    }));
+    let deadline = std::time::Duration::from_secs(10);
+    // Once listening, the store wakes every chat (what was sent before is unknown) ...
+    let first = tokio::time::timeout(deadline, rx.recv()).await.unwrap();
+    assert_eq!(first, Some(None));
+    // ... then names the chat of each message recorded by another process.
+    writer
+        .append_web_message("chat-x", "hello", &[], start_clock().now())
+        .await
+        .unwrap();
+    let named = tokio::time::timeout(deadline, rx.recv())
+        .await
+        .expect("notified within 10 s");
+    assert_eq!(named, Some(Some("chat-x".to_string())));
+}
