@@ -88,7 +88,7 @@ struct ReportArgs {
     /// Period ending now: today, Nd or Nh (7d, 30d, 12h).
     #[arg(long, default_value = "30d")]
     since: Period,
-    /// Split by department, agent or platform (one row each after the total).
+    /// Split by department, agent, platform or priority (one row each after the total).
     #[arg(long)]
     by: Option<GroupBy>,
     /// Per FAQ entry instead: shown, helped, escalated.

@@ -27,6 +27,21 @@ pub async fn gather(
     Ok(metrics::compute(&tickets, &faq, window, by))
 }
 
+/// The reports of `window` split each way of `splits`, from one read of the facts (the
+/// console's overview: by platform and by priority).
+pub async fn gather_split(
+    store: &dyn Store,
+    window: &Window,
+    splits: &[GroupBy],
+) -> Result<Vec<Report>, StoreError> {
+    let tickets = store.ticket_facts(window.since).await?;
+    let faq = store.faq_facts(window.since).await?;
+    Ok(splits
+        .iter()
+        .map(|by| metrics::compute(&tickets, &faq, window, Some(*by)))
+        .collect())
+}
+
 /// Evaluates the alert thresholds periodically.
 pub struct AlertWorker {
     service: Arc<Service>,

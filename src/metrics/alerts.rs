@@ -228,6 +228,7 @@ mod tests {
                 count: csat.0,
                 sum: csat.1,
                 satisfied: 0,
+                ..Csat::default()
             },
             ..Metrics::default()
         }

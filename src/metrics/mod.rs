@@ -26,6 +26,10 @@
 //! - **per-FAQ helped rate**: shown / "helped" / "talk to a person" presses in the period.
 //! - **backlog**: a snapshot at `now` of the tickets agents must act on (new, open,
 //!   waiting on the customer), by priority and state.
+//! - **volume by hour**: tickets created and FAQ answers shown in the period, by hour of
+//!   the day (UTC, 0–23), summed over the period's days.
+//! - **by priority** (`--by priority`): each slice holds its tickets' figures, so the first
+//!   response and resolution times of one priority can be read against its SLA limits.
 //!
 //! Percentiles use the nearest-rank method (p90 of 10 values is the 9th smallest).
 
@@ -176,6 +180,7 @@ pub enum GroupBy {
     Department,
     Agent,
     Platform,
+    Priority,
 }
 
 impl GroupBy {
@@ -184,6 +189,7 @@ impl GroupBy {
             GroupBy::Department => "department",
             GroupBy::Agent => "agent",
             GroupBy::Platform => "platform",
+            GroupBy::Priority => "priority",
         }
     }
 
@@ -193,6 +199,7 @@ impl GroupBy {
             GroupBy::Department => &t.department,
             GroupBy::Agent => t.assignee.as_deref().unwrap_or("unassigned"),
             GroupBy::Platform => t.platform.as_str(),
+            GroupBy::Priority => t.priority.as_str(),
         }
     }
 }
@@ -204,8 +211,9 @@ impl FromStr for GroupBy {
             "department" => Ok(GroupBy::Department),
             "agent" => Ok(GroupBy::Agent),
             "platform" => Ok(GroupBy::Platform),
+            "priority" => Ok(GroupBy::Priority),
             other => Err(format!(
-                "unknown grouping `{other}` (expected department, agent or platform)"
+                "unknown grouping `{other}` (expected department, agent, platform or priority)"
             )),
         }
     }
@@ -262,6 +270,8 @@ pub struct Backlog {
     pub new: u64,
     pub open: u64,
     pub waiting: u64,
+    /// The same tickets crossed: `[priority P1..P3][state new, open, waiting]`.
+    pub by_priority_state: [[u64; 3]; 3],
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -271,6 +281,8 @@ pub struct Csat {
     pub sum: u64,
     /// Ratings of 4 or 5.
     pub satisfied: u64,
+    /// How many ratings gave each score: `[ones, twos, threes, fours, fives]`.
+    pub by_score: [u64; 5],
 }
 
 impl Csat {
@@ -312,6 +324,11 @@ pub struct Metrics {
     /// FAQ answers belong to customers, not to departments or agents: only the whole desk
     /// and platform slices have them.
     pub deflection: Option<Deflection>,
+    /// Tickets created in the period by hour of the day (UTC).
+    pub created_by_hour: [u64; 24],
+    /// FAQ answers shown in the period by hour of the day (UTC); like `deflection`, only
+    /// the whole desk and platform slices count them.
+    pub answers_by_hour: [u64; 24],
 }
 
 impl Metrics {
@@ -365,6 +382,12 @@ fn ratio(part: u64, whole: u64) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
 }
 
+/// 0–23, UTC.
+fn hour_of_day(t: Timestamp) -> usize {
+    use chrono::Timelike;
+    (t.hour() as usize).min(23)
+}
+
 fn secs(from: Timestamp, to: Timestamp) -> i64 {
     (to - from).num_seconds()
 }
@@ -382,6 +405,7 @@ impl Acc {
         let m = &mut self.metrics;
         if w.contains(t.created_at) {
             m.created += 1;
+            m.created_by_hour[hour_of_day(t.created_at)] += 1;
         }
         if let Some(at) = t.first_response_at.filter(|&at| w.contains(at)) {
             self.first_response.push(secs(t.created_at, at));
@@ -411,6 +435,9 @@ impl Acc {
         if let Some((score, _)) = t.rating.filter(|(_, at)| w.contains(*at)) {
             m.csat.count += 1;
             m.csat.sum += u64::from(score);
+            if let Some(n) = m.csat.by_score.get_mut(usize::from(score.clamp(1, 5)) - 1) {
+                *n += 1;
+            }
             if score >= 4 {
                 m.csat.satisfied += 1;
             }
@@ -422,16 +449,19 @@ impl Acc {
         if waiting_for_agents && t.created_at <= w.now {
             let b = &mut m.backlog;
             b.total += 1;
-            match t.priority {
-                Priority::P1 => b.p1 += 1,
-                Priority::P2 => b.p2 += 1,
-                Priority::P3 => b.p3 += 1,
-            }
-            match t.state {
-                TicketState::New => b.new += 1,
-                TicketState::Open => b.open += 1,
-                _ => b.waiting += 1,
-            }
+            let priority = match t.priority {
+                Priority::P1 => 0,
+                Priority::P2 => 1,
+                Priority::P3 => 2,
+            };
+            let state = match t.state {
+                TicketState::New => 0,
+                TicketState::Open => 1,
+                _ => 2,
+            };
+            *[&mut b.p1, &mut b.p2, &mut b.p3][priority] += 1;
+            *[&mut b.new, &mut b.open, &mut b.waiting][state] += 1;
+            b.by_priority_state[priority][state] += 1;
         }
     }
 
@@ -444,6 +474,7 @@ impl Acc {
             .deflection
             .get_or_insert_with(Deflection::default);
         d.answered += 1;
+        self.metrics.answers_by_hour[hour_of_day(f.at)] += 1;
         let followed = f
             .next_ticket_at
             .is_some_and(|t| t >= f.at && t <= f.at + DEFLECTION_WINDOW && t <= w.now);
@@ -590,6 +621,134 @@ mod tests {
         };
         let broken = compute(&[late], &[], &w, None).total;
         assert_eq!(broken.sla_first_response, Compliance { due: 1, met: 0 });
+    }
+
+    fn fact(no: i64, priority: Priority, created: i64) -> TicketFact {
+        TicketFact {
+            no: TicketNo(no),
+            platform: Platform::Web,
+            department: "support".into(),
+            assignee: None,
+            priority,
+            state: TicketState::New,
+            created_at: at(created),
+            first_response_due: at(created + 1),
+            first_response_at: None,
+            resolution_due: at(created + 8),
+            resolved_at: None,
+            closed_at: None,
+            reopens: 0,
+            agent_replies: 0,
+            rating: None,
+        }
+    }
+
+    #[test]
+    fn priority_slices_hold_their_own_times_and_add_up() {
+        let w = Period::Days(1).window(at(20));
+        let minutes = |m: i64| chrono::Duration::minutes(m);
+        let answered = |no, priority, created, after: i64| TicketFact {
+            first_response_at: Some(at(created) + minutes(after)),
+            state: TicketState::Open,
+            ..fact(no, priority, created)
+        };
+        let facts = [
+            answered(1, Priority::P1, 1, 5),
+            answered(2, Priority::P1, 2, 15),
+            answered(3, Priority::P2, 3, 40),
+            fact(4, Priority::P3, 4),
+        ];
+        let report = compute(&facts, &[], &w, Some(GroupBy::Priority));
+        let names: Vec<&str> = report.groups.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["P1", "P2", "P3"]);
+        let p1 = &report.groups[0].1;
+        assert_eq!(p1.first_response.count, 2);
+        assert_eq!(
+            (p1.first_response.p50_secs, p1.first_response.p90_secs),
+            (Some(5 * 60), Some(15 * 60))
+        );
+        assert_eq!(report.groups[1].1.first_response.p50_secs, Some(40 * 60));
+        assert_eq!(report.groups[2].1.first_response.count, 0);
+        let created: u64 = report.groups.iter().map(|(_, m)| m.created).sum();
+        assert_eq!(created, report.total.created);
+        assert_eq!(
+            report.groups[0].1.deflection, None,
+            "answers have no priority"
+        );
+        assert_eq!("priority".parse::<GroupBy>(), Ok(GroupBy::Priority));
+    }
+
+    #[test]
+    fn backlog_crosses_priority_and_state() {
+        let w = Period::Days(1).window(at(20));
+        let facts = [
+            fact(1, Priority::P1, 1),
+            TicketFact {
+                state: TicketState::WaitingOnCustomer,
+                ..fact(2, Priority::P1, 2)
+            },
+            TicketFact {
+                state: TicketState::Open,
+                ..fact(3, Priority::P3, 3)
+            },
+            TicketFact {
+                state: TicketState::Resolved,
+                ..fact(4, Priority::P2, 4)
+            },
+        ];
+        let b = compute(&facts, &[], &w, None).total.backlog;
+        assert_eq!((b.total, b.p1, b.p2, b.p3), (3, 2, 0, 1));
+        assert_eq!((b.new, b.open, b.waiting), (1, 1, 1));
+        assert_eq!(b.by_priority_state, [[1, 0, 1], [0, 0, 0], [0, 1, 0]]);
+    }
+
+    #[test]
+    fn csat_counts_each_score() {
+        let w = Period::Days(1).window(at(20));
+        let rated = |no, score| TicketFact {
+            rating: Some((score, at(10))),
+            ..fact(no, Priority::P2, 1)
+        };
+        let csat = compute(&[rated(1, 5), rated(2, 5), rated(3, 2)], &[], &w, None)
+            .total
+            .csat;
+        assert_eq!(csat.by_score, [0, 1, 0, 0, 2]);
+        assert_eq!((csat.count, csat.sum, csat.satisfied), (3, 12, 2));
+    }
+
+    #[test]
+    fn volume_by_hour_of_day_sums_over_the_period() {
+        let w = Period::Days(2).window(at(40));
+        // Hour 9 of two days, hour 23, and one before the period (hour 10 of day 0).
+        let facts = [
+            fact(1, Priority::P2, 9),
+            fact(2, Priority::P2, 33),
+            fact(3, Priority::P2, 23),
+            fact(4, Priority::P2, -14),
+        ];
+        let shown = |h: i64, kind| FaqFact {
+            entry_id: "orders.track".into(),
+            platform: Platform::Web,
+            kind,
+            at: at(h),
+            next_ticket_at: None,
+        };
+        let faq = [
+            shown(14, FaqFeedback::Shown),
+            shown(14, FaqFeedback::Helped),
+            shown(38, FaqFeedback::Shown),
+        ];
+        let m = compute(&facts, &faq, &w, None).total;
+        let mut created = [0; 24];
+        created[9] = 2;
+        created[23] = 1;
+        assert_eq!(m.created_by_hour, created);
+        assert_eq!(m.created_by_hour.iter().sum::<u64>(), m.created);
+        let mut answers = [0; 24];
+        answers[14] = 2;
+        assert_eq!(m.answers_by_hour, answers);
+        assert_eq!(render::by_hour(&m.created_by_hour), "09h 2 · 23h 1");
+        assert_eq!(render::by_hour(&[0; 24]), "none");
     }
 
     #[test]

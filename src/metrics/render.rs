@@ -306,17 +306,47 @@ fn table(header: &[&str], body: &[Vec<String>]) -> String {
     out
 }
 
-/// The report for people: the `/stats` summary, the groups as a table, the FAQ entries.
+/// `1–5: 0 · 0 · 1 · 2 · 5` — how many ratings gave each score.
+pub fn csat_scores(m: &Metrics) -> String {
+    let counts: Vec<String> = m.csat.by_score.iter().map(u64::to_string).collect();
+    format!("CSAT scores 1–5: {}", counts.join(" · "))
+}
+
+/// `09h 3 · 14h 1` — the hours of the day (UTC) with a non-zero count; `none` without any.
+pub fn by_hour(counts: &[u64; 24]) -> String {
+    let hours: Vec<String> = counts
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .map(|(h, n)| format!("{h:02}h {n}"))
+        .collect();
+    if hours.is_empty() {
+        "none".into()
+    } else {
+        hours.join(" · ")
+    }
+}
+
+/// The report for people: the `/stats` summary, the CSAT scores and the volume by hour, the
+/// groups as a table, the FAQ entries.
 pub fn human(report: &Report) -> String {
     let mut out = stats_text(report);
+    let m = &report.total;
+    out.push_str(&format!(
+        "\n{}\nCreated by hour (UTC): {}\nFAQ answers by hour (UTC): {}",
+        csat_scores(m),
+        by_hour(&m.created_by_hour),
+        by_hour(&m.answers_by_hour)
+    ));
     if let Some(by) = report.by {
         let header = [
             by.as_str(),
             "created",
-            "1st resp avg",
+            "1st resp p50",
             "1st resp p90",
             "resolved",
-            "resol. avg",
+            "resol. p50",
+            "resol. p90",
             "SLA 1st",
             "SLA resol.",
             "reopen",
@@ -332,10 +362,11 @@ pub fn human(report: &Report) -> String {
                 vec![
                     name.clone(),
                     m.created.to_string(),
-                    dur(m.first_response.avg_secs),
+                    dur(m.first_response.p50_secs.map(|s| s as f64)),
                     dur(m.first_response.p90_secs.map(|s| s as f64)),
                     m.resolved.to_string(),
-                    dur(m.resolution.avg_secs),
+                    dur(m.resolution.p50_secs.map(|s| s as f64)),
+                    dur(m.resolution.p90_secs.map(|s| s as f64)),
                     percent(m.sla_first_response.rate()),
                     percent(m.sla_resolution.rate()),
                     percent(m.reopen_rate()),

@@ -13,13 +13,14 @@ use axum::{Form, Router};
 use maud::{html, Markup};
 use serde::Deserialize;
 
-use crate::domain::{ChatAddress, Direction, Platform, TicketNo, Timestamp};
+use crate::domain::{ChatAddress, Direction, Platform, Priority, TicketNo, Timestamp};
 use crate::metrics::render::{durations, percent};
-use crate::metrics::{GroupBy, Period};
+use crate::metrics::{GroupBy, Metrics, Period};
 use crate::service::{Agent, DeskInbound};
 use crate::store::TicketFilter;
 
 use super::auth::{self, Operator};
+use super::charts;
 use super::page::layout;
 use super::{random_token, Web};
 
@@ -71,56 +72,130 @@ async fn overview(
         Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
     };
     let window = period.window(web.clock.now());
-    let report = match crate::metrics_worker::gather(
+    let reports = match crate::metrics_worker::gather_split(
         web.service.store().as_ref(),
         &window,
-        Some(GroupBy::Platform),
+        &[GroupBy::Platform, GroupBy::Priority],
     )
     .await
     {
         Ok(r) => r,
         Err(e) => return store_error(e),
     };
+    let [report, by_priority] = reports.as_slice() else {
+        return store_error("the overview's reports are missing");
+    };
+    // Every priority has a row, with or without tickets in the period.
+    let priorities: Vec<(Priority, Metrics)> = [Priority::P1, Priority::P2, Priority::P3]
+        .into_iter()
+        .map(|p| {
+            let slice = by_priority
+                .groups
+                .iter()
+                .find(|(name, _)| name == p.as_str())
+                .map(|(_, m)| m.clone())
+                .unwrap_or_default();
+            (p, slice)
+        })
+        .collect();
+    let sla = web.service.sla();
     let m = &report.total;
     let b = &m.backlog;
+    let deflection = m.deflection.unwrap_or_default();
     let body = html! {
-        h1 { "Overview, " (period.describe()) }
-        p {
-            @for p in PERIODS {
-                @if p == period.to_string() { strong { (p) } } @else { a href={"/console?period=" (p)} { (p) } }
-                " "
+        div.titlebar {
+            h1 { "Overview, " (period.describe()) }
+            nav.periods {
+                @for p in PERIODS {
+                    @if p == period.to_string() { strong { (p) } } @else { a href={"/console?period=" (p)} { (p) } }
+                }
             }
-            span.muted { "since " (fmt_time(window.since)) }
         }
+        p.muted { (fmt_time(window.since)) " – " (fmt_time(window.now)) " · backlog as of now" }
         div.cards {
-            div.card { div.muted { "Created" } div.figure #created { (m.created) } }
-            div.card { div.muted { "Backlog" } div.figure #backlog { (b.total) } }
-            div.card { div.muted { "SLA compliance" } div.figure #sla { (percent(m.sla_compliance())) } }
-            div.card { div.muted { "CSAT" } div.figure #csat {
-                @match m.csat.average() { Some(a) => { (format!("{a:.1}/5")) }, None => { "–" } }
-            } div.muted { (m.csat.count) " ratings, " (percent(m.csat.satisfied_rate())) " rated 4–5" } }
-            div.card { div.muted { "Reopen rate" } div.figure #reopen { (percent(m.reopen_rate())) } }
-            div.card { div.muted { "Bot deflection" } div.figure #deflection {
-                (percent(m.deflection.as_ref().and_then(|d| d.rate())))
-            } }
+            div.card { div.muted { "Created" } div.figure #created { (m.created) } div.muted { "tickets in the period" } }
+            div.card { div.muted { "Backlog" } div.figure #backlog { (b.total) } div.muted { "P1 " (b.p1) " · P2 " (b.p2) " · P3 " (b.p3) } }
+            div.card.ringed {
+                (charts::ring(m.sla_compliance(), charts::health(m.sla_compliance(), 0.95, 0.8)))
+                div.muted { "SLA compliance" } div.figure #sla { (percent(m.sla_compliance())) }
+                div.muted { (m.sla_first_response.met + m.sla_resolution.met) "/" (m.sla_first_response.due + m.sla_resolution.due) " kept" }
+            }
+            div.card.ringed {
+                (charts::ring(m.csat.satisfied_rate(), charts::health(m.csat.satisfied_rate(), 0.8, 0.6)))
+                div.muted { "CSAT" } div.figure #csat {
+                    @match m.csat.average() { Some(a) => { (format!("{a:.1}/5")) }, None => { "–" } }
+                }
+                div.muted { (plural(m.csat.count, "rating", "ratings")) ", " (percent(m.csat.satisfied_rate())) " 4–5" }
+            }
+            div.card.ringed {
+                (charts::ring(m.reopen_rate(), "#e89b2c"))
+                div.muted { "Reopen rate" } div.figure #reopen { (percent(m.reopen_rate())) }
+                div.muted { (m.reopened) "/" (m.resolved) " resolved" }
+            }
+            div.card.ringed {
+                (charts::ring(deflection.rate(), "#2f6db5"))
+                div.muted { "Bot deflection" } div.figure #deflection { (percent(deflection.rate())) }
+                div.muted { (deflection.deflected) "/" (deflection.answered) " FAQ answers" }
+            }
         }
-        h2 { "Backlog by priority and state" }
-        (bar_chart("backlog-chart", &[("P1", b.p1), ("P2", b.p2), ("P3", b.p3), ("new", b.new), ("open", b.open), ("waiting", b.waiting)]))
-        h2 { "Response times" }
-        table {
-            tr { th { "" } th { "p50 / p90" } th { "SLA kept" } }
-            tr { td { "First response" } td { (durations(&m.first_response)) }
-                 td { (percent(m.sla_first_response.rate())) " (" (m.sla_first_response.met) "/" (m.sla_first_response.due) ")" } }
-            tr { td { "Resolution" } td { (durations(&m.resolution)) }
-                 td { (percent(m.sla_resolution.rate())) " (" (m.sla_resolution.met) "/" (m.sla_resolution.due) ")" } }
+        div.panels {
+            section.panel {
+                h2 { "Backlog by priority and state" }
+                (charts::backlog(m))
+            }
+            section.panel {
+                h2 { "SLA compliance" }
+                (charts::sla(m))
+                p.note { "Promises settled in the period: kept by the deadline, or broken when it passed." }
+            }
+            section.panel {
+                h2 { "First response time vs SLA" }
+                (charts::response_times(charts::Promise::FirstResponse, &priorities, sla))
+                p.note #first-response { "All priorities: " (durations(&m.first_response)) }
+            }
+            section.panel {
+                h2 { "Resolution time vs SLA" }
+                (charts::response_times(charts::Promise::Resolution, &priorities, sla))
+                p.note #resolution { "All priorities: " (durations(&m.resolution)) }
+            }
+            section.panel {
+                h2 { "Customer satisfaction" }
+                (charts::csat(m))
+                p.note { @match m.csat.average() {
+                    Some(a) => { (format!("Average {a:.1}/5 from {}, {} rated 4–5.", plural(m.csat.count, "rating", "ratings"), percent(m.csat.satisfied_rate()))) },
+                    None => { "No ratings in this period." }
+                } }
+            }
+            section.panel {
+                h2 { "Reopens, first contact, bot deflection" }
+                (charts::rates(m))
+                p.note { "Reopen and first-contact rates of the tickets resolved in the period; deflection: FAQ answers not followed by a ticket within 24 h." }
+            }
+            section.panel.wide {
+                h2 { "Volume by hour of the day" }
+                (charts::by_hour_of_day(m))
+                p.note { "Tickets created and FAQ answers shown in the period, by hour (UTC), summed over its days." }
+            }
+            section.panel {
+                h2 { "Volume by platform" }
+                (charts::by_platform(&report.groups))
+            }
+            section.panel {
+                h2 { "FAQ entries" }
+                (faq_table(&report.faq))
+                p { a href={"/console/faq?period=" (period)} { "FAQ insights: unanswered questions" } }
+            }
         }
-        h2 { "Tickets created by platform" }
-        (bar_chart("platform-chart", &report.groups.iter().map(|(k, g)| (k.as_str(), g.created)).collect::<Vec<_>>()))
-        h2 { "FAQ entries" }
-        (faq_table(&report.faq))
-        p { a href={"/console/faq?period=" (period)} { "FAQ insights: unanswered questions" } }
+        @if sla.business_hours.is_some() {
+            p.note { "P3 limits count business hours only; the times shown are elapsed time." }
+        }
     };
     layout("Overview", Some(&operator), body).into_response()
+}
+
+/// `1 rating`, `3 ratings`.
+fn plural(count: u64, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
 }
 
 /// Per FAQ entry: answers shown, "That helped" and "Talk to a person" afterwards.
@@ -196,30 +271,6 @@ async fn faq_insights(
         script { (maud::PreEscaped(COPY_SCRIPT)) }
     };
     layout("FAQ insights", Some(&operator), body).into_response()
-}
-
-/// A horizontal bar chart as inline SVG (no script, no external files). Its figures are
-/// also its accessible name (`aria-label`), for screen readers and the browser test.
-fn bar_chart(id: &str, bars: &[(&str, u64)]) -> Markup {
-    let max = bars.iter().map(|(_, v)| *v).max().unwrap_or(0).max(1) as f64;
-    let row = 26.0;
-    let height = row * bars.len().max(1) as f64 + 4.0;
-    let label = bars
-        .iter()
-        .map(|(label, value)| format!("{label} {value}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    html! {
-        svg id=(id) class="chart" width="600" height=(height) viewBox={"0 0 600 " (height)} role="img" aria-label=(label) {
-            @for (i, (label, value)) in bars.iter().enumerate() {
-                @let y = i as f64 * row + 2.0;
-                @let w = (*value as f64 / max) * 420.0;
-                text x="0" y=(y + 17.0) font-size="14" { (label) }
-                rect x="90" y=(y) width=(format!("{w:.1}")) height="20" fill="#37a" {}
-                text x=(format!("{:.1}", 96.0 + w)) y=(y + 17.0) font-size="14" { (value) }
-            }
-        }
-    }
 }
 
 /// The ticket list's filters, all optional (empty fields from the form mean "any").

@@ -18,6 +18,7 @@ use crate::ports::Clock;
 use crate::service::Service;
 
 pub mod auth;
+mod charts;
 pub mod chat;
 pub mod console;
 mod page;

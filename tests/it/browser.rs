@@ -340,6 +340,12 @@ impl Browser {
                 sla: self.text("#sla").await?,
                 backlog_chart: self.chart("backlog-chart").await?,
                 platform_chart: self.chart("platform-chart").await?,
+                sla_chart: self.chart("sla-chart").await?,
+                csat_chart: self.chart("csat-chart").await?,
+                rates_chart: self.chart("rates-chart").await?,
+                first_response_chart: self.chart("first-response-chart").await?,
+                resolution_chart: self.chart("resolution-chart").await?,
+                hour_chart: self.chart("hour-chart").await?,
             };
             if want(&figures) {
                 Ok(figures)
@@ -386,6 +392,62 @@ struct Figures {
     backlog_chart: String,
     /// "platform n, …" for the platforms with tickets created in the period.
     platform_chart: String,
+    /// "first response r (met/due), resolution r (met/due), both r (met/due)"
+    sla_chart: String,
+    /// "1 n, 2 n, 3 n, 4 n, 5 n": ratings per score.
+    csat_chart: String,
+    /// "reopened r (n/d), first-contact r (n/d), deflection r (n/d)"
+    rates_chart: String,
+    /// "P1 p50 t, p90 t, limit t (n); P2 …; P3 …"
+    first_response_chart: String,
+    resolution_chart: String,
+    /// "tickets created: HHh n · …; FAQ answers: HHh n · …"
+    hour_chart: String,
+}
+
+impl Figures {
+    /// The totals of the hour-of-day chart: (tickets created, FAQ answers).
+    fn by_hour_totals(&self) -> (u64, u64) {
+        let sum = |part: &str| -> u64 {
+            part.split(" · ")
+                .filter_map(|hour| hour.split_once("h "))
+                .map(|(_, count)| count.trim().parse::<u64>().unwrap())
+                .sum()
+        };
+        let (tickets, answers) = self.hour_chart.split_once("; ").unwrap();
+        (
+            sum(tickets.trim_start_matches("tickets created: ")),
+            sum(answers.trim_start_matches("FAQ answers: ")),
+        )
+    }
+
+    /// A priority's part of a response-time chart: `P2 p50 …, limit 30 min (1)`.
+    fn priority<'a>(chart: &'a str, priority: &str) -> &'a str {
+        chart
+            .split("; ")
+            .find(|part| part.starts_with(priority))
+            .unwrap_or_else(|| panic!("no {priority} in {chart}"))
+    }
+}
+
+/// Saves a screenshot of the whole page, not only the window: the window grows to the
+/// page's height first, and gets its size back afterwards.
+async fn full_page_screenshot(b: &Browser, name: &str) -> PathBuf {
+    let height = b
+        .client
+        .execute("return document.documentElement.scrollHeight;", vec![])
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap_or(900)
+        .clamp(900, 4000);
+    b.client
+        .set_window_size(1280, height as u32 + 140)
+        .await
+        .unwrap();
+    let png = b.screenshot(name).await;
+    b.client.set_window_size(1280, 900).await.unwrap();
+    png
 }
 
 /// A bot bubble in the chat holding `text` and a button labelled `label`.
@@ -429,14 +491,30 @@ async fn operator_and_web_chat_customer_work_a_ticket_in_real_chromium() {
             sla: "–".into(),
             backlog_chart: "P1 0, P2 0, P3 0, new 0, open 0, waiting 0".into(),
             platform_chart: "".into(),
+            sla_chart: "first response – (0/0), resolution – (0/0), both – (0/0)".into(),
+            csat_chart: "1 0, 2 0, 3 0, 4 0, 5 0".into(),
+            rates_chart: "reopened – (0/0), first-contact – (0/0), deflection – (0/0)".into(),
+            first_response_chart: "P1 p50 –, p90 –, limit 10 min (0); \
+                P2 p50 –, p90 –, limit 30 min (0); P3 p50 –, p90 –, limit 2 h (0)"
+                .into(),
+            resolution_chart: "P1 p50 –, p90 –, limit 2 h (0); \
+                P2 p50 –, p90 –, limit 24 h (0); P3 p50 –, p90 –, limit 2 d (0)"
+                .into(),
+            hour_chart: "tickets created: none; FAQ answers: none".into(),
         }
     );
     let bars = b
         .client
-        .find_all(Locator::Css("#backlog-chart rect"))
+        .find_all(Locator::Css("#backlog-chart rect.bar"))
         .await
         .unwrap();
-    assert_eq!(bars.len(), 6, "P1 P2 P3 new open waiting");
+    assert!(bars.is_empty(), "no backlog, no bars");
+    let sla_lines = b
+        .client
+        .find_all(Locator::Css("#first-response-chart line[stroke-dasharray]"))
+        .await
+        .unwrap();
+    assert_eq!(sla_lines.len(), 1, "the SLA limit is marked");
     let console_tab = b.client.window().await.unwrap();
 
     // The customer, in a second tab: markup and a question; the FAQ answers with buttons,
@@ -478,9 +556,10 @@ async fn operator_and_web_chat_customer_work_a_ticket_in_real_chromium() {
         "P1 0, P2 1, P3 0, new 1, open 0, waiting 0"
     );
     assert_eq!(open.platform_chart, "web 1");
+    // One bar drawn: P2, new.
     let p2_bar = b
         .client
-        .find(Locator::Css("#backlog-chart rect:nth-of-type(2)"))
+        .find(Locator::Css("#backlog-chart rect.bar"))
         .await
         .unwrap();
     let width: f64 = p2_bar
@@ -542,7 +621,7 @@ async fn operator_and_web_chat_customer_work_a_ticket_in_real_chromium() {
     b.click("resolve", Locator::Css("#act-resolve button"))
         .await;
     b.wait_text("#state", "resolved").await;
-    let ticket_png = b.screenshot("ticket").await;
+    let ticket_png = full_page_screenshot(b, "ticket").await;
 
     // The customer confirms and rates 5.
     b.client.switch_to_window(chat_tab.clone()).await.unwrap();
@@ -584,17 +663,46 @@ async fn operator_and_web_chat_customer_work_a_ticket_in_real_chromium() {
         })
         .await;
     assert_eq!(
-        after,
-        Figures {
-            created: "2".into(),
-            backlog: "1".into(),
-            csat: "5.0/5".into(),
-            sla: "100%".into(),
-            backlog_chart: "P1 0, P2 1, P3 0, new 1, open 0, waiting 0".into(),
-            platform_chart: "web 2".into(),
-        }
+        (
+            after.created.as_str(),
+            after.backlog.as_str(),
+            after.csat.as_str(),
+            after.sla.as_str(),
+        ),
+        ("2", "1", "5.0/5", "100%")
     );
-    let overview_png = b.screenshot("overview").await;
+    assert_eq!(
+        after.backlog_chart,
+        "P1 0, P2 1, P3 0, new 1, open 0, waiting 0"
+    );
+    assert_eq!(after.platform_chart, "web 2");
+    assert_eq!(
+        after.sla_chart,
+        "first response 100% (1/1), resolution 100% (1/1), both 100% (2/2)"
+    );
+    assert_eq!(after.csat_chart, "1 0, 2 0, 3 0, 4 0, 5 1");
+    // #1: one reply before the solution, never reopened; both FAQ answers led to tickets.
+    assert_eq!(
+        after.rates_chart,
+        "reopened 0% (0/1), first-contact 100% (1/1), deflection 0% (0/2)"
+    );
+    // #1 (P2) was claimed and resolved within seconds: one sample each, under the limit.
+    for (chart, limit) in [
+        (&after.first_response_chart, "limit 30 min (1)"),
+        (&after.resolution_chart, "limit 24 h (1)"),
+    ] {
+        let p2 = Figures::priority(chart, "P2");
+        assert!(p2.ends_with(limit) && !p2.contains('–'), "{chart}");
+        assert!(Figures::priority(chart, "P1").ends_with("(0)"), "{chart}");
+    }
+    assert_eq!(after.by_hour_totals(), (2, 2), "{}", after.hour_chart);
+    let p2_bars = b
+        .client
+        .find_all(Locator::Css("#first-response-chart rect.bar"))
+        .await
+        .unwrap();
+    assert_eq!(p2_bars.len(), 2, "P2's p50 and p90 bars");
+    let overview_png = full_page_screenshot(b, "overview").await;
     // The period switch: 30 days hold the same tickets.
     b.click("the 30d period", Locator::LinkText("30d")).await;
     b.wait_text("h1", "last 30 days").await;

@@ -194,6 +194,57 @@ async fn a_desk_day_gives_the_hand_computed_figures() {
     assert_eq!(later.total.backlog.total, 2);
 }
 
+/// The overview's extra figures of the same day: per priority, by hour, CSAT scores and the
+/// backlog crossed by priority and state.
+#[tokio::test]
+async fn a_desk_day_by_priority_hour_and_score() {
+    let d = desk().await;
+    desk_day(&d).await;
+    let window = Period::Today.window(d.clock.now());
+    let report = gather(d.store.as_ref(), &window, Some(GroupBy::Priority))
+        .await
+        .unwrap();
+    let m = &report.total;
+    let mut created = [0; 24];
+    created[9] = 2; // #1 09:00, #2 09:05
+    created[11] = 2; // #3 11:20, #4 11:32
+    assert_eq!(m.created_by_hour, created);
+    let mut answers = [0; 24];
+    answers[11] = 2; // dee and eve at 11:30
+    assert_eq!(m.answers_by_hour, answers);
+    assert_eq!(m.csat.by_score, [0, 0, 1, 0, 1]);
+    // #3 (P1) and #4 (P2) are new and nobody's.
+    assert_eq!(
+        m.backlog.by_priority_state,
+        [[1, 0, 0], [1, 0, 0], [0, 0, 0]]
+    );
+    let group = |name: &str| {
+        report
+            .groups
+            .iter()
+            .find(|(g, _)| g == name)
+            .map(|(_, m)| m.clone())
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    // P1: #2 answered after 35 min, resolved after 125; P2: #1 claimed after 10, resolved
+    // after 70.
+    let (p1, p2) = (group("P1"), group("P2"));
+    assert_eq!(
+        (p1.first_response.p50_secs, p1.resolution.p90_secs),
+        (Some(35 * 60), Some(125 * 60))
+    );
+    assert_eq!(
+        (p2.first_response.p90_secs, p2.resolution.p50_secs),
+        (Some(10 * 60), Some(70 * 60))
+    );
+    assert_eq!((p1.created, p2.created), (2, 2));
+    let human = render::human(&report);
+    assert!(
+        human.contains("CSAT scores 1–5: 0 · 0 · 1 · 0 · 1\nCreated by hour (UTC): 09h 2 · 11h 2\nFAQ answers by hour (UTC): 11h 2"),
+        "{human}"
+    );
+}
+
 #[tokio::test]
 async fn stats_in_the_desk_match_the_report() {
     let d = desk().await;

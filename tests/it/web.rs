@@ -23,6 +23,8 @@ struct Site {
     store: Arc<dyn frontdesk::store::Store>,
     service: Arc<frontdesk::service::Service>,
     chat: Arc<WebTransport>,
+    /// The clock of a site made by [`site`], to move time.
+    clock: Option<ManualClock>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -42,8 +44,10 @@ async fn sqlite_store(dir: &std::path::Path) -> Arc<dyn frontdesk::store::Store>
 async fn site(admin_token: Option<&str>) -> Site {
     let dir = tempfile::tempdir().unwrap();
     let store = sqlite_store(dir.path()).await;
-    let mut site = site_on(store, Arc::new(start_clock()), admin_token).await;
+    let clock = start_clock();
+    let mut site = site_on(store, Arc::new(clock.clone()), admin_token).await;
     site._dir = Some(dir);
+    site.clock = Some(clock);
     site
 }
 
@@ -94,6 +98,7 @@ async fn site_on(
         store,
         service,
         chat,
+        clock: None,
         _dir: None,
     }
 }
@@ -119,6 +124,12 @@ fn field(page: &str, name: &str) -> String {
 }
 
 impl Site {
+    fn clock(&self) -> &ManualClock {
+        self.clock
+            .as_ref()
+            .expect("a site made by site() has a manual clock")
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -579,13 +590,13 @@ async fn overview_shows_the_stats_figures_and_faq_insights_group_unanswered_ques
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    let visitor = Visitor::open(&site).await;
+    let mut visitor = Visitor::open(&site).await;
     visitor
         .say(&site, "<b>student discount</b> for the premium plan?")
         .await;
     site.outbox.drain().await.unwrap();
 
-    let (session, _) = site.login().await;
+    let (session, csrf) = site.login().await;
     let insights = site.get(&session, "/console/faq?period=7d").await;
     assert!(insights.contains("<strong>2×</strong>"), "{insights}");
     assert!(
@@ -594,6 +605,53 @@ async fn overview_shows_the_stats_figures_and_faq_insights_group_unanswered_ques
     );
     assert!(!insights.contains("<b>student"));
     assert!(insights.contains("[[entries]]") && insights.contains("Copy as new FAQ entry"));
+
+    // Time passes while #1 is worked: claimed after 12 minutes, resolved 50 minutes later;
+    // the customer confirms and rates 4. Another visitor is answered by the FAQ.
+    let minutes = |m: u64| std::time::Duration::from_secs(m * 60);
+    site.clock().advance(minutes(12));
+    assert_eq!(
+        site.act(&session, &csrf, 1, "claim", "").await,
+        StatusCode::SEE_OTHER
+    );
+    site.clock().advance(minutes(50));
+    assert_eq!(
+        site.act(
+            &session,
+            &csrf,
+            1,
+            "resolve",
+            "Students get 30 % off: STUDENT30."
+        )
+        .await,
+        StatusCode::SEE_OTHER
+    );
+    site.outbox.drain().await.unwrap();
+    let solution = loop {
+        let m = visitor.next().await;
+        if m["text"].as_str().unwrap().contains("STUDENT30") {
+            break m;
+        }
+    };
+    visitor
+        .press(&site, &Visitor::button(&solution, "Solved"))
+        .await;
+    site.outbox.drain().await.unwrap();
+    let survey = loop {
+        let m = visitor.next().await;
+        if !m["buttons"].as_array().unwrap().is_empty() {
+            break m;
+        }
+    };
+    visitor.press(&site, &Visitor::button(&survey, "4")).await;
+    site.outbox.drain().await.unwrap();
+    let mut other = Visitor::open(&site).await;
+    other.say(&site, "How do I reset my password?").await;
+    site.outbox.drain().await.unwrap();
+    assert!(other.next().await["text"]
+        .as_str()
+        .unwrap()
+        .contains("Forgot password"));
 
     for period in ["today", "7d", "30d"] {
         // The desk's /stats, asked from the web desk, and the overview of the same period.
@@ -651,7 +709,128 @@ async fn overview_shows_the_stats_figures_and_faq_insights_group_unanswered_ques
                 "{period} {prefix}: {stats}\n{overview}"
             );
         }
+
+        // The charts say the /stats figures: SLA kept, reopens, first contact, deflection,
+        // CSAT. "SLA met: first response 100% (1/1) · resolution 100% (1/1)"
+        let sla = line("SLA met: ").replace(" · ", ", ");
+        assert!(
+            chart_label(&overview, "sla-chart").starts_with(&sla),
+            "{period}: {stats}"
+        );
+        // "Reopened 0% (0/1) · first-contact resolution 100% (1/1)", "Bot: 1 FAQ answers ·
+        // deflection 100% (1/1)"
+        let reopened = line("Reopened ");
+        let (reopen, first_contact) = reopened.split_once(" · first-contact resolution ").unwrap();
+        let bot = line("Bot: ");
+        let deflection = bot.split("deflection ").nth(1).unwrap();
+        assert_eq!(
+            chart_label(&overview, "rates-chart"),
+            format!("reopened {reopen}, first-contact {first_contact}, deflection {deflection}"),
+            "{period}: {stats}"
+        );
+        let csat = line("CSAT ");
+        assert!(
+            overview.contains(&format!("id=\"csat\">{}<", csat.split(' ').next().unwrap())),
+            "{period}: {stats}"
+        );
+
+        // And the figures of `frontdesk report --since PERIOD --by priority`: the same
+        // library call and text. CSAT scores, volume by hour, times per priority.
+        let window = period
+            .parse::<frontdesk::metrics::Period>()
+            .unwrap()
+            .window(site.clock().now());
+        let report = frontdesk::metrics_worker::gather(
+            site.store.as_ref(),
+            &window,
+            Some(frontdesk::metrics::GroupBy::Priority),
+        )
+        .await
+        .unwrap();
+        let human = frontdesk::metrics::render::human(&report);
+        let report_line = |prefix: &str| {
+            human
+                .lines()
+                .find_map(|l| l.strip_prefix(prefix))
+                .unwrap_or_else(|| panic!("no {prefix} in {human}"))
+                .to_string()
+        };
+        let scores: Vec<String> = report_line("CSAT scores 1–5: ")
+            .split(" · ")
+            .enumerate()
+            .map(|(i, n)| format!("{} {n}", i + 1))
+            .collect();
+        assert_eq!(chart_label(&overview, "csat-chart"), scores.join(", "));
+        assert_eq!(scores.join(", "), "1 0, 2 0, 3 0, 4 1, 5 0");
+        assert_eq!(
+            chart_label(&overview, "hour-chart"),
+            format!(
+                "tickets created: {}; FAQ answers: {}",
+                report_line("Created by hour (UTC): "),
+                report_line("FAQ answers by hour (UTC): ")
+            )
+        );
+        assert_eq!(
+            chart_label(&overview, "hour-chart"),
+            "tickets created: 09h 1; FAQ answers: 10h 1"
+        );
+        let sla_policy = site.service.sla();
+        for (id, resolution) in [("first-response-chart", false), ("resolution-chart", true)] {
+            let t = |v: Option<i64>| {
+                v.map_or("–".into(), |s| {
+                    frontdesk::metrics::render::human_secs(s as f64)
+                })
+            };
+            let expected: Vec<String> = [
+                frontdesk::domain::Priority::P1,
+                frontdesk::domain::Priority::P2,
+                frontdesk::domain::Priority::P3,
+            ]
+            .into_iter()
+            .map(|p| {
+                let m = report
+                    .groups
+                    .iter()
+                    .find(|(name, _)| name == p.as_str())
+                    .map(|(_, m)| m.clone())
+                    .unwrap_or_default();
+                let limits = sla_policy.limits(p);
+                let (d, limit) = if resolution {
+                    (m.resolution, limits.resolution)
+                } else {
+                    (m.first_response, limits.first_response)
+                };
+                format!(
+                    "{p} p50 {}, p90 {}, limit {} ({})",
+                    t(d.p50_secs),
+                    t(d.p90_secs),
+                    frontdesk::metrics::render::human_secs(limit.as_secs_f64()),
+                    d.count
+                )
+            })
+            .collect();
+            let label = chart_label(&overview, id);
+            assert_eq!(label, expected.join("; "), "{period}");
+            let worked = if resolution {
+                "p50 1 h 2 min"
+            } else {
+                "p50 12 min"
+            };
+            assert!(label.contains(worked), "{period}: {label}");
+        }
     }
+}
+
+/// The accessible name (`aria-label`) of the SVG chart `id` in a page.
+fn chart_label(page: &str, id: &str) -> String {
+    let start = page
+        .find(&format!("<svg id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no chart {id}"));
+    let tag = &page[start..start + page[start..].find('>').unwrap()];
+    let value = tag.split("aria-label=\"").nth(1).unwrap();
+    value[..value.find('"').unwrap()]
+        .replace("&amp;", "&")
+        .replace("&quot;", "\"")
 }
 
 /// One sample's value from a parsed exposition (`None` when absent).
