@@ -191,13 +191,19 @@ pub fn response_times(
         .iter()
         .filter_map(|(_, d, limit)| d.p90_secs.map(|s| s as f64 / limit))
         .fold(1.5f64, f64::max);
-    let max = ((worst * 2.0).ceil() / 2.0).min(4.0);
-    let (x0, x1) = (78.0, W - 118.0);
+    let max = if worst > 2.0 {
+        worst.ceil().min(4.0)
+    } else {
+        (worst * 2.0).ceil() / 2.0
+    };
+    let (x0, x1) = (78.0, W - 132.0);
     let x = |share: f64| x0 + (x1 - x0) * share.min(max) / max;
-    let (top, row) = (34.0, 50.0);
+    let (top, row) = (44.0, 50.0);
     let bottom = top + row * rows.len() as f64;
-    let ticks: Vec<f64> = (0..=(max * 2.0) as u32)
-        .map(|i| f64::from(i) * 0.5)
+    // Ticks every 50 % up to 200 %, every 100 % beyond.
+    let per_tick = if max > 2.0 { 1.0 } else { 0.5 };
+    let ticks: Vec<f64> = (0..=(max / per_tick) as u32)
+        .map(|i| f64::from(i) * per_tick)
         .collect();
     let body = html! {
         (legend(x0, 12.0, &[("p50", LIGHT_BLUE), ("p90", BLUE), ("past the limit", RED)]))
@@ -233,9 +239,9 @@ pub fn response_times(
                 }
             }
         }
-        line x1=(n(x(1.0))) x2=(n(x(1.0))) y1=(n(top - 10.0)) y2=(n(bottom + 2.0))
+        line x1=(n(x(1.0))) x2=(n(x(1.0))) y1=(n(top - 9.0)) y2=(n(bottom + 2.0))
             stroke=(RED) stroke-width="2" stroke-dasharray="5 4" {}
-        text.sla x=(n(x(1.0) + 4.0)) y=(n(top - 12.0)) { "SLA limit" }
+        text.sla x=(n(x(1.0))) y=(n(top - 13.0)) text-anchor="middle" { "SLA limit" }
         text.axis x=(n((x0 + x1) / 2.0)) y=(n(bottom + 30.0)) text-anchor="middle" { "share of the priority's SLA limit" }
     };
     frame(id, W, bottom + 36.0, &label, body)
@@ -282,7 +288,7 @@ pub fn sla(m: &Metrics) -> Markup {
         })
         .collect::<Vec<_>>()
         .join(", ");
-    let (x0, x1) = (110.0, W - 118.0);
+    let (x0, x1) = (110.0, W - 140.0);
     let (top, row) = (28.0, 34.0);
     let bottom = top + row * rows.len() as f64;
     let body = html! {
@@ -297,7 +303,7 @@ pub fn sla(m: &Metrics) -> Markup {
             text.label x="0" y=(n(y + 15.0)) { (name) }
             (kept_bar(x0, x1, y, c))
             text.value x=(n(x1 + 12.0)) y=(n(y + 15.0)) { (percent(c.rate())) }
-            text.small x=(n(x1 + 52.0)) y=(n(y + 15.0)) { (c.met) "/" (c.due) " kept" }
+            text.small x=(n(x1 + 52.0)) y=(n(y + 15.0)) { (c.met) "/" (c.due) }
         }
     };
     frame("sla-chart", W, bottom + 22.0, &label, body)
@@ -369,7 +375,7 @@ pub fn rates(m: &Metrics) -> Markup {
         })
         .collect::<Vec<_>>()
         .join(", ");
-    let (x0, x1) = (130.0, W - 118.0);
+    let (x0, x1) = (130.0, W - 140.0);
     let (top, row) = (10.0, 34.0);
     let bottom = top + row * rows.len() as f64;
     let body = html! {

@@ -16,7 +16,7 @@ td,th{border:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top
 .problem{color:#a00}.muted{color:#6b7280}.figure{font-size:1.7em;font-weight:650;line-height:1.3}
 .cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(165px,1fr));gap:.8em;margin:.8em 0}
 .card{background:#fff;border:1px solid #dde1e6;border-radius:8px;padding:.7em .8em;font-size:.92em}
-.card.ringed{position:relative}.card.ringed svg.ring{position:absolute;top:.6em;right:.6em}
+.card>div.muted:last-child{font-size:.88em}.card.ringed{position:relative}.card.ringed svg.ring{position:absolute;top:.6em;right:.6em}
 .titlebar{display:flex;align-items:baseline;gap:1em;flex-wrap:wrap}.titlebar h1{margin:.4em 0 .1em}
 .periods{display:inline-flex;border:1px solid #c5ccd6;border-radius:6px;overflow:hidden;background:#fff}
 .periods a,.periods strong{padding:.25em .9em;text-decoration:none;color:#1f3a5f;border-right:1px solid #c5ccd6}
