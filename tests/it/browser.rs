@@ -274,31 +274,27 @@ impl Browser {
         .await
     }
 
-    /// Waits for an element, then clicks it.
+    /// Waits for an element and clicks it; a click refused because the page changed under
+    /// it (a stale or covered element) is tried again on the element found anew.
     async fn click(&self, what: &str, locator: Locator<'_>) {
-        let element = until(&format!("{what} to click"), || async move {
-            self.client.find(locator).await.map_err(|e| e.to_string())
+        until(&format!("{what} to click"), || async move {
+            let element = self.client.find(locator).await.map_err(|e| e.to_string())?;
+            element.click().await.map_err(|e| e.to_string())
         })
         .await;
-        element
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("click {what}: {e}"));
     }
 
-    /// Types into a field once it is there.
+    /// Types into a field once it is there (found anew if the page changed under it).
     async fn type_into(&self, css: &str, text: &str) {
-        let element = until(&format!("{css} to type into"), || async move {
-            self.client
+        until(&format!("{css} to type into"), || async move {
+            let element = self
+                .client
                 .find(Locator::Css(css))
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.to_string())?;
+            element.send_keys(text).await.map_err(|e| e.to_string())
         })
         .await;
-        element
-            .send_keys(text)
-            .await
-            .unwrap_or_else(|e| panic!("type into {css}: {e}"));
     }
 
     /// Saves what the window shows as `target/screenshots/<name>.png`.
@@ -643,15 +639,13 @@ async fn operator_and_web_chat_customer_work_a_ticket_in_real_chromium() {
     b.type_into("#text", SECOND).await;
     b.click("Send", Locator::Css("#send button[type=submit]"))
         .await;
-    let talk = "//div[@id='log']/div[contains(@class,'bot')]//button[normalize-space(.)='Talk to a person']";
-    let buttons = until("the FAQ answer to the second question", || async move {
-        match b.client.find_all(Locator::XPath(talk)).await {
-            Ok(found) if found.len() == 2 => Ok(found),
-            other => Err(format!("{other:?}")),
-        }
-    })
+    // The second answer's "Talk to a person" (the first answer has one too).
+    let second_talk = "(//div[@id='log']/div[contains(@class,'bot')]//button[normalize-space(.)='Talk to a person'])[2]";
+    b.click(
+        "Talk to a person under the second FAQ answer",
+        Locator::XPath(second_talk),
+    )
     .await;
-    buttons[1].click().await.unwrap();
     b.wait_text("#log", "#2").await;
     let chat_png = b.screenshot("chat").await;
 
