@@ -38,6 +38,15 @@ pub struct Delivered {
 pub trait ChatTransport: Send + Sync {
     fn platform(&self) -> Platform;
     async fn deliver(&self, message: &Outbound) -> Result<Delivered, DeliveryError>;
+
+    /// Delivers outbox item `id`. The id is the same on every attempt of the item, so a
+    /// platform that can drop a repeat (Discord's enforced message nonce) is given it: a
+    /// message re-sent after a crash between sending and recording (SPEC §9) then appears
+    /// once. By default just [`ChatTransport::deliver`].
+    async fn deliver_item(&self, id: i64, message: &Outbound) -> Result<Delivered, DeliveryError> {
+        let _ = id;
+        self.deliver(message).await
+    }
 }
 
 /// Source of the current time; tests use a controllable one.

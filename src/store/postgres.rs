@@ -61,6 +61,10 @@ const TIMERS_CHANNEL: &str = "frontdesk_timers";
 /// A web chat message was recorded; payload `schema` + newline + the chat.
 const WEB_CHANNEL: &str = "frontdesk_web";
 
+/// Connections reserved for the outbox worker (see [`PgStore`]'s `delivery`): one writes
+/// while the other reads the next due time.
+const DELIVERY_CONNECTIONS: u32 = 2;
+
 /// Tuning for [`PgStore::open_with`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PgOptions {
@@ -112,6 +116,11 @@ impl Wakers {
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// The outbox worker's own connections (claims and delivery outcomes), so that an
+    /// outcome is never queued behind inbound units waiting on the ticket counter: the
+    /// time between a platform accepting a message and its `sent` row committing is
+    /// SPEC §9's duplicate window, and it must stay one short write long.
+    delivery: PgPool,
     connect: PgConnectOptions,
     ctx: Arc<Ctx>,
     /// The schema this store works in (the first of the connection's `search_path`).
@@ -185,8 +194,16 @@ impl PgStore {
             .await
             .map_err(|e| map_err(&ctx, e))?;
         let schema = migrate(&pool, &ctx).await?;
+        // Connected when the outbox first needs it; the schema is set by the URL options.
+        let delivery = PgPoolOptions::new()
+            .max_connections(DELIVERY_CONNECTIONS)
+            .min_connections(0)
+            .acquire_timeout(options.acquire_timeout)
+            .test_before_acquire(true)
+            .connect_lazy_with(connect.clone());
         Ok(PgStore {
             pool,
+            delivery,
             connect,
             ctx,
             schema: schema.into(),
@@ -202,6 +219,7 @@ impl PgStore {
 
     /// Closes the pool; pending units finish first.
     pub async fn close(&self) {
+        self.delivery.close().await;
         self.pool.close().await;
     }
 
@@ -625,7 +643,7 @@ impl Store for PgStore {
         limit: u32,
         platforms: &[Platform],
     ) -> Result<Vec<OutboxItem>, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.delivery.begin().await.map_err(|e| self.err(e))?;
         let items = claim_in(&mut tx, &self.ctx, worker, now, lease, limit, platforms).await?;
         tx.commit().await.map_err(|e| self.err(e))?;
         Ok(items)
@@ -641,7 +659,7 @@ impl Store for PgStore {
         if done.is_empty() && claim.is_none() {
             return Ok(Settled::default());
         }
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.delivery.begin().await.map_err(|e| self.err(e))?;
         let mut missing = Vec::new();
         for update in done {
             if !record_in(&mut tx, &self.ctx, update, now).await? {
@@ -761,7 +779,7 @@ impl Store for PgStore {
              WHERE o.platform = ANY($1)",
         )
         .bind(platform_names(platforms))
-        .fetch_one(&self.pool)
+        .fetch_one(&self.delivery)
         .await
         .map_err(|e| self.err(e))?;
         due.map(|v| from_ms(v, "outbox.next_attempt_at"))
@@ -1140,7 +1158,7 @@ impl Leadership for PgLeadership {
 
 impl PgStore {
     async fn record_one(&self, update: OutboxUpdate, now: Timestamp) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let mut tx = self.delivery.begin().await.map_err(|e| self.err(e))?;
         if !record_in(&mut tx, &self.ctx, &update, now).await? {
             return Err(StoreError::NotFound(format!("outbox item {}", update.id())));
         }

@@ -489,3 +489,45 @@ async fn leader_stops_competing_when_the_work_ends_by_itself() {
         .await;
     assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+/// SPEC §9's duplicate window is the time between the platform accepting a message and
+/// its `sent` row committing. The outbox records on connections of its own, so inbound
+/// units holding every connection of the pool (e.g. queued on the ticket counter) cannot
+/// hold an outcome back; before, the outcome waited for a pool connection (seconds under
+/// load: 32 messages sent twice after a SIGKILL in the door test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_outbox_records_outcomes_while_inbound_units_hold_the_whole_pool() {
+    use frontdesk::outbox::{OutboxConfig, OutboxWorker};
+    use frontdesk::ports::SystemClock;
+    use frontdesk::store::postgres::PgOptions;
+    let db = PgSchema::new();
+    let store = Arc::new(
+        frontdesk::store::postgres::PgStore::open_options(
+            db.connect_options(),
+            PgOptions {
+                max_connections: 2,
+                acquire_timeout: Duration::from_secs(2),
+            },
+        )
+        .await
+        .unwrap(),
+    );
+    let to = ChatAddress::new(Platform::Telegram, "c");
+    for text in ["1", "2", "3"] {
+        enqueue(&*store, &to, text, chrono::Utc::now()).await;
+    }
+    // Every pool connection busy in an open unit of work.
+    let held = (store.begin().await.unwrap(), store.begin().await.unwrap());
+    let transport = crate::support::RecordingTransport::new(Platform::Telegram);
+    let worker = OutboxWorker::with_transports(
+        store.clone(),
+        [transport.clone() as Arc<dyn frontdesk::ports::ChatTransport>],
+        Arc::new(SystemClock),
+        OutboxConfig::default(),
+    );
+    assert_eq!(worker.drain().await.unwrap(), 3);
+    drop(held);
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!((stats.pending, stats.sent), (0, 3));
+    assert_eq!(transport.take().len(), 3);
+}

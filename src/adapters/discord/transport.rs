@@ -23,7 +23,7 @@ use serde::Serialize;
 use serenity::all::{
     AutoArchiveDuration, ButtonStyle, ChannelId, ChannelType, CreateActionRow,
     CreateAllowedMentions, CreateButton, CreateEmbed, CreateMessage, CreateThread, EditThread,
-    Http, LightMethod, Request, Route,
+    Http, LightMethod, Nonce, Request, Route,
 };
 use tokio::time::Instant;
 
@@ -286,6 +286,7 @@ impl DiscordTransport {
         buttons: &[Vec<Button>],
         card: bool,
         dm: bool,
+        item: Option<i64>,
     ) -> Result<Delivered, DeliveryError> {
         if text.trim().is_empty() {
             return Err(DeliveryError::Rejected("empty message".into()));
@@ -294,7 +295,8 @@ impl DiscordTransport {
         if card && !buttons.is_empty() {
             let escaped = escape_markdown(text.trim());
             if !escaped.is_empty() && discord_len(&escaped) <= EMBED_LIMIT {
-                let mut message = base_message().embed(CreateEmbed::new().description(escaped));
+                let mut message =
+                    base_message(item, 0).embed(CreateEmbed::new().description(escaped));
                 if let Some(rows) = components.clone() {
                     message = message.components(rows);
                 }
@@ -309,7 +311,7 @@ impl DiscordTransport {
         // If a later part fails, the outbox retries the whole item and the earlier parts
         // are sent again: rare (long texts only) and better than losing the rest.
         for (i, part) in parts.iter().enumerate() {
-            let mut message = base_message().content(part.clone());
+            let mut message = base_message(item, i).content(part.clone());
             if i + 1 == parts.len() {
                 if let Some(rows) = components.clone() {
                     message = message.components(rows);
@@ -451,8 +453,18 @@ fn network_error(error: &reqwest::Error) -> String {
 }
 
 /// Every message: no mention pings (customer words may hold `@everyone`).
-fn base_message() -> CreateMessage {
-    CreateMessage::new().allowed_mentions(CreateAllowedMentions::new())
+/// A message without mentions; for outbox item `item`, part `part` carries the nonce
+/// `fd<item>.<part>` with `enforce_nonce`: Discord answers a repeat within a few minutes
+/// with the message it already created instead of posting it again.
+fn base_message(item: Option<i64>, part: usize) -> CreateMessage {
+    let message = CreateMessage::new().allowed_mentions(CreateAllowedMentions::new());
+    match item {
+        // At most 25 characters: "fd" + 19 digits + "." + the part (a text has few).
+        Some(id) => message
+            .nonce(Nonce::String(format!("fd{id}.{part}")))
+            .enforce_nonce(true),
+        None => message,
+    }
 }
 
 /// Message components: one button per [`Button`], rows kept, within Discord's limits.
@@ -496,6 +508,21 @@ impl ChatTransport for DiscordTransport {
     }
 
     async fn deliver(&self, message: &Outbound) -> Result<Delivered, DeliveryError> {
+        self.deliver_with(None, message).await
+    }
+
+    async fn deliver_item(&self, id: i64, message: &Outbound) -> Result<Delivered, DeliveryError> {
+        self.deliver_with(Some(id), message).await
+    }
+}
+
+impl DiscordTransport {
+    /// Delivers `message`; `item` (the outbox id) becomes the messages' nonce.
+    async fn deliver_with(
+        &self,
+        item: Option<i64>,
+        message: &Outbound,
+    ) -> Result<Delivered, DeliveryError> {
         let chat = parse_id(&message.to.chat_id)
             .ok_or_else(|| DeliveryError::Rejected("discord channel id is not a number".into()))?;
         let ticket_thread = message.to.ticket_of_thread();
@@ -527,7 +554,7 @@ impl ChatTransport for DiscordTransport {
         let dm = message.to.thread_id.is_none() && self.desk != Some(chat);
         match &message.body {
             OutboundBody::Text { text, buttons } => {
-                self.send_text(target, text, buttons, ticket_thread.is_some(), dm)
+                self.send_text(target, text, buttons, ticket_thread.is_some(), dm, item)
                     .await
             }
             OutboundBody::File {
@@ -546,7 +573,7 @@ impl ChatTransport for DiscordTransport {
                 .cloned()
                 .collect::<Vec<_>>()
                 .join("\n");
-                self.send_text(target, &text, &[], false, dm).await
+                self.send_text(target, &text, &[], false, dm, item).await
             }
             OutboundBody::OpenThread { .. } => Err(DeliveryError::Rejected(
                 "a thread can only be opened for a ticket's thread address".into(),

@@ -186,3 +186,41 @@ async fn replies_to_one_customer_keep_their_order_through_a_429() {
     assert!(texts[2].contains("#1"), "{texts:?}");
     rig.shutdown().await;
 }
+
+/// Discord gets exactly once: the outbox hands the transport the item's id, which goes out
+/// as an enforced nonce (`fd<id>.<part>`); the repeat SPEC §9 allows after a crash between
+/// the send and its record (here: the same item delivered again) creates no second message.
+#[tokio::test]
+async fn an_outbox_item_sent_again_is_dropped_by_its_nonce() {
+    use frontdesk::outbox::{OutboxConfig, OutboxWorker};
+    let fake = FakeDiscord::start().await;
+    let t = transport(&fake);
+    let (_dir, store) = crate::store_suite::sqlite_store().await;
+    let channel = dm_channel(7);
+    let message = to(channel, "your ticket is #12", vec![]);
+    let mut tx = store.begin().await.unwrap();
+    tx.enqueue(&message, chrono::Utc::now()).await.unwrap();
+    tx.commit().await.unwrap();
+    let worker = OutboxWorker::with_transports(
+        store.clone(),
+        [t.clone() as Arc<dyn ChatTransport>],
+        Arc::new(frontdesk::ports::SystemClock),
+        OutboxConfig::default(),
+    );
+    assert_eq!(worker.drain().await.unwrap(), 1);
+    let posts = fake.posts(channel);
+    assert_eq!(posts.len(), 1);
+    let nonce = posts[0].body["nonce"].as_str().unwrap().to_string();
+    assert!(nonce.starts_with("fd") && nonce.ends_with(".0") && nonce.len() <= 25);
+    assert_eq!(posts[0].body["enforce_nonce"], true);
+    let id: i64 = nonce[2..nonce.len() - 2].parse().unwrap();
+    // The crash window: the same item again, as another replica would after the lease.
+    let first = t.deliver_item(id, &message).await.unwrap();
+    let again = t.deliver_item(id, &message).await.unwrap();
+    assert_eq!(first.platform_message_id, again.platform_message_id);
+    assert_eq!(fake.posts(channel).len(), 3, "posted three times");
+    assert_eq!(fake.created(channel), 1, "one message exists");
+    // Without an item id (not from the outbox) nothing is deduplicated.
+    t.deliver(&message).await.unwrap();
+    assert_eq!(fake.created(channel), 2);
+}

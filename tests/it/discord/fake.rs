@@ -78,6 +78,8 @@ struct FakeState {
     weak_role: bool,
     /// The application has no message content intent enabled.
     no_content_intent: bool,
+    /// Messages created with `enforce_nonce`, by nonce: a repeat gets this one back.
+    nonces: std::collections::HashMap<String, Value>,
 }
 
 struct Inner {
@@ -374,6 +376,19 @@ impl FakeDiscord {
         self.calls_to("POST", &format!("/channels/{channel}/messages"))
     }
 
+    /// Messages that exist in `channel` (posts minus repeats Discord dropped by nonce).
+    pub fn created(&self, channel: u64) -> usize {
+        let posts = self.posts(channel);
+        let mut seen = std::collections::HashSet::new();
+        posts
+            .iter()
+            .filter(|p| match p.body["nonce"].as_str() {
+                Some(n) if p.body["enforce_nonce"] == true => seen.insert(n.to_string()),
+                _ => true,
+            })
+            .count()
+    }
+
     /// All text a channel received: contents and embed descriptions.
     pub fn texts(&self, channel: u64) -> Vec<String> {
         self.posts(channel).iter().map(text_of).collect()
@@ -562,6 +577,11 @@ async fn handle(
                     Reply::Error(status, code, message) => discord_error(status, code, message),
                 };
             }
+            // Like Discord: the same nonce again (within minutes) creates nothing new.
+            let nonce = body["nonce"].as_str().filter(|_| body["enforce_nonce"] == true);
+            if let Some(existing) = nonce.and_then(|n| s.nonces.get(n)) {
+                return Json(existing.clone()).into_response();
+            }
             let content = body["content"].as_str().unwrap_or("");
             let embeds = body["embeds"].as_array().map(|e| e.len()).unwrap_or(0);
             if content.is_empty() && embeds == 0 {
@@ -583,6 +603,10 @@ async fn handle(
             let id = s.next_id;
             let mut m = message_object(id, channel, None, user(BOT_ID, "frontdesk", true), content);
             m["embeds"] = body["embeds"].clone();
+            if let Some(nonce) = nonce {
+                m["nonce"] = json!(nonce);
+                s.nonces.insert(nonce.to_string(), m.clone());
+            }
             Json(m).into_response()
         }
         ("POST", ["channels", channel, "threads"]) => {
