@@ -244,11 +244,16 @@ impl Browser {
         }
     }
 
+    /// Opens `url`; a navigation the browser gives up on (on a loaded machine chromedriver
+    /// can time out waiting for the renderer) is tried again, up to [`WAIT`].
     async fn goto(&self, url: &str) {
-        self.client
-            .goto(url)
-            .await
-            .unwrap_or_else(|e| panic!("open {url}: {e}"));
+        until(&format!("{url} to open"), || async move {
+            self.client.goto(url).await.map_err(|e| {
+                eprintln!("open {url}: {e}; trying again");
+                e.to_string()
+            })
+        })
+        .await;
     }
 
     /// The visible text of the first element matching `css`.
