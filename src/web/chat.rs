@@ -177,7 +177,10 @@ impl WebTransport {
                         s.ready.extend(found.into_iter().map(WebMessage::from));
                         continue;
                     }
-                    Ok(_) => {}
+                    // Nothing yet: from now on every message is new, however many come.
+                    Ok(_) => {
+                        s.after.get_or_insert(0);
+                    }
                     Err(e) => tracing::debug!(error = %e, "web chat: store not readable; retrying"),
                 }
                 tokio::select! {
