@@ -543,12 +543,15 @@ pub trait Store: Send + Sync {
 
     /// Records a message delivered to a web chat (`chat`: the visitor's chat id, or
     /// `desk:N` for the web console's desk answers about ticket N) and tells every
-    /// process watching ([`Store::watch_web_messages`]). Returns the message's id.
+    /// process watching ([`Store::watch_web_messages`]). Returns the message's id. A
+    /// message of an `outbox_id` already recorded (a repeated delivery) is not added
+    /// again: its id is returned.
     async fn append_web_message(
         &self,
         chat: &str,
         text: &str,
         buttons: &[Vec<crate::domain::Button>],
+        outbox_id: Option<i64>,
         now: Timestamp,
     ) -> Result<i64, StoreError>;
     /// A web chat's messages, oldest first: the first `limit` after the message `after`,

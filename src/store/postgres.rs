@@ -1010,24 +1010,34 @@ impl Store for PgStore {
         chat: &str,
         text: &str,
         buttons: &[Vec<crate::domain::Button>],
+        outbox_id: Option<i64>,
         now: Timestamp,
     ) -> Result<i64, StoreError> {
         let buttons = serde_json::to_string(buttons)
             .map_err(|e| StoreError::Other(format!("web message buttons: {e}")))?;
         // One statement, so one transaction: the notification goes out at its commit.
-        sqlx::query_scalar(
-            "INSERT INTO web_messages (chat, text, buttons, at) \
-             SELECT $1, $2, $3, $4 FROM (SELECT pg_notify($5, current_schema() || chr(10) || $1)) n \
-             RETURNING id",
+        let added: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO web_messages (chat, text, buttons, outbox_id, at) \
+             SELECT $1, $2, $3, $4, $5 FROM (SELECT pg_notify($6, current_schema() || chr(10) || $1)) n \
+             ON CONFLICT (outbox_id) DO NOTHING RETURNING id",
         )
         .bind(chat)
         .bind(text)
         .bind(buttons)
+        .bind(outbox_id)
         .bind(ms(now))
         .bind(WEB_CHANNEL)
-        .fetch_one(&self.pool)
+        .fetch_optional(&self.pool)
         .await
-        .map_err(|e| self.err(e))
+        .map_err(|e| self.err(e))?;
+        match added {
+            Some(id) => Ok(id),
+            None => sqlx::query_scalar("SELECT id FROM web_messages WHERE outbox_id = $1")
+                .bind(outbox_id)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| self.err(e)),
+        }
     }
 
     async fn web_messages(

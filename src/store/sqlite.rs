@@ -867,21 +867,32 @@ impl Store for SqliteStore {
         chat: &str,
         text: &str,
         buttons: &[Vec<crate::domain::Button>],
+        outbox_id: Option<i64>,
         now: Timestamp,
     ) -> Result<i64, StoreError> {
         let buttons = serde_json::to_string(buttons)
             .map_err(|e| StoreError::Other(format!("web message buttons: {e}")))?;
         let mut w = self.write_tx().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO web_messages (chat, text, buttons, at) VALUES (?1, ?2, ?3, ?4) RETURNING id",
+        let added: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO web_messages (chat, text, buttons, outbox_id, at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (outbox_id) DO NOTHING RETURNING id",
         )
         .bind(chat)
         .bind(text)
         .bind(buttons)
+        .bind(outbox_id)
         .bind(ms(now))
-        .fetch_one(&mut *w.tx)
+        .fetch_optional(&mut *w.tx)
         .await
         .map_err(|e| map_err(&w.ctx, e))?;
+        let id = match added {
+            Some(id) => id,
+            None => sqlx::query_scalar("SELECT id FROM web_messages WHERE outbox_id = ?1")
+                .bind(outbox_id)
+                .fetch_one(&mut *w.tx)
+                .await
+                .map_err(|e| map_err(&w.ctx, e))?,
+        };
         w.commit().await?;
         Ok(id)
     }

@@ -225,6 +225,22 @@ impl ChatTransport for WebTransport {
     }
 
     async fn deliver(&self, message: &Outbound) -> Result<Delivered, DeliveryError> {
+        self.record(None, message).await
+    }
+
+    /// Keyed by the outbox item, so a repeated delivery shows the message once.
+    async fn deliver_item(&self, id: i64, message: &Outbound) -> Result<Delivered, DeliveryError> {
+        self.record(Some(id), message).await
+    }
+}
+
+impl WebTransport {
+    /// The delivery: the message recorded in the store, this process's streams woken.
+    async fn record(
+        &self,
+        outbox_id: Option<i64>,
+        message: &Outbound,
+    ) -> Result<Delivered, DeliveryError> {
         let key = if message.to.chat_id == DESK_CHAT_ID {
             // The console addresses a ticket's answers to its symbolic thread (`ticket:N`).
             let no = message.to.ticket_of_thread().or_else(|| {
@@ -261,7 +277,7 @@ impl ChatTransport for WebTransport {
         };
         let id = self
             .store
-            .append_web_message(&key, &text, &buttons, self.clock.now())
+            .append_web_message(&key, &text, &buttons, outbox_id, self.clock.now())
             .await
             .map_err(|e| DeliveryError::Transient(format!("web chat not recorded: {e}")))?;
         self.streams.wake(Some(&key));

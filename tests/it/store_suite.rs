@@ -1213,16 +1213,22 @@ async fn web_messages_replay_in_order_after_an_id(store: Arc<dyn Store>) {
         };
         ids.push(
             store
-                .append_web_message("chat-a", &format!("a{i}"), &buttons, at(i))
+                .append_web_message("chat-a", &format!("a{i}"), &buttons, Some(100 + i), at(i))
                 .await
                 .unwrap(),
         );
         store
-            .append_web_message("chat-b", &format!("b{i}"), &[], at(i))
+            .append_web_message("chat-b", &format!("b{i}"), &[], None, at(i))
             .await
             .unwrap();
     }
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+    // The same outbox item delivered again: the message it already made, nothing added.
+    let again = store
+        .append_web_message("chat-a", "a1", &[], Some(101), at(9))
+        .await
+        .unwrap();
+    assert_eq!(again, ids[1]);
     let texts =
         |v: Vec<frontdesk::store::WebMessage>| v.into_iter().map(|m| m.text).collect::<Vec<_>>();
     // The latest ones, oldest first; then only what came after an id.
@@ -1242,6 +1248,10 @@ async fn web_messages_replay_in_order_after_an_id(store: Arc<dyn Store>) {
     assert_eq!(last[0].buttons, vec![vec![button]]);
     assert_eq!(last[0].at, at(4));
     assert_eq!(last[0].chat, "chat-a");
+    assert_eq!(
+        store.web_messages("chat-a", None, 100).await.unwrap().len(),
+        5
+    );
     assert!(store
         .web_messages("chat-a", Some(ids[4]), 10)
         .await

@@ -1260,11 +1260,32 @@ async fn postgres_tells_other_replicas_which_web_chat_has_news() {
     assert_eq!(first, Some(None));
     // ... then names the chat of each message recorded by another process.
     writer
-        .append_web_message("chat-x", "hello", &[], start_clock().now())
+        .append_web_message("chat-x", "hello", &[], None, start_clock().now())
         .await
         .unwrap();
     let named = tokio::time::timeout(deadline, rx.recv())
         .await
         .expect("notified within 10 s");
     assert_eq!(named, Some(Some("chat-x".to_string())));
+}
+
+#[tokio::test]
+async fn a_web_message_delivered_again_after_a_crash_is_shown_once() {
+    let site = site(None).await;
+    let chat = "0123456789abcdef0123456789abcdef";
+    let message = frontdesk::domain::Outbound::text(
+        frontdesk::domain::ChatAddress::new(frontdesk::domain::Platform::Web, chat),
+        "Your parcel left the warehouse.",
+    );
+    // The outbox worker delivered item 42, then died before recording it: item 42 is
+    // delivered again after its lease.
+    let first = site.chat.deliver_item(42, &message).await.unwrap();
+    let again = site.chat.deliver_item(42, &message).await.unwrap();
+    assert_eq!(first, again);
+    site.chat.deliver_item(43, &message).await.unwrap();
+    let history = site.chat.history(chat).await.unwrap();
+    assert_eq!(history.len(), 2, "{history:?}");
+    let mut visitor = Visitor::resume(&site, &format!("fd_chat={chat}"), None).await;
+    assert_eq!(visitor.next().await["id"], history[0].id);
+    assert_eq!(visitor.next().await["id"], history[1].id);
 }
