@@ -76,6 +76,17 @@ enum Command {
         #[arg(long, default_value_t = 90)]
         days: u32,
     },
+    /// Print the database's plans of `/queue` and of the report's queries (benchmarks:
+    /// which indexes they use).
+    #[command(hide = true)]
+    Explain {
+        /// The report period whose queries are explained.
+        #[arg(long, default_value = "30d")]
+        since: Period,
+        /// Run the queries and show their timings (PostgreSQL `EXPLAIN ANALYZE`).
+        #[arg(long)]
+        analyze: bool,
+    },
     /// Apply database migrations (`run` does too, on start) and print the schema version.
     Migrate,
     /// Check the deployment: database, settings, knowledge base, platforms, desk
@@ -217,6 +228,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tickets { command } => runtime.block_on(tickets(settings, command)),
         Command::Report(args) => runtime.block_on(report(settings, args)),
         Command::Seed { tickets, days } => runtime.block_on(seed(settings, tickets, days)),
+        Command::Explain { since, analyze } => runtime.block_on(explain(settings, since, analyze)),
         Command::Migrate => runtime.block_on(migrate(settings)),
         Command::Doctor => runtime.block_on(doctor(settings)),
     }
@@ -559,6 +571,15 @@ async fn seed(settings: Settings, tickets: u32, days: u32) -> anyhow::Result<Exi
         done.faq_events,
         started.elapsed().as_secs_f64()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn explain(settings: Settings, since: Period, analyze: bool) -> anyhow::Result<ExitCode> {
+    let store = app::open_store(&settings.database_url).await?;
+    let window = since.window(chrono::Utc::now());
+    for plan in store.query_plans(window.since, analyze).await? {
+        println!("== {} ==\n{}\n", plan.name, plan.plan);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -22,8 +22,7 @@ pub async fn gather(
     window: &Window,
     by: Option<GroupBy>,
 ) -> Result<Report, StoreError> {
-    let tickets = store.ticket_facts(window.since).await?;
-    let faq = store.faq_facts(window.since).await?;
+    let (tickets, faq) = store.metric_facts(window.since).await?;
     Ok(metrics::compute(&tickets, &faq, window, by))
 }
 

@@ -190,6 +190,35 @@ impl FaqFeedback {
     }
 }
 
+/// A ticket that already lived (a benchmark history, an import), written at once with its
+/// final state, counters and rating by [`Tx::import_history`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PastTicket {
+    /// As the state machine left it; `no` is ignored (the store allocates the number).
+    pub ticket: Ticket,
+    /// The customer's rating (1–5) and when it was given.
+    pub rating: Option<(u8, Timestamp)>,
+}
+
+/// An FAQ interaction written by [`Tx::import_history`], as [`Tx::record_faq_feedback`]
+/// would have recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PastFaqEvent {
+    pub customer: CustomerId,
+    pub entry_id: String,
+    pub kind: FaqFeedback,
+    pub at: Timestamp,
+}
+
+/// The plan of one of the large reads, as the database prints it (`frontdesk explain`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryPlan {
+    /// `queue`, `ticket_facts`, `faq_facts`.
+    pub name: &'static str,
+    /// The plan, one line per node.
+    pub plan: String,
+}
+
 /// Delivery state of an outbox item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -515,6 +544,34 @@ pub trait Store: Send + Sync {
     /// FAQ interactions at or after `since`, each answer with the customer's next ticket.
     async fn faq_facts(&self, since: Timestamp)
         -> Result<Vec<crate::metrics::FaqFact>, StoreError>;
+    /// The database's plans of the large reads (`/queue`, the ticket and FAQ facts of a
+    /// period starting at `since`); with `analyze`, the queries run and the plans carry
+    /// their timings. Shows which indexes they use (`frontdesk explain`).
+    async fn query_plans(
+        &self,
+        since: Timestamp,
+        analyze: bool,
+    ) -> Result<Vec<QueryPlan>, StoreError>;
+    /// After a bulk load ([`Tx::import_history`]): brings the planner's statistics up to
+    /// date (and, on PostgreSQL, the visibility map that index-only scans rely on), as
+    /// autovacuum would eventually, so the next queries get the plans they will have.
+    async fn refresh_statistics(&self) -> Result<(), StoreError>;
+    /// [`Store::ticket_facts`] and [`Store::faq_facts`] together, for one report.
+    async fn metric_facts(
+        &self,
+        since: Timestamp,
+    ) -> Result<
+        (
+            Vec<crate::metrics::TicketFact>,
+            Vec<crate::metrics::FaqFact>,
+        ),
+        StoreError,
+    > {
+        Ok((
+            self.ticket_facts(since).await?,
+            self.faq_facts(since).await?,
+        ))
+    }
     /// The stored state of every threshold-alert condition.
     async fn alert_states(&self) -> Result<Vec<AlertState>, StoreError>;
     /// Customer questions the FAQ could not answer, asked at or after `since`, newest
@@ -614,6 +671,15 @@ pub trait Tx: Send {
     /// Writes back a ticket changed through the state machine.
     async fn save_ticket(&mut self, ticket: &Ticket) -> Result<(), StoreError>;
 
+    /// Writes many finished or ongoing tickets (numbers allocated in order, unique and
+    /// gap-free, as by [`Tx::create_ticket`]) with their ratings, and FAQ interactions with
+    /// their per-entry totals, in a few statements. Returns the numbers given, in order.
+    /// For synthetic histories (`frontdesk seed`) and imports; writes no messages or events.
+    async fn import_history(
+        &mut self,
+        tickets: &[PastTicket],
+        faq: &[PastFaqEvent],
+    ) -> Result<Vec<TicketNo>, StoreError>;
     async fn add_message(&mut self, message: &TicketMessage) -> Result<(), StoreError>;
     async fn add_event(&mut self, event: &TicketEvent) -> Result<(), StoreError>;
 

@@ -37,9 +37,9 @@ use super::rows::{
 };
 use super::{
     AlertState, ConsoleSession, DueTimer, FaqFeedback, Leadership, ListedTicket, NewTicket,
-    OutboxClaim, OutboxItem, OutboxStats, OutboxUpdate, Rating, Settled, Store, StoreError,
-    TicketDetails, TicketEvent, TicketFilter, TicketMessage, Tx, Unanswered, WebMessage,
-    WebMessageWatcher, WorkKind,
+    OutboxClaim, OutboxItem, OutboxStats, OutboxUpdate, PastFaqEvent, PastTicket, QueryPlan,
+    Rating, Settled, Store, StoreError, TicketDetails, TicketEvent, TicketFilter, TicketMessage,
+    Tx, Unanswered, WebMessage, WebMessageWatcher, WorkKind,
 };
 use crate::domain::{
     ChatAddress, Customer, CustomerId, CustomerIdentity, Language, Outbound, Platform, Ticket,
@@ -490,39 +490,187 @@ fn tickets(rows: &[PgRow], ctx: &Ctx) -> Result<Vec<Ticket>, StoreError> {
         .collect()
 }
 
+/// Column `i` of a row read by position.
+fn column<'r, T>(row: &'r PgRow, i: usize, ctx: &Ctx) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, Postgres> + sqlx::Type<Postgres>,
+{
+    row.try_get(i).map_err(|e| map_err(ctx, e))
+}
+
 fn platform_names(platforms: &[Platform]) -> Vec<&'static str> {
     platforms.iter().map(|p| p.as_str()).collect()
 }
 
-/// Metric facts of the tickets a period may count (see [`Store::ticket_facts`]): the
-/// active tickets, those closed in the period and those rated in it (a closed ticket's other
-/// moments are all at or before its closing), each part from an index. As one JSON array
-/// of rows, read by `super::facts` (the same shape as SQLite's): one value instead of
-/// 100 000 rows through the driver.
-const TICKET_FACTS_SQL: &str = "SELECT COALESCE(json_agg(json_build_array( \
-            t.number, c.platform, t.department, t.assignee, t.priority, t.state, \
-            t.created_at, t.first_response_due, t.first_response_at, t.resolution_due, \
-            t.resolved_at, t.closed_at, t.reopens, t.agent_replies, r.score, r.at)), \
-            '[]'::json)::text \
-     FROM tickets t \
-     JOIN customers c ON c.id = t.customer \
-     LEFT JOIN ratings r ON r.ticket = t.number \
-     WHERE t.number IN ( \
-         SELECT number FROM tickets \
-         WHERE state IN ('new', 'open', 'waiting_on_customer', 'resolved') \
-         UNION SELECT number FROM tickets WHERE closed_at >= $1 \
-         UNION SELECT ticket FROM ratings WHERE at >= $1)";
+/// The desk's `/queue`: same expression and predicate as the `tickets_queue` index, an
+/// ordered index scan that stops after `$1` rows, however many tickets there are.
+fn queue_sql() -> String {
+    format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets \
+         WHERE state IN ('new', 'open', 'waiting_on_customer') \
+         ORDER BY {URGENCY}, number LIMIT $1"
+    )
+}
 
-/// FAQ interactions of a period, one JSON array like [`TICKET_FACTS_SQL`]; each answer
-/// with the customer's next ticket (found through `tickets_customer_created`).
-const FAQ_FACTS_SQL: &str = "SELECT COALESCE(json_agg(json_build_array( \
-            e.entry_id, c.platform, e.kind, e.at, \
-            CASE WHEN e.kind = 'shown' THEN \
-                (SELECT MIN(t.created_at) FROM tickets t \
-                 WHERE t.customer = e.customer AND t.created_at >= e.at) \
-            END)), '[]'::json)::text \
+/// Rows asked of the queue in [`Store::query_plans`] (the desk lists 20).
+const PLAN_QUEUE_LIMIT: u32 = 20;
+
+/// One row of arrays, one per column, of the metric facts of the tickets `t` (joined with
+/// their customer `c`), decoded in binary by `super::facts::TicketColumns`: a year of a
+/// large desk is a million tickets, and text per row (JSON) cost more than the query.
+const FACT_ARRAYS: &str = "COALESCE(array_agg(t.number), '{}'), \
+     COALESCE(array_agg(t.customer), '{}'), COALESCE(array_agg(c.platform), '{}'), \
+     COALESCE(array_agg(t.department), '{}'), COALESCE(array_agg(t.assignee), '{}'), \
+     COALESCE(array_agg(t.priority), '{}'), COALESCE(array_agg(t.state), '{}'), \
+     COALESCE(array_agg(t.created_at), '{}'), COALESCE(array_agg(t.first_response_due), '{}'), \
+     COALESCE(array_agg(t.first_response_at), '{}'), COALESCE(array_agg(t.resolution_due), '{}'), \
+     COALESCE(array_agg(t.resolved_at), '{}'), COALESCE(array_agg(t.closed_at), '{}'), \
+     COALESCE(array_agg(t.reopens::BIGINT), '{}'), \
+     COALESCE(array_agg(t.agent_replies::BIGINT), '{}')";
+
+/// The ticket columns [`FACT_ARRAYS`] needs.
+const FACT_COLUMNS: &str = "number, customer, department, assignee, priority, state, \
+     created_at, first_response_due, first_response_at, resolution_due, resolved_at, \
+     closed_at, reopens, agent_replies";
+
+/// Metric facts of the tickets a period may count (see [`Store::ticket_facts`]): every
+/// moment of a closed ticket's life but its rating is at or before its closing, so the
+/// active tickets, those closed in the period and those rated in it are all there is. The
+/// first two parts are read here, disjoint (UNION ALL, no de-duplication), each from an
+/// index (`tickets_state`, `tickets_closed_at`); the few tickets rated in the period but
+/// closed before it by [`rated_tickets_sql`].
+fn ticket_facts_sql() -> String {
+    format!(
+        "SELECT {FACT_ARRAYS} FROM ( \
+             SELECT {FACT_COLUMNS} FROM tickets \
+             WHERE state IN ('new', 'open', 'waiting_on_customer', 'resolved') \
+             UNION ALL \
+             SELECT {FACT_COLUMNS} FROM tickets WHERE closed_at >= $1 AND state = 'closed' \
+         ) t JOIN customers c ON c.id = t.customer"
+    )
+}
+
+/// Tickets by number (`tickets_pkey`): those rated in the period that
+/// [`ticket_facts_sql`] did not return.
+fn rated_tickets_sql() -> String {
+    format!(
+        "SELECT {FACT_ARRAYS} FROM tickets t JOIN customers c ON c.id = t.customer \
+         WHERE t.number = ANY($1)"
+    )
+}
+
+/// Ratings given in the period (`ratings_at`); earlier ones count for nothing.
+const RATINGS_SQL: &str = "SELECT COALESCE(array_agg(ticket), '{}'), \
+     COALESCE(array_agg(score::BIGINT), '{}'), COALESCE(array_agg(at), '{}') \
+     FROM ratings WHERE at >= $1";
+
+/// FAQ interactions of a period (`faq_events_at`), arrays like [`FACT_ARRAYS`]; the next
+/// ticket of each answer is found by `super::facts::assemble`.
+const FAQ_FACTS_SQL: &str = "SELECT COALESCE(array_agg(e.customer), '{}'), \
+     COALESCE(array_agg(e.entry_id), '{}'), COALESCE(array_agg(c.platform), '{}'), \
+     COALESCE(array_agg(e.kind), '{}'), COALESCE(array_agg(e.at), '{}') \
      FROM faq_events e JOIN customers c ON c.id = e.customer \
      WHERE e.at >= $1";
+
+fn ticket_columns(row: &PgRow, ctx: &Ctx) -> Result<super::facts::TicketColumns, StoreError> {
+    Ok(super::facts::TicketColumns {
+        number: column(row, 0, ctx)?,
+        customer: column(row, 1, ctx)?,
+        platform: column(row, 2, ctx)?,
+        department: column(row, 3, ctx)?,
+        assignee: column(row, 4, ctx)?,
+        priority: column(row, 5, ctx)?,
+        state: column(row, 6, ctx)?,
+        created_at: column(row, 7, ctx)?,
+        first_response_due: column(row, 8, ctx)?,
+        first_response_at: column(row, 9, ctx)?,
+        resolution_due: column(row, 10, ctx)?,
+        resolved_at: column(row, 11, ctx)?,
+        closed_at: column(row, 12, ctx)?,
+        reopens: column(row, 13, ctx)?,
+        agent_replies: column(row, 14, ctx)?,
+    })
+}
+
+impl PgStore {
+    /// A read-only snapshot for the metric facts. Without JIT: compiling these plans took
+    /// 0.3–1.2 s, more than running them.
+    async fn facts_tx(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            .await
+            .map_err(|e| self.err(e))?;
+        sqlx::query("SET LOCAL jit = off")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(tx)
+    }
+
+    /// The ticket facts of a period starting at `since` and, with `faq`, the FAQ facts,
+    /// from one snapshot.
+    async fn read_facts(
+        &self,
+        since: Timestamp,
+        faq: bool,
+    ) -> Result<(Vec<TicketFact>, Vec<FaqFact>), StoreError> {
+        use super::facts::{FaqColumns, RatingColumns};
+        let ctx = &*self.ctx;
+        let err = |e| map_err(ctx, e);
+        let since = ms(since);
+        let mut tx = self.facts_tx().await?;
+        let row = sqlx::query(RATINGS_SQL)
+            .bind(since)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(err)?;
+        let ratings = RatingColumns {
+            ticket: column(&row, 0, ctx)?,
+            score: column(&row, 1, ctx)?,
+            at: column(&row, 2, ctx)?,
+        };
+        let row = sqlx::query(&ticket_facts_sql())
+            .bind(since)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(err)?;
+        let mut parts = vec![ticket_columns(&row, ctx)?];
+        let present: std::collections::HashSet<i64> = parts[0].number.iter().copied().collect();
+        let missing: Vec<i64> = ratings
+            .ticket
+            .iter()
+            .copied()
+            .filter(|t| !present.contains(t))
+            .collect();
+        if !missing.is_empty() {
+            let row = sqlx::query(&rated_tickets_sql())
+                .bind(&missing)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(err)?;
+            parts.push(ticket_columns(&row, ctx)?);
+        }
+        let faq = if faq {
+            let row = sqlx::query(FAQ_FACTS_SQL)
+                .bind(since)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(err)?;
+            Some(FaqColumns {
+                customer: column(&row, 0, ctx)?,
+                entry_id: column(&row, 1, ctx)?,
+                platform: column(&row, 2, ctx)?,
+                kind: column(&row, 3, ctx)?,
+                at: column(&row, 4, ctx)?,
+            })
+        } else {
+            None
+        };
+        tx.commit().await.map_err(err)?;
+        super::facts::assemble(parts, ratings, faq)
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // Store
@@ -909,22 +1057,68 @@ impl Store for PgStore {
         due.map(|v| from_ms(v, "timers.due_at")).transpose()
     }
 
-    async fn ticket_facts(&self, since: Timestamp) -> Result<Vec<TicketFact>, StoreError> {
-        let json: String = sqlx::query_scalar(TICKET_FACTS_SQL)
-            .bind(ms(since))
-            .fetch_one(&self.pool)
+    async fn query_plans(
+        &self,
+        since: Timestamp,
+        analyze: bool,
+    ) -> Result<Vec<QueryPlan>, StoreError> {
+        let explain = if analyze {
+            "EXPLAIN (ANALYZE, BUFFERS)"
+        } else {
+            "EXPLAIN"
+        };
+        let since = ms(since);
+        // The rated tickets' plan with a few numbers (the usual case: a handful of tickets
+        // rated in the period but closed before it).
+        let few: Vec<i64> = (1..=20).collect();
+        let mut tx = self.facts_tx().await?;
+        let mut out = Vec::new();
+        for (name, sql) in [
+            ("queue", queue_sql()),
+            ("ratings", RATINGS_SQL.to_string()),
+            ("ticket_facts", ticket_facts_sql()),
+            ("rated_tickets", rated_tickets_sql()),
+            ("faq_facts", FAQ_FACTS_SQL.to_string()),
+        ] {
+            let text = format!("{explain} {sql}");
+            let query = sqlx::query_scalar(&text);
+            let query = match name {
+                "queue" => query.bind(i64::from(PLAN_QUEUE_LIMIT)),
+                "rated_tickets" => query.bind(&few),
+                _ => query.bind(since),
+            };
+            let lines: Vec<String> = query.fetch_all(&mut *tx).await.map_err(|e| self.err(e))?;
+            out.push(QueryPlan {
+                name,
+                plan: lines.join("\n"),
+            });
+        }
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(out)
+    }
+
+    async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        // Not in a transaction: VACUUM cannot run in one.
+        sqlx::query("VACUUM (ANALYZE) customers, tickets, ratings, faq_events, faq_stats")
+            .execute(&self.pool)
             .await
             .map_err(|e| self.err(e))?;
-        super::facts::tickets_from_json(&json)
+        Ok(())
+    }
+
+    async fn ticket_facts(&self, since: Timestamp) -> Result<Vec<TicketFact>, StoreError> {
+        Ok(self.read_facts(since, false).await?.0)
     }
 
     async fn faq_facts(&self, since: Timestamp) -> Result<Vec<FaqFact>, StoreError> {
-        let json: String = sqlx::query_scalar(FAQ_FACTS_SQL)
-            .bind(ms(since))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
-        super::facts::faq_from_json(&json)
+        Ok(self.read_facts(since, true).await?.1)
+    }
+
+    async fn metric_facts(
+        &self,
+        since: Timestamp,
+    ) -> Result<(Vec<TicketFact>, Vec<FaqFact>), StoreError> {
+        self.read_facts(since, true).await
     }
 
     async fn alert_states(&self) -> Result<Vec<AlertState>, StoreError> {
@@ -1541,6 +1735,132 @@ impl Tx for PgTx {
         Ok(())
     }
 
+    async fn import_history(
+        &mut self,
+        tickets: &[PastTicket],
+        faq: &[PastFaqEvent],
+    ) -> Result<Vec<TicketNo>, StoreError> {
+        let ctx = Arc::clone(&self.ctx);
+        let err = |e| map_err(&ctx, e);
+        let n = i64::try_from(tickets.len())
+            .map_err(|_| StoreError::Other("too many tickets in one import".into()))?;
+        // The counter row is locked until commit, as by create_ticket: numbers stay
+        // unique and gap-free across replicas.
+        let last: i64 =
+            sqlx::query_scalar("UPDATE ticket_counter SET last = last + $1 RETURNING last")
+                .bind(n)
+                .fetch_one(&mut *self.tx)
+                .await
+                .map_err(err)?;
+        let numbers: Vec<i64> = (last - n + 1..=last).collect();
+        // Column arrays, one statement (UNNEST): a round trip per row would take hours for
+        // a million tickets.
+        let t: Vec<&Ticket> = tickets.iter().map(|p| &p.ticket).collect();
+        let col_i = |f: &dyn Fn(&Ticket) -> i64| t.iter().map(|t| f(t)).collect::<Vec<i64>>();
+        let col_o = |f: &dyn Fn(&Ticket) -> Option<i64>| {
+            t.iter().map(|t| f(t)).collect::<Vec<Option<i64>>>()
+        };
+        sqlx::query(
+            "INSERT INTO tickets \
+                 (number, customer, state, category, priority, department, assignee, subject, \
+                  created_at, updated_at, first_response_due, resolution_due, \
+                  first_response_at, resolved_at, closed_at, waiting_since, reopens, \
+                  agent_replies) \
+             SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], \
+                 $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::BIGINT[], $10::BIGINT[], \
+                 $11::BIGINT[], $12::BIGINT[], $13::BIGINT[], $14::BIGINT[], $15::BIGINT[], \
+                 $16::BIGINT[], $17::BIGINT[], $18::BIGINT[])",
+        )
+        .bind(&numbers)
+        .bind(col_i(&|t| t.customer.0))
+        .bind(t.iter().map(|t| t.state.as_str()).collect::<Vec<_>>())
+        .bind(t.iter().map(|t| t.category.as_str()).collect::<Vec<_>>())
+        .bind(t.iter().map(|t| t.priority.as_str()).collect::<Vec<_>>())
+        .bind(t.iter().map(|t| t.department.as_str()).collect::<Vec<_>>())
+        .bind(t.iter().map(|t| t.assignee.as_deref()).collect::<Vec<_>>())
+        .bind(t.iter().map(|t| t.subject.as_str()).collect::<Vec<_>>())
+        .bind(col_i(&|t| ms(t.created_at)))
+        .bind(col_i(&|t| ms(t.updated_at)))
+        .bind(col_i(&|t| ms(t.first_response_due)))
+        .bind(col_i(&|t| ms(t.resolution_due)))
+        .bind(col_o(&|t| t.first_response_at.map(ms)))
+        .bind(col_o(&|t| t.resolved_at.map(ms)))
+        .bind(col_o(&|t| t.closed_at.map(ms)))
+        .bind(col_o(&|t| t.waiting_since.map(ms)))
+        .bind(col_i(&|t| i64::from(t.reopens)))
+        .bind(col_i(&|t| i64::from(t.agent_replies)))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(err)?;
+        let rated: Vec<(i64, &PastTicket)> = numbers
+            .iter()
+            .zip(tickets)
+            .filter(|(_, p)| p.rating.is_some())
+            .map(|(&no, p)| (no, p))
+            .collect();
+        if !rated.is_empty() {
+            sqlx::query(
+                "INSERT INTO ratings (ticket, customer, score, at) \
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::SMALLINT[], $4::BIGINT[])",
+            )
+            .bind(rated.iter().map(|(no, _)| *no).collect::<Vec<_>>())
+            .bind(
+                rated
+                    .iter()
+                    .map(|(_, p)| p.ticket.customer.0)
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                rated
+                    .iter()
+                    .map(|(_, p)| p.rating.map_or(0, |r| i16::from(r.0)))
+                    .collect::<Vec<_>>(),
+            )
+            .bind(
+                rated
+                    .iter()
+                    .map(|(_, p)| p.rating.map_or(0, |r| ms(r.1)))
+                    .collect::<Vec<_>>(),
+            )
+            .execute(&mut *self.tx)
+            .await
+            .map_err(err)?;
+        }
+        if !faq.is_empty() {
+            sqlx::query(
+                "INSERT INTO faq_events (customer, entry_id, kind, at) \
+                 SELECT * FROM UNNEST($1::BIGINT[], $2::TEXT[], $3::TEXT[], $4::BIGINT[])",
+            )
+            .bind(faq.iter().map(|e| e.customer.0).collect::<Vec<_>>())
+            .bind(faq.iter().map(|e| e.entry_id.as_str()).collect::<Vec<_>>())
+            .bind(faq.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>())
+            .bind(faq.iter().map(|e| ms(e.at)).collect::<Vec<_>>())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(err)?;
+            let totals = rows::faq_totals(faq);
+            sqlx::query(
+                "INSERT INTO faq_stats (entry_id, shown, helped, escalated, updated_at) \
+                 SELECT * FROM UNNEST($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], \
+                                      $5::BIGINT[]) \
+                 ON CONFLICT (entry_id) DO UPDATE SET \
+                     shown = faq_stats.shown + excluded.shown, \
+                     helped = faq_stats.helped + excluded.helped, \
+                     escalated = faq_stats.escalated + excluded.escalated, \
+                     updated_at = GREATEST(faq_stats.updated_at, excluded.updated_at)",
+            )
+            .bind(totals.iter().map(|t| t.0.as_str()).collect::<Vec<_>>())
+            .bind(totals.iter().map(|t| t.1).collect::<Vec<_>>())
+            .bind(totals.iter().map(|t| t.2).collect::<Vec<_>>())
+            .bind(totals.iter().map(|t| t.3).collect::<Vec<_>>())
+            .bind(totals.iter().map(|t| t.4).collect::<Vec<_>>())
+            .execute(&mut *self.tx)
+            .await
+            .map_err(err)?;
+        }
+        Ok(numbers.into_iter().map(TicketNo).collect())
+    }
+
     async fn add_message(&mut self, message: &TicketMessage) -> Result<(), StoreError> {
         let attachments = serde_json::to_string(&message.attachments)
             .map_err(|e| StoreError::Other(format!("attachments cannot be encoded: {e}")))?;
@@ -1740,12 +2060,7 @@ impl Tx for PgTx {
     async fn queue(&mut self, limit: u32) -> Result<Vec<Ticket>, StoreError> {
         // Same expression and predicate as the `tickets_queue` index: an ordered index
         // scan that stops after `limit` rows, however many tickets there are.
-        let sql = format!(
-            "SELECT {TICKET_COLUMNS} FROM tickets \
-             WHERE state IN ('new', 'open', 'waiting_on_customer') \
-             ORDER BY {URGENCY}, number LIMIT $1"
-        );
-        self.fetch_tickets(sqlx::query(&sql).bind(i64::from(limit)))
+        self.fetch_tickets(sqlx::query(&queue_sql()).bind(i64::from(limit)))
             .await
     }
 

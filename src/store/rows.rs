@@ -99,6 +99,25 @@ pub(crate) fn feedback_counts(feedback: FaqFeedback) -> (i64, i64, i64) {
     }
 }
 
+/// Per-entry totals of imported FAQ interactions: `(entry, shown, helped, escalated,
+/// latest at in ms)`, in entry order, for one upsert of `faq_stats`.
+pub(crate) fn faq_totals(faq: &[super::PastFaqEvent]) -> Vec<(String, i64, i64, i64, i64)> {
+    let mut totals: std::collections::BTreeMap<&str, (i64, i64, i64, i64)> =
+        std::collections::BTreeMap::new();
+    for e in faq {
+        let (shown, helped, escalated) = feedback_counts(e.kind);
+        let t = totals.entry(&e.entry_id).or_insert((0, 0, 0, i64::MIN));
+        t.0 += shown;
+        t.1 += helped;
+        t.2 += escalated;
+        t.3 = t.3.max(ms(e.at));
+    }
+    totals
+        .into_iter()
+        .map(|(entry, (s, h, e, at))| (entry.to_string(), s, h, e, at))
+        .collect()
+}
+
 pub(crate) fn ticket_from(row: &impl Cols) -> Result<Ticket, StoreError> {
     let number = row.int("number")?;
     let state_text = row.text("state")?;

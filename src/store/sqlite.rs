@@ -31,8 +31,9 @@ use super::rows::{
 };
 use super::{
     AlertState, ConsoleSession, DueTimer, FaqFeedback, ListedTicket, NewTicket, OutboxClaim,
-    OutboxItem, OutboxStats, OutboxUpdate, Rating, Settled, Store, StoreError, TicketDetails,
-    TicketEvent, TicketFilter, TicketMessage, Tx, Unanswered, WebMessage,
+    OutboxItem, OutboxStats, OutboxUpdate, PastFaqEvent, PastTicket, QueryPlan, Rating, Settled,
+    Store, StoreError, TicketDetails, TicketEvent, TicketFilter, TicketMessage, Tx, Unanswered,
+    WebMessage,
 };
 use crate::domain::{
     ChatAddress, Customer, CustomerId, CustomerIdentity, Language, Outbound, Platform, Ticket,
@@ -174,30 +175,6 @@ impl SqliteStore {
             ctx,
             _alive: alive,
         })
-    }
-
-    /// SQLite's plans (`EXPLAIN QUERY PLAN`, one detail line each) of the large reads: the
-    /// desk's queue, the metric facts and the FAQ facts. For tests and benchmarks that
-    /// check the indexes are used.
-    pub async fn query_plans(&self) -> Result<Vec<(&'static str, String)>, StoreError> {
-        let mut out = Vec::new();
-        for (name, sql) in [
-            ("queue", queue_sql()),
-            ("ticket_facts", TICKET_FACTS_SQL.to_string()),
-            ("faq_facts", FAQ_FACTS_SQL.to_string()),
-        ] {
-            let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .bind(0_i64)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| map_err(&self.ctx, e))?;
-            let details: Vec<String> = rows
-                .iter()
-                .map(|r| get::<String>(r, &self.ctx, "detail"))
-                .collect::<Result<_, _>>()?;
-            out.push((name, details.join("\n")));
-        }
-        Ok(out)
     }
 
     /// For tests of rolled-back units: every later insert into `table` fails (a trigger
@@ -417,6 +394,13 @@ fn queue_sql() -> String {
          ORDER BY {URGENCY}, number LIMIT ?1"
     )
 }
+
+/// Rows asked of the queue in [`Store::query_plans`] (the desk lists 20).
+const PLAN_QUEUE_LIMIT: u32 = 20;
+
+/// Rows per multi-row INSERT of [`Tx::import_history`]: 18 values each, below SQLite's
+/// limit of 32 766 bound values per statement.
+const IMPORT_ROWS: usize = 1000;
 
 /// Metric facts of the tickets a period may count (see [`Store::ticket_facts`]): every
 /// moment of a closed ticket's life but its rating is at or before its closing, so the
@@ -842,6 +826,56 @@ impl Store for SqliteStore {
         .await
         .map_err(|e| map_err(&self.ctx, e))?;
         due.map(|v| from_ms(v, "timers.due_at")).transpose()
+    }
+
+    async fn query_plans(
+        &self,
+        since: Timestamp,
+        analyze: bool,
+    ) -> Result<Vec<QueryPlan>, StoreError> {
+        let mut out = Vec::new();
+        for (name, sql, param) in [
+            ("queue", queue_sql(), i64::from(PLAN_QUEUE_LIMIT)),
+            ("ticket_facts", TICKET_FACTS_SQL.to_string(), ms(since)),
+            ("faq_facts", FAQ_FACTS_SQL.to_string(), ms(since)),
+        ] {
+            let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .bind(param)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| map_err(&self.ctx, e))?;
+            let mut lines: Vec<String> = rows
+                .iter()
+                .map(|r| get::<String>(r, &self.ctx, "detail"))
+                .collect::<Result<_, _>>()?;
+            // SQLite has no EXPLAIN ANALYZE: run the query and say how long it took.
+            if analyze {
+                let started = std::time::Instant::now();
+                let rows = sqlx::query(&sql)
+                    .bind(param)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(|e| map_err(&self.ctx, e))?;
+                lines.push(format!(
+                    "ran in {:.1} ms ({} rows)",
+                    started.elapsed().as_secs_f64() * 1000.0,
+                    rows.len()
+                ));
+            }
+            out.push(QueryPlan {
+                name,
+                plan: lines.join("\n"),
+            });
+        }
+        Ok(out)
+    }
+
+    async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        sqlx::query("ANALYZE")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| map_err(&self.ctx, e))?;
+        Ok(())
     }
 
     async fn ticket_facts(&self, since: Timestamp) -> Result<Vec<TicketFact>, StoreError> {
@@ -1425,6 +1459,99 @@ impl Tx for SqliteTx {
             return Err(StoreError::NotFound(format!("ticket {}", ticket.no)));
         }
         Ok(())
+    }
+
+    async fn import_history(
+        &mut self,
+        tickets: &[PastTicket],
+        faq: &[PastFaqEvent],
+    ) -> Result<Vec<TicketNo>, StoreError> {
+        let ctx = self.ctx();
+        let err = |e| map_err(&ctx, e);
+        // MAX+1 onwards under the write lock held since BEGIN IMMEDIATE, as create_ticket.
+        let last: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(number), 0) FROM tickets")
+            .fetch_one(&mut *self.w.tx)
+            .await
+            .map_err(err)?;
+        let numbers: Vec<i64> = (1..).map(|i| last + i).take(tickets.len()).collect();
+        // Multi-row INSERTs within SQLite's limit of bound values per statement.
+        let rows: Vec<(i64, &PastTicket)> = numbers.iter().copied().zip(tickets).collect();
+        for chunk in rows.chunks(IMPORT_ROWS) {
+            let mut q = sqlx::QueryBuilder::<Sqlite>::new(format!(
+                "INSERT INTO tickets ({TICKET_COLUMNS}) "
+            ));
+            q.push_values(chunk, |mut b, (no, p)| {
+                let t = &p.ticket;
+                b.push_bind(*no)
+                    .push_bind(t.customer.0)
+                    .push_bind(t.state.as_str())
+                    .push_bind(t.category.as_str())
+                    .push_bind(t.priority.as_str())
+                    .push_bind(t.department.as_str())
+                    .push_bind(t.assignee.as_deref())
+                    .push_bind(t.subject.as_str())
+                    .push_bind(ms(t.created_at))
+                    .push_bind(ms(t.updated_at))
+                    .push_bind(ms(t.first_response_due))
+                    .push_bind(ms(t.resolution_due))
+                    .push_bind(t.first_response_at.map(ms))
+                    .push_bind(t.resolved_at.map(ms))
+                    .push_bind(t.closed_at.map(ms))
+                    .push_bind(t.waiting_since.map(ms))
+                    .push_bind(i64::from(t.reopens))
+                    .push_bind(i64::from(t.agent_replies));
+            });
+            q.build().execute(&mut *self.w.tx).await.map_err(err)?;
+            let rated: Vec<_> = chunk
+                .iter()
+                .filter_map(|(no, p)| p.rating.map(|r| (*no, p.ticket.customer.0, r)))
+                .collect();
+            if rated.is_empty() {
+                continue;
+            }
+            let mut q = sqlx::QueryBuilder::<Sqlite>::new(
+                "INSERT INTO ratings (ticket, customer, score, at) ",
+            );
+            q.push_values(&rated, |mut b, (no, customer, (score, at))| {
+                b.push_bind(*no)
+                    .push_bind(*customer)
+                    .push_bind(i64::from(*score))
+                    .push_bind(ms(*at));
+            });
+            q.build().execute(&mut *self.w.tx).await.map_err(err)?;
+        }
+        for chunk in faq.chunks(IMPORT_ROWS) {
+            let mut q = sqlx::QueryBuilder::<Sqlite>::new(
+                "INSERT INTO faq_events (customer, entry_id, kind, at) ",
+            );
+            q.push_values(chunk, |mut b, e| {
+                b.push_bind(e.customer.0)
+                    .push_bind(e.entry_id.as_str())
+                    .push_bind(e.kind.as_str())
+                    .push_bind(ms(e.at));
+            });
+            q.build().execute(&mut *self.w.tx).await.map_err(err)?;
+        }
+        for (entry, shown, helped, escalated, at) in rows::faq_totals(faq) {
+            sqlx::query(
+                "INSERT INTO faq_stats (entry_id, shown, helped, escalated, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (entry_id) DO UPDATE SET \
+                     shown = shown + excluded.shown, \
+                     helped = helped + excluded.helped, \
+                     escalated = escalated + excluded.escalated, \
+                     updated_at = MAX(updated_at, excluded.updated_at)",
+            )
+            .bind(entry)
+            .bind(shown)
+            .bind(helped)
+            .bind(escalated)
+            .bind(at)
+            .execute(&mut *self.w.tx)
+            .await
+            .map_err(err)?;
+        }
+        Ok(numbers.into_iter().map(TicketNo).collect())
     }
 
     async fn add_message(&mut self, message: &TicketMessage) -> Result<(), StoreError> {

@@ -819,6 +819,95 @@ pub async fn metric_facts_cover_the_period(store: Arc<dyn Store>) {
     );
 }
 
+/// A bulk import numbers its tickets after the existing ones and before the next new one
+/// (gap-free), keeps every field, the ratings and the FAQ interactions.
+pub async fn history_is_imported_in_bulk(store: Arc<dyn Store>) {
+    use frontdesk::store::{PastFaqEvent, PastTicket};
+    let mut tx = store.begin().await.unwrap();
+    let c = tx
+        .upsert_customer(&identity("1"), false, t0())
+        .await
+        .unwrap();
+    let first = tx.create_ticket(&new_ticket(c.id, t0())).await.unwrap();
+    let mut solved = first.clone();
+    solved.assignee = Some("ana".into());
+    solved.apply(TicketAction::Claim, at(100)).unwrap();
+    solved.apply(TicketAction::AgentReply, at(200)).unwrap();
+    solved.apply(TicketAction::Resolve, at(300)).unwrap();
+    solved.apply(TicketAction::Reopen, at(400)).unwrap();
+    solved.apply(TicketAction::Resolve, at(500)).unwrap();
+    solved.apply(TicketAction::Confirm, at(600)).unwrap();
+    let mut waiting = first.clone();
+    waiting.apply(TicketAction::Claim, at(50)).unwrap();
+    waiting.apply(TicketAction::AskCustomer, at(60)).unwrap();
+    let past = vec![
+        PastTicket {
+            ticket: solved.clone(),
+            rating: Some((5, at(700))),
+        },
+        PastTicket {
+            ticket: waiting.clone(),
+            rating: None,
+        },
+    ];
+    let faq = vec![
+        PastFaqEvent {
+            customer: c.id,
+            entry_id: "orders.track".into(),
+            kind: FaqFeedback::Shown,
+            at: at(1_000),
+        },
+        PastFaqEvent {
+            customer: c.id,
+            entry_id: "orders.track".into(),
+            kind: FaqFeedback::Helped,
+            at: at(1_001),
+        },
+    ];
+    let numbers = tx.import_history(&past, &faq).await.unwrap();
+    assert_eq!(numbers, vec![TicketNo(2), TicketNo(3)]);
+    assert!(tx.import_history(&[], &[]).await.unwrap().is_empty());
+    let next = tx
+        .create_ticket(&new_ticket(c.id, at(2_000)))
+        .await
+        .unwrap();
+    assert_eq!(next.no, TicketNo(4));
+    tx.commit().await.unwrap();
+
+    for (no, expected) in [(2, &solved), (3, &waiting)] {
+        let back = store
+            .ticket_details(TicketNo(no))
+            .await
+            .unwrap()
+            .unwrap()
+            .ticket;
+        let mut expected = expected.clone();
+        expected.no = TicketNo(no);
+        assert_eq!(back, expected);
+    }
+    let mut tx = store.begin().await.unwrap();
+    let rating = tx.rating(TicketNo(2)).await.unwrap().unwrap();
+    assert_eq!(
+        (rating.score, rating.at, rating.customer),
+        (5, at(700), c.id)
+    );
+    assert_eq!(tx.rating(TicketNo(3)).await.unwrap(), None);
+    drop(tx);
+    let mut facts = store.faq_facts(at(900)).await.unwrap();
+    facts.sort_by_key(|f| f.at);
+    let seen: Vec<_> = facts
+        .iter()
+        .map(|f| (f.kind, f.at, f.next_ticket_at))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (FaqFeedback::Shown, at(1_000), Some(at(2_000))),
+            (FaqFeedback::Helped, at(1_001), None),
+        ]
+    );
+}
+
 /// Alert states: a change is recorded once; clearing needs a firing state.
 pub async fn alert_state_changes_are_recorded_once(store: Arc<dyn Store>) {
     use frontdesk::store::AlertState;
@@ -1351,6 +1440,7 @@ suite!(
     unreachable_customer_dead_letters_their_chat,
     outbox_settle_records_a_batch_then_claims,
     metric_facts_cover_the_period,
+    history_is_imported_in_bulk,
     alert_state_changes_are_recorded_once,
     ratings_are_kept_once_and_take_one_comment,
     timers_are_leased_fired_once_and_replaced,
@@ -1685,8 +1775,13 @@ async fn queue_and_report_queries_use_their_indexes() {
     let seeded = frontdesk::seed::seed(&store, &plan).await.unwrap();
     assert_eq!(seeded.tickets, 300);
     assert!(seeded.active > 0 && seeded.ratings > 0 && seeded.faq_events > 0);
-    let plans: std::collections::HashMap<_, _> =
-        store.query_plans().await.unwrap().into_iter().collect();
+    let plans: std::collections::HashMap<_, _> = store
+        .query_plans(t0() - chrono::Duration::days(1), false)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.name, p.plan))
+        .collect();
     let queue = &plans["queue"];
     assert!(queue.contains("USING INDEX tickets_queue"), "{queue}");
     assert!(!queue.contains("TEMP B-TREE"), "{queue}");
