@@ -15,18 +15,30 @@ use tokio::sync::watch;
 use crate::store::{Leadership, Store};
 
 /// How a replica competes for a role.
+///
+/// No two holders at once: the lock can outlive a holder's knowledge of it (its session
+/// was ended by the server or an administrator, or the network between them was cut)
+/// while its work still runs. The holder finds out at its next check, at most
+/// `check_every` + the store's check time-out (2 s) later, and then stops its work; a
+/// new holder waits `grace` — longer than that plus the work's stopping time — before
+/// starting, so the old work has ended (e.g. Telegram never sees two long polls, which it
+/// would refuse with 409). Take-over after a holder dies: about `check_every` + `grace`.
 #[derive(Debug, Clone)]
 pub struct LeaderConfig {
     /// How often a replica that does not hold the role tries to take it, and how often
-    /// the holder checks that it still does. A dead holder's role is taken over within
-    /// about this long (its session lock goes with the process).
+    /// the holder checks that it still does.
     pub check_every: Duration,
+    /// How long a new holder waits before starting the work.
+    pub grace: Duration,
 }
 
 impl Default for LeaderConfig {
     fn default() -> Self {
         LeaderConfig {
-            check_every: Duration::from_secs(2),
+            check_every: Duration::from_secs(1),
+            // 1 s between checks + 2 s check time-out + 2 s for the work to stop (a long
+            // poll's last confirmation is bounded to 2 s).
+            grace: Duration::from_secs(5) + Duration::from_millis(500),
         }
     }
 }
@@ -115,6 +127,22 @@ impl Leader {
         F: FnMut(watch::Receiver<bool>) -> Fut,
         Fut: Future<Output = ()>,
     {
+        // Whoever held the role before may not have noticed yet that it lost it.
+        if lease.shared() && !self.config.grace.is_zero() {
+            tracing::info!(role = %self.role, grace = ?self.config.grace, "waiting for a previous holder to stop");
+            tokio::select! {
+                _ = tokio::time::sleep(self.config.grace) => {}
+                changed = shutdown.changed() => if changed.is_err() || *shutdown.borrow() {
+                    lease.release().await;
+                    return true;
+                },
+            }
+            if !lease.still_held().await {
+                tracing::warn!(role = %self.role, "role lost before its work started");
+                return false;
+            }
+        }
+        tracing::info!(role = %self.role, "this replica now runs the role's work");
         let (stop_tx, stop_rx) = watch::channel(false);
         let running = work(stop_rx);
         tokio::pin!(running);

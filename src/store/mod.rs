@@ -352,6 +352,11 @@ pub trait Leadership: Send {
     async fn still_held(&mut self) -> bool;
     /// Gives the role up at once, so another process can take it without waiting.
     async fn release(self: Box<Self>);
+    /// Whether a previous holder may still be running the work when this one gets the
+    /// role (so the new holder waits [`crate::leader::LeaderConfig::grace`] first).
+    fn shared(&self) -> bool {
+        true
+    }
 }
 
 /// Leadership in a store that one process owns: always held.
@@ -364,6 +369,9 @@ impl Leadership for SoleProcess {
         true
     }
     async fn release(self: Box<Self>) {}
+    fn shared(&self) -> bool {
+        false
+    }
 }
 
 /// The persistence port. Implementations: SQLite (embedded, one process) and PostgreSQL

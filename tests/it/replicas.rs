@@ -408,8 +408,13 @@ async fn postgres_leader_runs_the_work_on_one_replica_and_again_after_its_sessio
     let db = PgSchema::new();
     let config = LeaderConfig {
         check_every: Duration::from_millis(100),
+        // The check time-out (2 s) + the check interval: the old work has stopped.
+        grace: Duration::from_millis(2200),
     };
     let running: Arc<[AtomicUsize; 2]> = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+    // Holders running the work at once, at most (never 2).
+    let overlap = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
     let starts = Arc::new(AtomicUsize::new(0));
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
@@ -417,15 +422,22 @@ async fn postgres_leader_runs_the_work_on_one_replica_and_again_after_its_sessio
         let leader = Leader::new(db.open().await, "gateway", config.clone());
         let running = Arc::clone(&running);
         let starts = Arc::clone(&starts);
+        let (overlap, most) = (Arc::clone(&overlap), Arc::clone(&most));
         let shutdown = shutdown_rx.clone();
         tasks.push(tokio::spawn(async move {
             leader
                 .run(shutdown, |mut stop| {
                     let running = Arc::clone(&running);
+                    let (overlap, most) = (Arc::clone(&overlap), Arc::clone(&most));
                     starts.fetch_add(1, Ordering::SeqCst);
                     async move {
                         running[i].fetch_add(1, Ordering::SeqCst);
+                        let now = overlap.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(now, Ordering::SeqCst);
                         let _ = stop.wait_for(|s| *s).await;
+                        // Like a long poll: stopping takes a moment.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        overlap.fetch_sub(1, Ordering::SeqCst);
                         running[i].fetch_sub(1, Ordering::SeqCst);
                     }
                 })
@@ -472,6 +484,7 @@ async fn postgres_leader_runs_the_work_on_one_replica_and_again_after_its_sessio
         t.await.unwrap();
     }
     assert!(holder(&running).is_empty(), "work stopped on shutdown");
+    assert_eq!(most.load(Ordering::SeqCst), 1, "never two holders at once");
 }
 
 /// Work that ends by itself (a refused token) ends the competition for the role.

@@ -53,6 +53,10 @@ struct State_ {
     topics: Vec<(i64, String)>,
     /// The desk is a plain supergroup and the bot a plain member (misconfigured).
     desk_misconfigured: bool,
+    /// getUpdates calls in progress, and how many began while another was (Telegram
+    /// refuses those with 409 "terminated by other getUpdates request").
+    polls_active: usize,
+    poll_conflicts: usize,
     /// Bumped by `replay_all`: a long poll begun before it (by a process that has since
     /// crashed) ends empty instead of confirming the replayed updates.
     epoch: u64,
@@ -130,6 +134,11 @@ impl FakeBotApi {
             s.epoch += 1;
         }
         self.inner.changed.notify_waiters();
+    }
+
+    /// getUpdates calls that began while another was still in progress: two pollers.
+    pub fn poll_conflicts(&self) -> usize {
+        self.lock().poll_conflicts
     }
 
     pub fn script_send(&self, reply: Reply) {
@@ -333,7 +342,31 @@ async fn handle(
     }
 }
 
+/// Counts a getUpdates in progress; dropped with the request (also when the client
+/// goes away mid-poll).
+struct Polling<'a>(&'a Inner);
+
+impl<'a> Polling<'a> {
+    fn begin(inner: &'a Inner) -> Polling<'a> {
+        let mut s = inner.state.lock().unwrap();
+        if s.polls_active > 0 {
+            s.poll_conflicts += 1;
+        }
+        s.polls_active += 1;
+        Polling(inner)
+    }
+}
+
+impl Drop for Polling<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.0.state.lock() {
+            s.polls_active -= 1;
+        }
+    }
+}
+
 async fn get_updates(inner: &Inner, body: &Value) -> axum::response::Response {
+    let _polling = Polling::begin(inner);
     let offset = body["offset"].as_i64().unwrap_or(0);
     let limit = body["limit"].as_u64().unwrap_or(100) as usize;
     let timeout = Duration::from_secs(body["timeout"].as_u64().unwrap_or(0));

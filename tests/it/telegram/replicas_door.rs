@@ -324,7 +324,36 @@ async fn webhook_replicas_with_a_kill(customers: usize, each: usize) {
     }
 }
 
+/// How the polling leader is taken out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// SIGKILL of the process.
+    Process,
+    /// Only its database session (`pg_terminate_backend` of the lock's session, as an
+    /// administrator or a network cut would): the process lives on.
+    Session,
+}
+
+/// Ends the session that holds the Telegram polling lock of `schema`.
+async fn terminate_lock_session(schema: &PgSchema) {
+    let mut conn = schema.connect().await;
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks \
+         WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() \
+           AND objid = hashtext($1)::oid",
+    )
+    .bind(format!("leader:{}:telegram-polling", schema.name()))
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(ended, vec![true], "one lock session ended");
+}
+
 async fn polling_replicas_with_a_leader_kill(customers: usize, each: usize) {
+    polling_replicas_with_a_leader_cut(customers, each, Cut::Process).await
+}
+
+async fn polling_replicas_with_a_leader_cut(customers: usize, each: usize, cut: Cut) {
     let fake = FakeBotApi::start().await;
     let schema = PgSchema::new();
     let mut replicas: Vec<Replica> = (0..3)
@@ -334,6 +363,7 @@ async fn polling_replicas_with_a_leader_kill(customers: usize, each: usize) {
         r.healthy().await;
     }
     const HOLDS: &str = "this replica now holds the role";
+    const RUNS: &str = "this replica now runs the role's work";
     let leader = {
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
@@ -371,17 +401,25 @@ async fn polling_replicas_with_a_leader_kill(customers: usize, each: usize) {
         assert!(Instant::now() < deadline, "the leader answered nothing");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    replicas[leader].kill();
+    let runs = |replicas: &[Replica]| -> Vec<usize> {
+        replicas
+            .iter()
+            .map(|r| r.log().matches(RUNS).count())
+            .collect()
+    };
+    let before = runs(&replicas);
+    match cut {
+        Cut::Process => replicas[leader].kill(),
+        Cut::Session => terminate_lock_session(&schema).await,
+    }
     let killed = Instant::now();
     for k in half..each {
         push(k);
     }
+    // Taken over: some replica (after a session cut, maybe the same) starts polling again.
     let new_leader = loop {
-        if let Some(i) = replicas
-            .iter()
-            .enumerate()
-            .position(|(i, r)| i != leader && r.log().contains(HOLDS))
-        {
+        let now = runs(&replicas);
+        if let Some(i) = (0..replicas.len()).find(|i| now[*i] > before[*i]) {
             break i;
         }
         assert!(
@@ -396,11 +434,24 @@ async fn polling_replicas_with_a_leader_kill(customers: usize, each: usize) {
     let dir = tempfile::tempdir().unwrap();
     let duplicates = check_exactly_once(&fake, &schema, dir.path(), customers, each);
     eprintln!(
-        "long polling, 3 replicas: {total} messages from {customers} customers; leader {leader} killed, \
-         replica {new_leader} took over after {:.1}s; all replies in {:.1}s; duplicate replies (SPEC §9 window): {duplicates}",
+        "long polling, 3 replicas: {total} messages from {customers} customers; leader {leader} cut ({cut:?}), \
+         replica {new_leader} took over after {:.1}s; all replies in {:.1}s; duplicate replies (SPEC §9 window): {duplicates}; \
+         overlapping getUpdates: {}",
         takeover.as_secs_f64(),
-        all_replied.as_secs_f64()
+        all_replied.as_secs_f64(),
+        fake.poll_conflicts()
     );
+    // Never two pollers (Telegram would answer 409), and the role came back within 15 s.
+    assert_eq!(fake.poll_conflicts(), 0, "two replicas polled at once");
+    assert!(
+        takeover < Duration::from_secs(15),
+        "take-over after {takeover:?}"
+    );
+    if cut == Cut::Session {
+        for r in &mut replicas {
+            r.bin().assert_running();
+        }
+    }
     assert!(
         duplicates <= IN_FLIGHT_PER_REPLICA,
         "{duplicates} duplicates"
@@ -418,6 +469,13 @@ async fn replicas_webhook_kill_one_mid_run_nothing_lost_or_doubled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_polling_leader_killed_another_takes_over_nothing_lost() {
     polling_replicas_with_a_leader_kill(30, 10).await;
+}
+
+/// Only the leader's database session dies (terminated on the server): the leader stops
+/// polling, some replica polls again within 15 s, never two at once, nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_polling_leader_session_ended_polling_moves_without_two_pollers() {
+    polling_replicas_with_a_leader_cut(30, 10, Cut::Session).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
