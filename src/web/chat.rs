@@ -1,6 +1,7 @@
 //! The web chat: a third customer channel. A visitor is known by a random cookie; their
-//! messages and button presses become [`Inbound`] items for [`Service::handle`]. The web
-//! transport delivers by recording the message in the store ([`Store::append_web_message`]),
+//! messages and button presses become [`Inbound`] items for
+//! [`crate::service::Service::handle`]. The web transport delivers by recording the
+//! message in the store ([`Store::append_web_message`]),
 //! so the store is the chat's log: a browser's event stream (server-sent events) replays it
 //! after its `Last-Event-ID`, a restart keeps it, and a replica serves a message another
 //! replica's outbox worker delivered. Open streams are woken at once by deliveries in this
@@ -146,9 +147,8 @@ impl WebTransport {
         }
     }
 
-    /// The chat's messages after `after` (all kept ones, up to the latest
-    /// [`REPLAY_LEN`], when `None`), then each new one as it is delivered. Ends only when
-    /// the browser goes away.
+    /// The chat's messages after `after` (the latest 100 when `None`), then each new one
+    /// as it is delivered. Ends only when the browser goes away.
     pub fn stream(&self, chat: &str, after: Option<i64>) -> impl Stream<Item = WebMessage> {
         struct State {
             store: Arc<dyn Store>,
@@ -196,7 +196,7 @@ impl WebTransport {
         })
     }
 
-    /// The latest messages of a web chat (at most [`REPLAY_LEN`]), oldest first.
+    /// The latest messages of a web chat (at most 100), oldest first.
     pub async fn history(&self, chat: &str) -> Result<Vec<WebMessage>, StoreError> {
         Ok(self
             .store

@@ -1,6 +1,6 @@
 //! The operators' console pages: overview (the figures of `/stats` and `frontdesk report`
 //! from [`crate::metrics`]), the ticket list with filters, and a ticket page whose actions
-//! are desk commands handed to [`Service::handle_desk`] — the same commands the chat desks
+//! are desk commands handed to [`crate::service::Service::handle_desk`] — the same commands the chat desks
 //! send, so every desk stays in sync.
 //!
 //! Reads the store for display; every change goes through the service.
