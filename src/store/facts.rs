@@ -96,18 +96,20 @@ pub(crate) fn tickets_from_json(json: &str) -> Result<Vec<TicketFact>, StoreErro
     rows.into_iter().map(ticket_fact).collect()
 }
 
-/// Ticket facts as one array per column (PostgreSQL `array_agg`, decoded by the driver in
-/// binary): the rows of [`tickets_from_json`] without the rating (read separately, see
-/// [`RatingColumns`]) and with the customer, which links FAQ answers to the next ticket.
+/// Ticket facts of one group of tickets that share platform, department, assignee,
+/// priority and state, one array per remaining column (PostgreSQL `array_agg` ... `GROUP
+/// BY`, decoded by the driver in binary): a year of a large desk is a million tickets, and
+/// text per ticket (JSON, or text arrays) cost more than the query. The rating is read
+/// separately (see [`RatingColumns`]); the customer links FAQ answers to the next ticket.
 #[derive(Debug, Default)]
 pub(crate) struct TicketColumns {
+    pub platform: String,
+    pub department: String,
+    pub assignee: Option<String>,
+    pub priority: String,
+    pub state: String,
     pub number: Vec<i64>,
     pub customer: Vec<i64>,
-    pub platform: Vec<String>,
-    pub department: Vec<String>,
-    pub assignee: Vec<Option<String>>,
-    pub priority: Vec<String>,
-    pub state: Vec<String>,
     pub created_at: Vec<i64>,
     pub first_response_due: Vec<i64>,
     pub first_response_at: Vec<Option<i64>>,
@@ -126,13 +128,13 @@ pub(crate) struct RatingColumns {
     pub at: Vec<i64>,
 }
 
-/// FAQ interactions of the period, one array per column.
+/// FAQ interactions of the period with one entry, platform and kind: customer and time.
 #[derive(Debug, Default)]
 pub(crate) struct FaqColumns {
+    pub entry_id: String,
+    pub platform: String,
+    pub kind: String,
     pub customer: Vec<i64>,
-    pub entry_id: Vec<String>,
-    pub platform: Vec<String>,
-    pub kind: Vec<String>,
     pub at: Vec<i64>,
 }
 
@@ -145,9 +147,9 @@ fn same_length(what: &str, n: usize, lengths: &[usize]) -> Result<(), StoreError
     Ok(())
 }
 
-/// The metric facts of a period from the columns the store read in one snapshot: the
-/// ticket parts (each ticket once), the ratings given in the period and, when asked for,
-/// the FAQ interactions.
+/// The metric facts of a period from the groups the store read in one snapshot (each
+/// ticket in one group), the ratings given in the period and, when asked for, the FAQ
+/// interactions.
 ///
 /// An FAQ answer's next ticket is found here instead of by a lookup per answer in SQL:
 /// the answers of a period starting at `since` are at or after `since`, and so are the
@@ -155,91 +157,77 @@ fn same_length(what: &str, n: usize, lengths: &[usize]) -> Result<(), StoreError
 /// ticket facts (it is active, or closed at or after its creation). One sort of the
 /// tickets by customer and a binary search per answer replace a million index lookups.
 pub(crate) fn assemble(
-    parts: Vec<TicketColumns>,
+    groups: Vec<TicketColumns>,
     ratings: RatingColumns,
-    faq: Option<FaqColumns>,
+    faq: Option<Vec<FaqColumns>>,
 ) -> Result<(Vec<TicketFact>, Vec<FaqFact>), StoreError> {
     same_length(
         "ratings",
         ratings.ticket.len(),
         &[ratings.score.len(), ratings.at.len()],
     )?;
-    let rated: std::collections::HashMap<i64, (i64, i64)> = ratings
+    let rated: std::collections::HashMap<i64, (u8, Timestamp)> = ratings
         .ticket
         .iter()
         .zip(ratings.score.iter().zip(&ratings.at))
-        .map(|(&t, (&s, &a))| (t, (s, a)))
-        .collect();
-    let total: usize = parts.iter().map(|p| p.number.len()).sum();
+        .map(|(&t, (&score, &at))| {
+            let score = u8::try_from(score)
+                .ok()
+                .filter(|s| (1..=5).contains(s))
+                .ok_or_else(|| corrupt(format!("ratings.score: {score} out of range")))?;
+            Ok((t, (score, time(at, "ratings.at")?)))
+        })
+        .collect::<Result<_, StoreError>>()?;
+    let total: usize = groups.iter().map(|g| g.number.len()).sum();
     let mut tickets = Vec::with_capacity(total);
     let mut created: Vec<(i64, i64)> = Vec::new();
-    for c in parts {
-        let n = c.number.len();
+    for g in groups {
+        let n = g.number.len();
         same_length(
             "ticket facts",
             n,
             &[
-                c.customer.len(),
-                c.platform.len(),
-                c.department.len(),
-                c.assignee.len(),
-                c.priority.len(),
-                c.state.len(),
-                c.created_at.len(),
-                c.first_response_due.len(),
-                c.first_response_at.len(),
-                c.resolution_due.len(),
-                c.resolved_at.len(),
-                c.closed_at.len(),
-                c.reopens.len(),
-                c.agent_replies.len(),
+                g.customer.len(),
+                g.created_at.len(),
+                g.first_response_due.len(),
+                g.first_response_at.len(),
+                g.resolution_due.len(),
+                g.resolved_at.len(),
+                g.closed_at.len(),
+                g.reopens.len(),
+                g.agent_replies.len(),
             ],
         )?;
         if faq.is_some() {
-            created.extend(c.customer.iter().copied().zip(c.created_at.iter().copied()));
+            created.extend(g.customer.iter().copied().zip(g.created_at.iter().copied()));
         }
-        let texts = c
-            .platform
-            .into_iter()
-            .zip(c.department)
-            .zip(c.assignee)
-            .zip(c.priority)
-            .zip(c.state);
-        for (i, ((((platform, department), assignee), priority), state)) in texts.enumerate() {
-            let rating = rated.get(&c.number[i]);
-            tickets.push(ticket_fact((
-                c.number[i],
+        let platform = named::<Platform>(&g.platform, "customers.platform")?;
+        let priority = named::<Priority>(&g.priority, "tickets.priority")?;
+        let state = TicketState::parse(&g.state)
+            .ok_or_else(|| corrupt(format!("tickets.state: unknown `{}`", g.state)))?;
+        for i in 0..n {
+            tickets.push(TicketFact {
+                no: TicketNo(g.number[i]),
                 platform,
-                department,
-                assignee,
+                department: g.department.clone(),
+                assignee: g.assignee.clone(),
                 priority,
                 state,
-                c.created_at[i],
-                c.first_response_due[i],
-                c.first_response_at[i],
-                c.resolution_due[i],
-                c.resolved_at[i],
-                c.closed_at[i],
-                c.reopens[i],
-                c.agent_replies[i],
-                rating.map(|r| r.0),
-                rating.map(|r| r.1),
-            ))?);
+                created_at: time(g.created_at[i], "tickets.created_at")?,
+                first_response_due: time(g.first_response_due[i], "tickets.first_response_due")?,
+                first_response_at: opt_time(g.first_response_at[i], "tickets.first_response_at")?,
+                resolution_due: time(g.resolution_due[i], "tickets.resolution_due")?,
+                resolved_at: opt_time(g.resolved_at[i], "tickets.resolved_at")?,
+                closed_at: opt_time(g.closed_at[i], "tickets.closed_at")?,
+                reopens: count(g.reopens[i], "tickets.reopens")?,
+                agent_replies: count(g.agent_replies[i], "tickets.agent_replies")?,
+                rating: rated.get(&g.number[i]).copied(),
+            });
         }
     }
     let Some(faq) = faq else {
         return Ok((tickets, Vec::new()));
     };
-    same_length(
-        "FAQ facts",
-        faq.customer.len(),
-        &[
-            faq.entry_id.len(),
-            faq.platform.len(),
-            faq.kind.len(),
-            faq.at.len(),
-        ],
-    )?;
     created.sort_unstable();
     let next_ticket = |customer: i64, at: i64| {
         let i = created.partition_point(|&k| k < (customer, at));
@@ -248,19 +236,25 @@ pub(crate) fn assemble(
             .filter(|(c, _)| *c == customer)
             .map(|&(_, created_at)| created_at)
     };
-    let rows = faq
-        .entry_id
-        .into_iter()
-        .zip(faq.platform)
-        .zip(faq.kind)
-        .enumerate();
-    let mut events = Vec::with_capacity(faq.at.len());
-    for (i, ((entry_id, platform), kind)) in rows {
-        let (customer, at) = (faq.customer[i], faq.at[i]);
-        let next = (kind == FaqFeedback::Shown.as_str())
-            .then(|| next_ticket(customer, at))
-            .flatten();
-        events.push(faq_fact((entry_id, platform, kind, at, next))?);
+    let mut events = Vec::with_capacity(faq.iter().map(|g| g.at.len()).sum());
+    for g in faq {
+        same_length("FAQ facts", g.customer.len(), &[g.at.len()])?;
+        let platform = named::<Platform>(&g.platform, "customers.platform")?;
+        let kind = FaqFeedback::parse(&g.kind)
+            .ok_or_else(|| corrupt(format!("faq_events.kind: unknown `{}`", g.kind)))?;
+        for (&customer, &at) in g.customer.iter().zip(&g.at) {
+            let next = match kind {
+                FaqFeedback::Shown => next_ticket(customer, at),
+                _ => None,
+            };
+            events.push(FaqFact {
+                entry_id: g.entry_id.clone(),
+                platform,
+                kind,
+                at: time(at, "faq_events.at")?,
+                next_ticket_at: opt_time(next, "tickets.created_at")?,
+            });
+        }
     }
     Ok((tickets, events))
 }

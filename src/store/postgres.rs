@@ -515,20 +515,17 @@ fn queue_sql() -> String {
 /// Rows asked of the queue in [`Store::query_plans`] (the desk lists 20).
 const PLAN_QUEUE_LIMIT: u32 = 20;
 
-/// One row of arrays, one per column, of the metric facts of the tickets `t` (joined with
-/// their customer `c`), decoded in binary by `super::facts::TicketColumns`: a year of a
-/// large desk is a million tickets, and text per row (JSON) cost more than the query.
-const FACT_ARRAYS: &str = "COALESCE(array_agg(t.number), '{}'), \
-     COALESCE(array_agg(t.customer), '{}'), COALESCE(array_agg(c.platform), '{}'), \
-     COALESCE(array_agg(t.department), '{}'), COALESCE(array_agg(t.assignee), '{}'), \
-     COALESCE(array_agg(t.priority), '{}'), COALESCE(array_agg(t.state), '{}'), \
-     COALESCE(array_agg(t.created_at), '{}'), COALESCE(array_agg(t.first_response_due), '{}'), \
-     COALESCE(array_agg(t.first_response_at), '{}'), COALESCE(array_agg(t.resolution_due), '{}'), \
-     COALESCE(array_agg(t.resolved_at), '{}'), COALESCE(array_agg(t.closed_at), '{}'), \
-     COALESCE(array_agg(t.reopens::BIGINT), '{}'), \
-     COALESCE(array_agg(t.agent_replies::BIGINT), '{}')";
+/// The metric facts of the tickets `t` (joined with their customer `c`), one row per
+/// platform, department, assignee, priority and state with an array per other column
+/// (decoded in binary by `super::facts::TicketColumns`): a year of a large desk is a
+/// million tickets, and text per ticket (JSON, text arrays) cost more than the query.
+const FACT_GROUPS: &str = "c.platform, t.department, t.assignee, t.priority, t.state, \
+     array_agg(t.number), array_agg(t.customer), array_agg(t.created_at), \
+     array_agg(t.first_response_due), array_agg(t.first_response_at), \
+     array_agg(t.resolution_due), array_agg(t.resolved_at), array_agg(t.closed_at), \
+     array_agg(t.reopens::BIGINT), array_agg(t.agent_replies::BIGINT)";
 
-/// The ticket columns [`FACT_ARRAYS`] needs.
+/// The ticket columns [`FACT_GROUPS`] needs.
 const FACT_COLUMNS: &str = "number, customer, department, assignee, priority, state, \
      created_at, first_response_due, first_response_at, resolution_due, resolved_at, \
      closed_at, reopens, agent_replies";
@@ -541,12 +538,12 @@ const FACT_COLUMNS: &str = "number, customer, department, assignee, priority, st
 /// closed before it by [`rated_tickets_sql`].
 fn ticket_facts_sql() -> String {
     format!(
-        "SELECT {FACT_ARRAYS} FROM ( \
+        "SELECT {FACT_GROUPS} FROM ( \
              SELECT {FACT_COLUMNS} FROM tickets \
              WHERE state IN ('new', 'open', 'waiting_on_customer', 'resolved') \
              UNION ALL \
              SELECT {FACT_COLUMNS} FROM tickets WHERE closed_at >= $1 AND state = 'closed' \
-         ) t JOIN customers c ON c.id = t.customer"
+         ) t JOIN customers c ON c.id = t.customer GROUP BY 1, 2, 3, 4, 5"
     )
 }
 
@@ -554,8 +551,8 @@ fn ticket_facts_sql() -> String {
 /// [`ticket_facts_sql`] did not return.
 fn rated_tickets_sql() -> String {
     format!(
-        "SELECT {FACT_ARRAYS} FROM tickets t JOIN customers c ON c.id = t.customer \
-         WHERE t.number = ANY($1)"
+        "SELECT {FACT_GROUPS} FROM tickets t JOIN customers c ON c.id = t.customer \
+         WHERE t.number = ANY($1) GROUP BY 1, 2, 3, 4, 5"
     )
 }
 
@@ -564,23 +561,23 @@ const RATINGS_SQL: &str = "SELECT COALESCE(array_agg(ticket), '{}'), \
      COALESCE(array_agg(score::BIGINT), '{}'), COALESCE(array_agg(at), '{}') \
      FROM ratings WHERE at >= $1";
 
-/// FAQ interactions of a period (`faq_events_at`), arrays like [`FACT_ARRAYS`]; the next
-/// ticket of each answer is found by `super::facts::assemble`.
-const FAQ_FACTS_SQL: &str = "SELECT COALESCE(array_agg(e.customer), '{}'), \
-     COALESCE(array_agg(e.entry_id), '{}'), COALESCE(array_agg(c.platform), '{}'), \
-     COALESCE(array_agg(e.kind), '{}'), COALESCE(array_agg(e.at), '{}') \
+/// FAQ interactions of a period (`faq_events_at`), one row per entry, platform and kind
+/// like [`FACT_GROUPS`]; the next ticket of each answer is found by
+/// `super::facts::assemble`.
+const FAQ_FACTS_SQL: &str = "SELECT e.entry_id, c.platform, e.kind, \
+     array_agg(e.customer), array_agg(e.at) \
      FROM faq_events e JOIN customers c ON c.id = e.customer \
-     WHERE e.at >= $1";
+     WHERE e.at >= $1 GROUP BY 1, 2, 3";
 
 fn ticket_columns(row: &PgRow, ctx: &Ctx) -> Result<super::facts::TicketColumns, StoreError> {
     Ok(super::facts::TicketColumns {
-        number: column(row, 0, ctx)?,
-        customer: column(row, 1, ctx)?,
-        platform: column(row, 2, ctx)?,
-        department: column(row, 3, ctx)?,
-        assignee: column(row, 4, ctx)?,
-        priority: column(row, 5, ctx)?,
-        state: column(row, 6, ctx)?,
+        platform: column(row, 0, ctx)?,
+        department: column(row, 1, ctx)?,
+        assignee: column(row, 2, ctx)?,
+        priority: column(row, 3, ctx)?,
+        state: column(row, 4, ctx)?,
+        number: column(row, 5, ctx)?,
+        customer: column(row, 6, ctx)?,
         created_at: column(row, 7, ctx)?,
         first_response_due: column(row, 8, ctx)?,
         first_response_at: column(row, 9, ctx)?,
@@ -594,17 +591,19 @@ fn ticket_columns(row: &PgRow, ctx: &Ctx) -> Result<super::facts::TicketColumns,
 
 impl PgStore {
     /// A read-only snapshot for the metric facts. Without JIT: compiling these plans took
-    /// 0.3–1.2 s, more than running them.
+    /// 0.3–1.2 s, more than running them; with room to group a year of tickets in memory.
     async fn facts_tx(&self) -> Result<Transaction<'static, Postgres>, StoreError> {
         let mut tx = self
             .pool
             .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .await
             .map_err(|e| self.err(e))?;
-        sqlx::query("SET LOCAL jit = off")
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
+        for setting in ["SET LOCAL jit = off", "SET LOCAL work_mem = '256MB'"] {
+            sqlx::query(setting)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
         Ok(tx)
     }
 
@@ -630,13 +629,18 @@ impl PgStore {
             score: column(&row, 1, ctx)?,
             at: column(&row, 2, ctx)?,
         };
-        let row = sqlx::query(&ticket_facts_sql())
+        let mut groups = sqlx::query(&ticket_facts_sql())
             .bind(since)
-            .fetch_one(&mut *tx)
+            .fetch_all(&mut *tx)
             .await
-            .map_err(err)?;
-        let mut parts = vec![ticket_columns(&row, ctx)?];
-        let present: std::collections::HashSet<i64> = parts[0].number.iter().copied().collect();
+            .map_err(err)?
+            .iter()
+            .map(|row| ticket_columns(row, ctx))
+            .collect::<Result<Vec<_>, _>>()?;
+        let present: std::collections::HashSet<i64> = groups
+            .iter()
+            .flat_map(|g| g.number.iter().copied())
+            .collect();
         let missing: Vec<i64> = ratings
             .ticket
             .iter()
@@ -644,31 +648,39 @@ impl PgStore {
             .filter(|t| !present.contains(t))
             .collect();
         if !missing.is_empty() {
-            let row = sqlx::query(&rated_tickets_sql())
+            for row in sqlx::query(&rated_tickets_sql())
                 .bind(&missing)
-                .fetch_one(&mut *tx)
+                .fetch_all(&mut *tx)
                 .await
-                .map_err(err)?;
-            parts.push(ticket_columns(&row, ctx)?);
+                .map_err(err)?
+            {
+                groups.push(ticket_columns(&row, ctx)?);
+            }
         }
         let faq = if faq {
-            let row = sqlx::query(FAQ_FACTS_SQL)
+            let rows = sqlx::query(FAQ_FACTS_SQL)
                 .bind(since)
-                .fetch_one(&mut *tx)
+                .fetch_all(&mut *tx)
                 .await
                 .map_err(err)?;
-            Some(FaqColumns {
-                customer: column(&row, 0, ctx)?,
-                entry_id: column(&row, 1, ctx)?,
-                platform: column(&row, 2, ctx)?,
-                kind: column(&row, 3, ctx)?,
-                at: column(&row, 4, ctx)?,
-            })
+            let groups = rows
+                .iter()
+                .map(|row| {
+                    Ok(FaqColumns {
+                        entry_id: column(row, 0, ctx)?,
+                        platform: column(row, 1, ctx)?,
+                        kind: column(row, 2, ctx)?,
+                        customer: column(row, 3, ctx)?,
+                        at: column(row, 4, ctx)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            Some(groups)
         } else {
             None
         };
         tx.commit().await.map_err(err)?;
-        super::facts::assemble(parts, ratings, faq)
+        super::facts::assemble(groups, ratings, faq)
     }
 }
 
