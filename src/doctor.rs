@@ -4,7 +4,8 @@
 //!
 //! Edge code: reads settings, opens the store (applying migrations, as `run` would) and
 //! asks the platforms read-only questions (Telegram `getMe`, `getChat`,
-//! `getChatMember`; Discord `GET /users/@me`). Changes nothing on a platform and decides nothing about tickets.
+//! `getChatMember`; Discord `GET /users/@me`, the desk channel, the bot's member entry and
+//! the server's roles). Changes nothing on a platform and decides nothing about tickets.
 
 use crate::adapters::discord::{DiscordChannel, DiscordConfig};
 use crate::adapters::telegram::{TelegramChannel, TelegramConfig};
@@ -153,10 +154,18 @@ async fn discord(settings: &Settings, checks: &mut Vec<Check>) {
         }
     };
     let api = config.api_url.clone();
-    let problems = DiscordChannel::new(token, config).doctor().await;
+    let desk = settings.discord.desk_channel_id.map(|id| id.to_string());
+    let problems = DiscordChannel::new(token, config)
+        .doctor(desk.as_deref())
+        .await;
     if problems.is_empty() {
         checks.push(Check::Ok(format!(
-            "discord: REST API {api} accepts the token"
+            "discord: REST API {api} accepts the token{}",
+            if desk.is_some() {
+                "; the desk channel is a text channel where the bot may post and manage threads"
+            } else {
+                ""
+            }
         )));
     }
     checks.extend(problems.into_iter().map(Check::Problem));

@@ -176,25 +176,41 @@ impl DiscordChannel {
         self
     }
 
-    /// `frontdesk doctor`: does the REST API accept the token (GET /users/@me)? One
-    /// sentence per problem; empty when all is well. Changes nothing on Discord's side.
-    pub async fn doctor(&self) -> Vec<String> {
+    /// `frontdesk doctor`: does the REST API accept the token (GET /users/@me), and can the
+    /// desk (`desk`, the configured channel id) work — a text channel the bot reads, in a
+    /// server where its roles allow posting and managing threads? One sentence per
+    /// problem; empty when all is well. Changes nothing on Discord's side.
+    pub async fn doctor(&self, desk: Option<&str>) -> Vec<String> {
         const PATIENCE: Duration = Duration::from_secs(10);
-        match tokio::time::timeout(PATIENCE, self.http.get_current_user()).await {
-            Ok(Ok(_)) => Vec::new(),
-            Ok(Err(e)) if status_of(&e) == Some(401) => vec![
+        let token = match tokio::time::timeout(PATIENCE, self.http.get_current_user()).await {
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) if status_of(&e) == Some(401) => Some(
                 "discord: the bot token was refused (GET /users/@me: 401 Unauthorized) — check DISCORD_BOT_TOKEN".into(),
-            ],
-            Ok(Err(e)) => vec![format!(
+            ),
+            Ok(Err(e)) => Some(format!(
                 "discord: GET /users/@me at {} failed ({})",
                 self.config.api_url,
                 describe(&e)
-            )],
-            Err(_) => vec![format!(
+            )),
+            Err(_) => Some(format!(
                 "discord: GET /users/@me at {} did not answer within {}s",
                 self.config.api_url,
                 PATIENCE.as_secs()
-            )],
+            )),
+        };
+        if let Some(problem) = token {
+            // Nothing else can be asked without a working token.
+            return vec![problem];
+        }
+        match desk {
+            Some(desk) => match tokio::time::timeout(PATIENCE, self.inspect_desk(desk)).await {
+                Ok((_, problems)) => problems,
+                Err(_) => vec![format!(
+                    "discord: the desk channel {desk} could not be checked within {}s",
+                    PATIENCE.as_secs()
+                )],
+            },
+            None => Vec::new(),
         }
     }
 
@@ -332,6 +348,22 @@ impl DiscordChannel {
     /// may post, open threads and manage them. Each problem is one log line; nothing stops.
     /// Returns where the desk is (its guild is learnt here).
     async fn check_desk(&self, channel_id: &str, bot: UserId) -> Option<inbound::DeskPlace> {
+        let (place, problems) = self.inspect_desk(channel_id).await;
+        for problem in &problems {
+            tracing::warn!(bot = %bot, "{problem}");
+        }
+        if problems.is_empty() && place.as_ref().is_some_and(|p| p.guild.is_some()) {
+            tracing::info!(
+                channel = channel_id,
+                "discord: desk channel ready (bot may post and manage threads)"
+            );
+        }
+        place
+    }
+
+    /// The desk's problems, one sentence each (empty when it can work), and where it is.
+    /// Read-only: GET the channel, the bot's member entry and the guild's roles.
+    async fn inspect_desk(&self, channel_id: &str) -> (Option<inbound::DeskPlace>, Vec<String>) {
         let Some(channel) = channel_id
             .trim()
             .parse::<u64>()
@@ -339,53 +371,55 @@ impl DiscordChannel {
             .filter(|id| *id != 0)
             .map(ChannelId::new)
         else {
-            tracing::error!(
-                channel = channel_id,
-                "discord: DISCORD_DESK_CHANNEL_ID is not a channel id; the desk cannot work"
+            return (
+                None,
+                vec![format!(
+                    "discord: DISCORD_DESK_CHANNEL_ID `{channel_id}` is not a channel id; the desk cannot work"
+                )],
             );
-            return None;
         };
+        let mut problems = Vec::new();
         let guild = match self.http.get_channel(channel).await {
             Ok(serenity::all::Channel::Guild(c)) => {
                 if c.kind != ChannelType::Text {
-                    tracing::warn!(
-                        channel = %channel,
-                        "discord: the desk channel is not a text channel ({:?}): ticket threads need a text channel",
+                    problems.push(format!(
+                        "discord: the desk channel {channel} is not a text channel ({:?}): ticket threads need a text channel",
                         c.kind
-                    );
+                    ));
                 }
                 Some(c.guild_id)
             }
             Ok(_) => {
-                tracing::error!(channel = %channel, "discord: DISCORD_DESK_CHANNEL_ID is not a guild channel (a DM?); the desk cannot work");
+                problems.push(format!("discord: the desk channel {channel} is not a server channel (a DM?); the desk cannot work"));
                 None
             }
             Err(e) => {
-                tracing::error!(
-                    channel = %channel,
-                    "discord: the desk channel cannot be read ({}): check DISCORD_DESK_CHANNEL_ID and that the bot was invited to its server",
+                problems.push(format!(
+                    "discord: the desk channel cannot be read (channel {channel}: {}): check DISCORD_DESK_CHANNEL_ID and that the bot was invited to its server",
                     describe(&e)
-                );
+                ));
                 None
             }
         };
         if let Some(guild) = guild {
-            self.check_permissions(guild, bot).await;
+            problems.extend(self.permission_problems(guild).await);
         }
-        Some(inbound::DeskPlace { channel, guild })
+        (Some(inbound::DeskPlace { channel, guild }), problems)
     }
 
     /// The bot's server-wide permissions (roles, not per-channel overwrites) against what
-    /// the desk needs.
-    async fn check_permissions(&self, guild: GuildId, bot: UserId) {
+    /// the desk needs: one sentence naming everything missing, or none.
+    async fn permission_problems(&self, guild: GuildId) -> Option<String> {
         let (member, roles) = match tokio::join!(
             self.http.get_current_user_guild_member(guild),
             self.http.get_guild_roles(guild)
         ) {
             (Ok(member), Ok(roles)) => (member, roles),
             (Err(e), _) | (_, Err(e)) => {
-                tracing::warn!(guild = %guild, bot = %bot, "discord: the bot's permissions in the desk's server could not be read ({})", describe(&e));
-                return;
+                return Some(format!(
+                    "discord: the bot's permissions in the desk's server {guild} could not be read ({})",
+                    describe(&e)
+                ));
             }
         };
         let granted = roles
@@ -393,15 +427,12 @@ impl DiscordChannel {
             .filter(|r| r.id.get() == guild.get() || member.roles.contains(&r.id))
             .fold(Permissions::empty(), |acc, r| acc | r.permissions);
         let missing = missing_permissions(granted);
-        if missing.is_empty() {
-            tracing::info!(guild = %guild, "discord: desk channel ready (bot may post and manage threads)");
-        } else {
-            tracing::warn!(
-                guild = %guild,
+        (!missing.is_empty()).then(|| {
+            format!(
                 "discord: the bot lacks permissions in the desk's server: {} — re-invite it with them or grant them to its role",
                 missing.join(", ")
-            );
-        }
+            )
+        })
     }
 }
 

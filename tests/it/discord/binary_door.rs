@@ -224,3 +224,60 @@ async fn door_discord_start_up_names_what_is_wrong_in_one_line_each() {
     );
     bin.stop().await;
 }
+
+/// `frontdesk doctor` checks the Discord desk like the Telegram one: all well → an `ok`
+/// line; a desk the bot cannot read, or a role without the thread rights → one PROBLEM
+/// line each, exit code 1, the token never printed.
+#[tokio::test]
+async fn doctor_checks_the_discord_desk_permissions_one_line_per_problem() {
+    let doctor = |fake: &FakeDiscord, desk: String| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = crate::telegram::binary_door::frontdesk(dir.path());
+        cmd.args(["doctor"])
+            .env("DISCORD_BOT_TOKEN", TOKEN)
+            .env("DISCORD_API_URL", &fake.url)
+            .env("DISCORD_DESK_CHANNEL_ID", desk);
+        async move {
+            let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+                .await
+                .unwrap();
+            drop(dir);
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            assert!(!text.contains(TOKEN), "the token is never printed");
+            let problems: Vec<String> = text
+                .lines()
+                .filter(|l| l.starts_with("PROBLEM"))
+                .map(str::to_string)
+                .collect();
+            (out.status.code(), text, problems)
+        }
+    };
+    let fake = FakeDiscord::start().await;
+    let (code, text, problems) = doctor(&fake, DESK.to_string()).await;
+    assert_eq!((code, problems.len()), (Some(0), 0), "{text}");
+    assert!(
+        text.contains("ok      discord: REST API") && text.contains("manage threads"),
+        "{text}"
+    );
+    // A channel the bot cannot read.
+    let (code, text, problems) = doctor(&fake, "4242".into()).await;
+    assert_eq!((code, problems.len()), (Some(1), 1), "{text}");
+    assert!(
+        problems[0].contains("the desk channel cannot be read"),
+        "{text}"
+    );
+    // The bot's role lacks the thread permissions: one line naming them.
+    fake.weaken_role();
+    let (code, text, problems) = doctor(&fake, DESK.to_string()).await;
+    assert_eq!((code, problems.len()), (Some(1), 1), "{text}");
+    assert!(
+        problems[0].contains("lacks permissions")
+            && problems[0].contains("Create Public Threads")
+            && problems[0].contains("Manage Threads"),
+        "{text}"
+    );
+    assert!(
+        !problems[0].contains("View Channels"),
+        "only what is missing: {text}"
+    );
+}
