@@ -23,6 +23,7 @@ use crate::service::{DeskRoute, Knowledge, Service};
 use crate::sla_worker::{SlaWorker, SlaWorkerConfig};
 use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
+use crate::store::transfer::Transfer;
 use crate::store::{Store, StoreError, WorkKind};
 use crate::triage::TriageRules;
 
@@ -46,26 +47,47 @@ pub async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 
 /// [`open_store`] keeping the store's error, to tell "try again later" from "fix this".
 async fn open_store_typed(url: &str) -> Result<Arc<dyn Store>, OpenError> {
+    Ok(match open_backend(url).await? {
+        Backend::Sqlite(store) => Arc::new(store),
+        Backend::Postgres(store) => Arc::new(*store),
+    })
+}
+
+/// Opens the database named by `url` for a whole-deployment copy (`frontdesk export` /
+/// `frontdesk import`), migrated like [`open_store`].
+pub async fn open_transfer(url: &str) -> anyhow::Result<Box<dyn Transfer>> {
+    Ok(match open_backend(url).await? {
+        Backend::Sqlite(store) => Box::new(store),
+        Backend::Postgres(store) => store,
+    })
+}
+
+/// The store implementations, chosen by the URL's scheme.
+enum Backend {
+    Sqlite(SqliteStore),
+    Postgres(Box<PgStore>),
+}
+
+async fn open_backend(url: &str) -> Result<Backend, OpenError> {
+    let failed = |error| OpenError {
+        url: redact_url(url),
+        error,
+    };
     if url.starts_with("sqlite:") {
-        let store = SqliteStore::open(url).await.map_err(|e| OpenError {
-            url: redact_url(url),
-            error: e,
-        })?;
-        return Ok(Arc::new(store));
+        return SqliteStore::open(url)
+            .await
+            .map(Backend::Sqlite)
+            .map_err(failed);
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store = PgStore::open(url).await.map_err(|e| OpenError {
-            url: redact_url(url),
-            error: e,
-        })?;
-        return Ok(Arc::new(store));
+        return PgStore::open(url)
+            .await
+            .map(|store| Backend::Postgres(Box::new(store)))
+            .map_err(failed);
     }
-    Err(OpenError {
-        url: redact_url(url),
-        error: StoreError::Other(
-            "unknown database kind: use sqlite://PATH or postgres://USER@HOST/DB".into(),
-        ),
-    })
+    Err(failed(StoreError::Other(
+        "unknown database kind: use sqlite://PATH or postgres://USER@HOST/DB".into(),
+    )))
 }
 
 /// Why a database could not be opened, naming it without its password.

@@ -92,6 +92,19 @@ enum Command {
     /// Check the deployment: database, settings, knowledge base, platforms, desk
     /// permissions. One line per check; exits 1 when there is a problem.
     Doctor,
+    /// Write the whole database (tickets, customers, history, outbox, timers, …) as JSON
+    /// lines, from one snapshot; e.g. to move from SQLite to PostgreSQL.
+    Export {
+        /// Output file (default: standard output).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Load an export into the configured database, which must be new (no customers or
+    /// tickets) and of the same schema version; all or nothing.
+    Import {
+        /// The file written by `frontdesk export` (`-` for standard input).
+        file: PathBuf,
+    },
 }
 
 #[derive(clap::Args)]
@@ -231,6 +244,8 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Explain { since, analyze } => runtime.block_on(explain(settings, since, analyze)),
         Command::Migrate => runtime.block_on(migrate(settings)),
         Command::Doctor => runtime.block_on(doctor(settings)),
+        Command::Export { out } => runtime.block_on(export(settings, out)),
+        Command::Import { file } => runtime.block_on(import(settings, file)),
     }
 }
 
@@ -694,6 +709,53 @@ async fn migrate(settings: Settings) -> anyhow::Result<ExitCode> {
         "database {}: migrated, schema version {}",
         frontdesk::config::redact_url(&settings.database_url),
         version.unwrap_or(0)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn export(settings: Settings, out: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let store = app::open_transfer(&settings.database_url).await?;
+    let summary = match &out {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let mut writer = std::io::BufWriter::new(file);
+            store.export(&mut writer).await?
+        }
+        None => {
+            let mut writer = std::io::BufWriter::new(std::io::stdout());
+            store.export(&mut writer).await?
+        }
+    };
+    eprintln!(
+        "exported {} rows of {} tables (schema version {}) from {}",
+        summary.rows(),
+        summary.tables.len(),
+        summary.schema_version,
+        frontdesk::config::redact_url(&settings.database_url)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn import(settings: Settings, file: PathBuf) -> anyhow::Result<ExitCode> {
+    let store = app::open_transfer(&settings.database_url).await?;
+    let summary = if file.as_os_str() == "-" {
+        let mut input = std::io::BufReader::new(std::io::stdin());
+        store.import(&mut input).await
+    } else {
+        let f =
+            std::fs::File::open(&file).with_context(|| format!("opening {}", file.display()))?;
+        store.import(&mut std::io::BufReader::new(f)).await
+    }
+    .context("import failed; nothing was written")?;
+    for (table, rows) in &summary.tables {
+        println!("{table}: {rows}");
+    }
+    println!(
+        "imported {} rows of {} tables into {}",
+        summary.rows(),
+        summary.tables.len(),
+        frontdesk::config::redact_url(&settings.database_url)
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -19,6 +19,7 @@ mod facts;
 pub mod postgres;
 pub(crate) mod rows;
 pub mod sqlite;
+pub mod transfer;
 
 /// Failure of the store. Adapters must not acknowledge inbound work when they see one.
 #[derive(Debug, thiserror::Error)]

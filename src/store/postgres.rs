@@ -227,6 +227,16 @@ impl PgStore {
         map_err(&self.ctx, e)
     }
 
+    /// The pool, for the whole-database copy in [`super::transfer`].
+    pub(super) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// This store's error for a failed statement (names the database).
+    pub(super) fn error(&self, e: sqlx::Error) -> StoreError {
+        self.err(e)
+    }
+
     /// Starts the LISTEN task once; it wakes registered workers on notifications of this
     /// schema, and wakes all of them after (re)connecting, since notifications sent while
     /// it was disconnected are lost.

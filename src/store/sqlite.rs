@@ -219,6 +219,16 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
+    /// The pool, for the whole-database copy in [`super::transfer`].
+    pub(super) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// This store's error for a failed statement (names the database).
+    pub(super) fn error(&self, e: sqlx::Error) -> StoreError {
+        map_err(&self.ctx, e)
+    }
+
     /// Takes the process-local writer turn, then SQLite's write lock.
     async fn write_tx(&self) -> Result<WriteTx, StoreError> {
         let guard =

@@ -17,5 +17,6 @@ mod state_machine;
 mod store_suite;
 mod support;
 mod telegram;
+mod transfer;
 mod triage;
 mod web;
