@@ -293,6 +293,7 @@ pub fn routes() -> Router<Web> {
         .route("/chat/send", post(send))
         .route("/chat/button", post(button))
         .route("/chat/events", get(events))
+        .route("/chat/widget.js", get(super::widget::script))
 }
 
 /// The visitor's chat id from the cookie, if it is one we could have made.
@@ -396,20 +397,25 @@ async fn chat_page(headers: HeaderMap) -> Response {
     }.into_string());
     match new_id {
         Some(id) => (
-            [(
-                header::SET_COOKIE,
-                set_cookie(
-                    CHAT_COOKIE,
-                    &id,
-                    "Lax",
-                    is_https(&headers),
-                    Some(CHAT_COOKIE_AGE),
-                ),
-            )],
+            [(header::SET_COOKIE, chat_cookie(&id, is_https(&headers)))],
             page,
         )
             .into_response(),
         None => page.into_response(),
+    }
+}
+
+/// The visitor's cookie. Behind https it also works in the widget's frame on another
+/// site: `SameSite=None` (the chat's writes take JSON only, which another site cannot send
+/// without CORS) and `Partitioned` (kept per embedding site, where browsers block
+/// third-party cookies). Plain http keeps `Lax`, as browsers refuse `None` without `Secure`.
+fn chat_cookie(id: &str, https: bool) -> String {
+    if https {
+        let mut cookie = set_cookie(CHAT_COOKIE, id, "None", true, Some(CHAT_COOKIE_AGE));
+        cookie.push_str("; Partitioned");
+        cookie
+    } else {
+        set_cookie(CHAT_COOKIE, id, "Lax", false, Some(CHAT_COOKIE_AGE))
     }
 }
 

@@ -22,6 +22,7 @@ mod charts;
 pub mod chat;
 pub mod console;
 mod page;
+pub mod widget;
 
 pub use chat::WebTransport;
 
@@ -55,11 +56,34 @@ impl Web {
     pub fn routes(&self) -> Router<Web> {
         let router = chat::routes();
         if self.console.is_some() {
-            router.merge(console::routes())
+            // The console is never shown inside another site's frame (clickjacking); the
+            // chat is, through the widget.
+            router.merge(console::routes().layer(axum::middleware::map_response(deny_framing)))
         } else {
             router
         }
     }
+}
+
+/// Headers of every console response: no framing by other pages, no content sniffing, no
+/// console addresses (ticket numbers) in other sites' Referer.
+async fn deny_framing(mut response: axum::response::Response) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    let headers = response.headers_mut();
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    response
 }
 
 /// 128 random bits from the operating system, as 32 hex digits (session ids, CSRF tokens,

@@ -714,3 +714,65 @@ async fn operator_and_web_chat_customer_work_a_ticket_in_real_chromium() {
     browser.close().await;
     server.stop().await;
 }
+
+/// A shop's own page (served from another origin) with the one-line widget snippet: the
+/// launcher opens the chat in a frame, and a customer escalates to a ticket from there.
+#[tokio::test]
+async fn the_widget_snippet_on_another_page_opens_a_working_chat_in_real_chromium() {
+    let server = Server::start().await;
+    let shop = format!(
+        "<!doctype html><html><head><title>Shop</title></head><body>\
+         <h1>Acme shop</h1><p>Our products…</p>\
+         <script src=\"{}\" data-label=\"Help\" async></script></body></html>",
+        server.url("/chat/widget.js")
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let shop_url = format!("http://{}/", listener.local_addr().unwrap());
+    let page = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || {
+            let shop = shop.clone();
+            async move { axum::response::Html(shop) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, page).await });
+
+    let browser = Browser::start().await;
+    let b = &browser;
+    b.goto(&shop_url).await;
+    b.wait_text("#frontdesk-launcher", "Help").await;
+    b.click("the widget's launcher", Locator::Css("#frontdesk-launcher"))
+        .await;
+    until("the chat frame to open", || async move {
+        let frame = b
+            .client
+            .find(Locator::Css("iframe#frontdesk-chat"))
+            .await
+            .map_err(|e| e.to_string())?;
+        frame.enter_frame().await.map_err(|e| e.to_string())?;
+        b.client
+            .find(Locator::Css("#text"))
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    b.type_into("#text", "/human").await;
+    b.click("Send", Locator::Css("#send button[type=submit]"))
+        .await;
+    let log = b.wait_text("#log", "#1").await;
+    assert!(log.contains("/human"), "{log}");
+    b.client.enter_parent_frame().await.unwrap();
+    let expanded = b
+        .client
+        .find(Locator::Css("#frontdesk-launcher"))
+        .await
+        .unwrap()
+        .attr("aria-expanded")
+        .await
+        .unwrap();
+    assert_eq!(expanded.as_deref(), Some("true"));
+    b.screenshot("widget").await;
+
+    browser.close().await;
+    server.stop().await;
+}

@@ -1289,3 +1289,57 @@ async fn a_web_message_delivered_again_after_a_crash_is_shown_once() {
     assert_eq!(visitor.next().await["id"], history[0].id);
     assert_eq!(visitor.next().await["id"], history[1].id);
 }
+
+#[tokio::test]
+async fn the_chat_can_be_embedded_with_one_script_tag_and_the_console_cannot_be_framed() {
+    let site = site(Some(TOKEN)).await;
+    // The widget script: a launcher that opens this server's /chat in a frame.
+    let res = site
+        .http
+        .get(site.url("/chat/widget.js"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    let script = res.text().await.unwrap();
+    assert!(script.contains("document.currentScript"), "{script}");
+    assert!(script.contains("origin + '/chat'"), "{script}");
+    assert!(frontdesk::web::widget::SNIPPET.contains("/chat/widget.js"));
+
+    // Over plain http the visitor's cookie is Lax; behind https it survives in a frame on
+    // another site (SameSite=None, Secure, partitioned per embedding site).
+    let res = site.http.get(site.url("/chat")).send().await.unwrap();
+    let cookie = res.headers()[SET_COOKIE].to_str().unwrap().to_string();
+    assert!(
+        cookie.contains("SameSite=Lax") && !cookie.contains("Secure"),
+        "{cookie}"
+    );
+    assert!(!res.headers().contains_key("x-frame-options"));
+    let res = site
+        .http
+        .get(site.url("/chat"))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    let cookie = res.headers()[SET_COOKIE].to_str().unwrap().to_string();
+    for part in ["HttpOnly", "SameSite=None", "Secure", "Partitioned"] {
+        assert!(cookie.contains(part), "{part} missing: {cookie}");
+    }
+
+    // Every console answer, logged in or not, forbids framing.
+    for path in ["/console/login", "/console", "/console/tickets/1"] {
+        let res = site.http.get(site.url(path)).send().await.unwrap();
+        assert_eq!(res.headers()["x-frame-options"], "DENY", "{path}");
+        assert_eq!(
+            res.headers()["content-security-policy"],
+            "frame-ancestors 'none'",
+            "{path}"
+        );
+        assert_eq!(res.headers()["x-content-type-options"], "nosniff", "{path}");
+    }
+}
