@@ -396,57 +396,230 @@ fn quote(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
-/// Every table holds as many rows as the file gave it (`$conn`: the import's connection;
-/// a macro because the two dialects' connections share no usable executor type).
-macro_rules! check_counts {
-    ($store:expr, $conn:expr, $summary:expr) => {
-        for (table, expected) in &$summary.tables {
-            let n: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {}", quote(table)))
-                .fetch_one(&mut *$conn)
-                .await
-                .map_err(|e| $store.error(e))?;
-            if n as u64 != *expected {
-                return Err(StoreError::Other(format!(
-                    "table `{table}`: {n} rows after the import, {expected} in the file"
-                )));
+/// One database inside a transaction, as the export and the import see it: the few
+/// statements whose SQL differs between the dialects. Everything else — the file, the
+/// order, the checks — is shared by [`export_from`] and [`import_into`].
+#[async_trait]
+trait Side: Send {
+    /// The first column of the first row of `sql` (an integer).
+    async fn number(&mut self, sql: &str) -> Result<Option<i64>, StoreError>;
+    async fn execute(&mut self, sql: &str) -> Result<(), StoreError>;
+    /// User tables in dependency order, with their columns in table order.
+    async fn catalog(&mut self) -> Result<Vec<(String, Vec<String>)>, StoreError>;
+    /// Every row of `table` as one JSON array of `columns`, written to `writer`.
+    async fn rows_to(
+        &mut self,
+        table: &str,
+        columns: &[String],
+        writer: &mut Writer<'_>,
+    ) -> Result<(), StoreError>;
+    /// Makes the (empty) tables this side's alone for the rest of the transaction.
+    async fn lock(&mut self, tables: &[String]) -> Result<(), StoreError>;
+    async fn insert(&mut self, table: &TableLine, rows: Vec<Vec<Value>>) -> Result<(), StoreError>;
+    /// After the rows: counters and sequences continue after the imported values.
+    async fn settle(&mut self) -> Result<(), StoreError>;
+}
+
+const SCHEMA_VERSION_SQL: &str = "SELECT MAX(version) FROM _sqlx_migrations WHERE success";
+
+async fn export_from(
+    side: &mut dyn Side,
+    dialect: &str,
+    out: &mut (dyn Write + Send),
+) -> Result<Summary, StoreError> {
+    let version = side.number(SCHEMA_VERSION_SQL).await?;
+    let catalog = side.catalog().await?;
+    let mut writer = Writer::start(out, version.unwrap_or(0), dialect)?;
+    for (table, columns) in &catalog {
+        writer.table(table, columns)?;
+        side.rows_to(table, columns, &mut writer).await?;
+    }
+    writer.finish()
+}
+
+async fn import_into(
+    side: &mut dyn Side,
+    mut reader: Reader<'_>,
+    header: &Header,
+) -> Result<Summary, StoreError> {
+    check_version(header, side.number(SCHEMA_VERSION_SQL).await?)?;
+    let customers = side.number("SELECT COUNT(*) FROM customers").await?;
+    let tickets = side.number("SELECT COUNT(*) FROM tickets").await?;
+    let (customers, tickets) = (customers.unwrap_or(0), tickets.unwrap_or(0));
+    if customers > 0 || tickets > 0 {
+        return Err(not_empty(customers, tickets));
+    }
+    let catalog = side.catalog().await?;
+    let tables: Vec<String> = catalog.iter().map(|(t, _)| t.clone()).collect();
+    side.lock(&tables).await?;
+    // Rows the migrations put in (the ticket counter) give way to the imported ones.
+    for table in tables.iter().rev() {
+        side.execute(&format!("DELETE FROM {}", quote(table)))
+            .await?;
+    }
+    let target: BTreeMap<String, Vec<String>> = catalog.into_iter().collect();
+    // `None` while the rows of a table this side does not keep are passed over.
+    let mut current: Option<TableLine> = None;
+    loop {
+        match reader.next()? {
+            Item::Table(table) => {
+                if table.table == TICKET_COUNTER && !target.contains_key(TICKET_COUNTER) {
+                    current = None;
+                    continue;
+                }
+                check_table(&target, &table, reader.line_no)?;
+                current = Some(table);
             }
+            Item::Rows(rows) => {
+                if let Some(table) = &current {
+                    side.insert(table, rows).await?;
+                }
+            }
+            Item::End => break,
         }
-    };
+    }
+    reader
+        .summary
+        .tables
+        .retain(|(table, _)| target.contains_key(table));
+    for (table, expected) in &reader.summary.tables {
+        let n = side
+            .number(&format!("SELECT COUNT(*) FROM {}", quote(table)))
+            .await?
+            .unwrap_or(0);
+        if n as u64 != *expected {
+            return Err(StoreError::Other(format!(
+                "table `{table}`: {n} rows after the import, {expected} in the file"
+            )));
+        }
+    }
+    side.settle().await?;
+    Ok(reader.summary)
+}
+
+/// Ends an import's transaction: committed when it worked, rolled back here otherwise —
+/// not on drop, whose rollback waits for the connection's next use and would keep the
+/// locks until then.
+async fn finish_import<DB: sqlx::Database>(
+    tx: sqlx::Transaction<'_, DB>,
+    result: Result<Summary, StoreError>,
+    error: impl Fn(sqlx::Error) -> StoreError,
+) -> Result<Summary, StoreError> {
+    match result {
+        Ok(summary) => {
+            tx.commit().await.map_err(error)?;
+            Ok(summary)
+        }
+        Err(e) => {
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
 // SQLite
 
-impl SqliteStore {
-    /// User tables in dependency order with their columns.
-    async fn catalog(
-        &self,
-        conn: &mut sqlx::SqliteConnection,
-    ) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+struct SqliteSide<'a> {
+    store: &'a SqliteStore,
+    conn: &'a mut sqlx::SqliteConnection,
+}
+
+#[async_trait]
+impl Side for SqliteSide<'_> {
+    async fn number(&mut self, sql: &str) -> Result<Option<i64>, StoreError> {
+        sqlx::query_scalar(sql)
+            .fetch_one(&mut *self.conn)
+            .await
+            .map_err(|e| self.store.error(e))
+    }
+
+    async fn execute(&mut self, sql: &str) -> Result<(), StoreError> {
+        sqlx::query(sql)
+            .execute(&mut *self.conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.store.error(e))
+    }
+
+    async fn catalog(&mut self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+        let err = |e| self.store.error(e);
         let tables: Vec<String> =
-            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-                .fetch_all(&mut *conn)
+            sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+                .fetch_all(&mut *self.conn)
                 .await
-                .map_err(|e| self.error(e))?;
+                .map_err(err)?;
         let tables: Vec<String> = tables.into_iter().filter(|t| !is_bookkeeping(t)).collect();
         let references: Vec<(String, String)> = sqlx::query_as(
             "SELECT m.name, f.\"table\" FROM sqlite_master m, pragma_foreign_key_list(m.name) f \
              WHERE m.type = 'table'",
         )
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut *self.conn)
         .await
-        .map_err(|e| self.error(e))?;
+        .map_err(err)?;
         let mut out = Vec::new();
         for table in dependency_order(&tables, &references)? {
             let columns: Vec<String> =
                 sqlx::query_scalar("SELECT name FROM pragma_table_info(?) ORDER BY cid")
                     .bind(&table)
-                    .fetch_all(&mut *conn)
+                    .fetch_all(&mut *self.conn)
                     .await
-                    .map_err(|e| self.error(e))?;
+                    .map_err(err)?;
             out.push((table, columns));
         }
         Ok(out)
+    }
+
+    async fn rows_to(
+        &mut self,
+        table: &str,
+        columns: &[String],
+        writer: &mut Writer<'_>,
+    ) -> Result<(), StoreError> {
+        let list: Vec<String> = columns.iter().map(|c| quote(c)).collect();
+        // Ordered by the first column (the key in every table here), as on PostgreSQL.
+        let key = columns.first().map(|c| quote(c)).unwrap_or_default();
+        let sql = format!(
+            "SELECT json_array({}) FROM {} ORDER BY {key}",
+            list.join(", "),
+            quote(table)
+        );
+        let mut rows = sqlx::query_scalar::<_, String>(&sql).fetch(&mut *self.conn);
+        while let Some(row) = rows.try_next().await.map_err(|e| self.store.error(e))? {
+            writer.row(&row)?;
+        }
+        Ok(())
+    }
+
+    async fn lock(&mut self, _tables: &[String]) -> Result<(), StoreError> {
+        // BEGIN IMMEDIATE already holds SQLite's one write lock.
+        Ok(())
+    }
+
+    async fn insert(&mut self, table: &TableLine, rows: Vec<Vec<Value>>) -> Result<(), StoreError> {
+        // json_extract turns JSON true/false into 1/0, as SQLite stores booleans.
+        let values: Vec<String> = (0..table.columns.len())
+            .map(|i| format!("json_extract(value, '$[{i}]')"))
+            .collect();
+        let names: Vec<String> = table.columns.iter().map(|c| quote(c)).collect();
+        let sql = format!(
+            "INSERT INTO {} ({}) SELECT {} FROM json_each(?)",
+            quote(&table.table),
+            names.join(", "),
+            values.join(", ")
+        );
+        let json = serde_json::to_string(&rows).map_err(|e| StoreError::Other(e.to_string()))?;
+        sqlx::query(&sql)
+            .bind(json)
+            .execute(&mut *self.conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.store.error(e))
+    }
+
+    async fn settle(&mut self) -> Result<(), StoreError> {
+        // Ticket numbers come from MAX(number); explicit ids move AUTOINCREMENT along.
+        Ok(())
     }
 }
 
@@ -455,31 +628,13 @@ impl Transfer for SqliteStore {
     async fn export(&self, out: &mut (dyn Write + Send)) -> Result<Summary, StoreError> {
         // One read transaction: every table from the same WAL snapshot.
         let mut tx = self.pool().begin().await.map_err(|e| self.error(e))?;
-        let version: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?;
-        let catalog = self.catalog(&mut tx).await?;
-        let mut writer = Writer::start(out, version.unwrap_or(0), "sqlite")?;
-        for (table, columns) in &catalog {
-            writer.table(table, columns)?;
-            let list: Vec<String> = columns.iter().map(|c| quote(c)).collect();
-            // Ordered by the first column (the key in every table here), as on PostgreSQL.
-            let key = columns.first().map(|c| quote(c)).unwrap_or_default();
-            let sql = format!(
-                "SELECT json_array({}) FROM {} ORDER BY {key}",
-                list.join(", "),
-                quote(table)
-            );
-            let mut rows = sqlx::query_scalar::<_, String>(&sql).fetch(&mut *tx);
-            while let Some(row) = rows.try_next().await.map_err(|e| self.error(e))? {
-                writer.row(&row)?;
-            }
-        }
-        let summary = writer.finish()?;
-        tx.rollback().await.map_err(|e| self.error(e))?;
-        Ok(summary)
+        let mut side = SqliteSide {
+            store: self,
+            conn: &mut tx,
+        };
+        let summary = export_from(&mut side, "sqlite", out).await;
+        let _ = tx.rollback().await;
+        summary
     }
 
     async fn import(&self, input: &mut (dyn BufRead + Send)) -> Result<Summary, StoreError> {
@@ -489,108 +644,42 @@ impl Transfer for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| self.error(e))?;
-        // Rolled back here, not on drop: a dropped transaction's rollback waits for the
-        // connection's next use and would keep the write lock until then.
-        match self.import_rows(&mut tx, reader, &header).await {
-            Ok(summary) => {
-                tx.commit().await.map_err(|e| self.error(e))?;
-                Ok(summary)
-            }
-            Err(e) => {
-                let _ = tx.rollback().await;
-                Err(e)
-            }
-        }
-    }
-}
-
-impl SqliteStore {
-    async fn import_rows(
-        &self,
-        tx: &mut sqlx::SqliteConnection,
-        mut reader: Reader<'_>,
-        header: &Header,
-    ) -> Result<Summary, StoreError> {
-        let version: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?;
-        check_version(header, version)?;
-        let (customers, tickets): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM customers), (SELECT COUNT(*) FROM tickets)",
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| self.error(e))?;
-        if customers > 0 || tickets > 0 {
-            return Err(not_empty(customers, tickets));
-        }
-        let catalog = self.catalog(&mut *tx).await?;
-        // Rows the migrations put in (the ticket counter) give way to the imported ones.
-        for (table, _) in catalog.iter().rev() {
-            sqlx::query(&format!("DELETE FROM {}", quote(table)))
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?;
-        }
-        let target: BTreeMap<String, Vec<String>> = catalog.into_iter().collect();
-        let mut insert = String::new();
-        let mut skipping = false;
-        loop {
-            match reader.next()? {
-                Item::Table(table) if table.table == TICKET_COUNTER => {
-                    skipping = !target.contains_key(TICKET_COUNTER);
-                    if !skipping {
-                        check_table(&target, &table, reader.line_no)?;
-                    }
-                }
-                Item::Rows(_) if skipping => {}
-                Item::Table(table) => {
-                    skipping = false;
-                    check_table(&target, &table, reader.line_no)?;
-                    // json_extract turns JSON true/false into 1/0, as SQLite stores booleans.
-                    let values: Vec<String> = (0..table.columns.len())
-                        .map(|i| format!("json_extract(value, '$[{i}]')"))
-                        .collect();
-                    let names: Vec<String> = table.columns.iter().map(|c| quote(c)).collect();
-                    insert = format!(
-                        "INSERT INTO {} ({}) SELECT {} FROM json_each(?)",
-                        quote(&table.table),
-                        names.join(", "),
-                        values.join(", ")
-                    );
-                }
-                Item::Rows(rows) => {
-                    let json = serde_json::to_string(&rows)
-                        .map_err(|e| StoreError::Other(e.to_string()))?;
-                    sqlx::query(&insert)
-                        .bind(json)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| self.error(e))?;
-                }
-                Item::End => break,
-            }
-        }
-        reader
-            .summary
-            .tables
-            .retain(|(table, _)| target.contains_key(table));
-        check_counts!(self, tx, reader.summary);
-        Ok(reader.summary)
+        let mut side = SqliteSide {
+            store: self,
+            conn: &mut tx,
+        };
+        let result = import_into(&mut side, reader, &header).await;
+        finish_import(tx, result, |e| self.error(e)).await
     }
 }
 
 // ---------------------------------------------------------------------------------------
 // PostgreSQL
 
-impl PgStore {
-    /// Tables of this store's schema in dependency order with their columns.
-    async fn catalog(
-        &self,
-        conn: &mut sqlx::PgConnection,
-    ) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+struct PgSide<'a> {
+    store: &'a PgStore,
+    conn: &'a mut sqlx::PgConnection,
+}
+
+#[async_trait]
+impl Side for PgSide<'_> {
+    async fn number(&mut self, sql: &str) -> Result<Option<i64>, StoreError> {
+        sqlx::query_scalar(sql)
+            .fetch_one(&mut *self.conn)
+            .await
+            .map_err(|e| self.store.error(e))
+    }
+
+    async fn execute(&mut self, sql: &str) -> Result<(), StoreError> {
+        sqlx::query(sql)
+            .execute(&mut *self.conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.store.error(e))
+    }
+
+    async fn catalog(&mut self) -> Result<Vec<(String, Vec<String>)>, StoreError> {
+        let err = |e| self.store.error(e);
         let columns: Vec<(String, String)> = sqlx::query_as(
             "SELECT table_name::text, column_name::text FROM information_schema.columns \
              WHERE table_schema = current_schema() \
@@ -599,9 +688,9 @@ impl PgStore {
                                     AND table_type = 'BASE TABLE') \
              ORDER BY table_name, ordinal_position",
         )
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut *self.conn)
         .await
-        .map_err(|e| self.error(e))?;
+        .map_err(err)?;
         let mut by_table: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (table, column) in columns {
             if !is_bookkeeping(&table) {
@@ -613,9 +702,9 @@ impl PgStore {
              JOIN pg_class c ON c.oid = k.conrelid JOIN pg_class p ON p.oid = k.confrelid \
              WHERE k.contype = 'f' AND k.connamespace = current_schema()::regnamespace",
         )
-        .fetch_all(&mut *conn)
+        .fetch_all(&mut *self.conn)
         .await
-        .map_err(|e| self.error(e))?;
+        .map_err(err)?;
         let tables: Vec<String> = by_table.keys().cloned().collect();
         Ok(dependency_order(&tables, &references)?
             .into_iter()
@@ -625,154 +714,78 @@ impl PgStore {
             })
             .collect())
     }
-}
 
-#[async_trait]
-impl Transfer for PgStore {
-    async fn export(&self, out: &mut (dyn Write + Send)) -> Result<Summary, StoreError> {
-        let mut tx = self.pool().begin().await.map_err(|e| self.error(e))?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.error(e))?;
-        let version: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?;
-        let catalog = self.catalog(&mut tx).await?;
-        let mut writer = Writer::start(out, version.unwrap_or(0), "postgres")?;
-        for (table, columns) in &catalog {
-            writer.table(table, columns)?;
-            // json_build_array takes at most 100 arguments; tables here have far fewer.
-            let list: Vec<String> = columns.iter().map(|c| quote(c)).collect();
-            let key = columns.first().map(|c| quote(c)).unwrap_or_default();
-            let sql = format!(
-                "SELECT json_build_array({})::text FROM {} ORDER BY {key}",
-                list.join(", "),
-                quote(table)
-            );
-            let mut rows = sqlx::query_scalar::<_, String>(&sql).fetch(&mut *tx);
-            while let Some(row) = rows.try_next().await.map_err(|e| self.error(e))? {
-                writer.row(&row)?;
-            }
+    async fn rows_to(
+        &mut self,
+        table: &str,
+        columns: &[String],
+        writer: &mut Writer<'_>,
+    ) -> Result<(), StoreError> {
+        // json_build_array takes at most 100 arguments; tables here have far fewer.
+        let list: Vec<String> = columns.iter().map(|c| quote(c)).collect();
+        let key = columns.first().map(|c| quote(c)).unwrap_or_default();
+        let sql = format!(
+            "SELECT json_build_array({})::text FROM {} ORDER BY {key}",
+            list.join(", "),
+            quote(table)
+        );
+        let mut rows = sqlx::query_scalar::<_, String>(&sql).fetch(&mut *self.conn);
+        while let Some(row) = rows.try_next().await.map_err(|e| self.store.error(e))? {
+            writer.row(&row)?;
         }
-        let summary = writer.finish()?;
-        tx.rollback().await.map_err(|e| self.error(e))?;
-        Ok(summary)
+        Ok(())
     }
 
-    async fn import(&self, input: &mut (dyn BufRead + Send)) -> Result<Summary, StoreError> {
-        let (reader, header) = Reader::open(input)?;
-        let mut tx = self.pool().begin().await.map_err(|e| self.error(e))?;
-        // Rolled back here, not on drop: a dropped transaction's rollback waits for the
-        // connection's next use and would keep the table locks until then.
-        match self.import_rows(&mut tx, reader, &header).await {
-            Ok(summary) => {
-                tx.commit().await.map_err(|e| self.error(e))?;
-                Ok(summary)
-            }
-            Err(e) => {
-                let _ = tx.rollback().await;
-                Err(e)
-            }
-        }
-    }
-}
-
-impl PgStore {
-    async fn import_rows(
-        &self,
-        tx: &mut sqlx::PgConnection,
-        mut reader: Reader<'_>,
-        header: &Header,
-    ) -> Result<Summary, StoreError> {
-        let version: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?;
-        check_version(header, version)?;
-        // Replicas running against this database would see a half-filled one: keep every
-        // writer out until the import commits.
-        let (customers, tickets): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT COUNT(*) FROM customers), (SELECT COUNT(*) FROM tickets)",
-        )
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| self.error(e))?;
-        if customers > 0 || tickets > 0 {
-            return Err(not_empty(customers, tickets));
-        }
-        let catalog = self.catalog(&mut *tx).await?;
-        let names: Vec<String> = catalog.iter().map(|(t, _)| quote(t)).collect();
-        sqlx::query(&format!(
+    async fn lock(&mut self, tables: &[String]) -> Result<(), StoreError> {
+        // Replicas running against this database would see a half-filled one: every
+        // writer waits until the import commits.
+        let names: Vec<String> = tables.iter().map(|t| quote(t)).collect();
+        self.execute(&format!(
             "LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
             names.join(", ")
         ))
-        .execute(&mut *tx)
         .await
-        .map_err(|e| self.error(e))?;
-        for (table, _) in catalog.iter().rev() {
-            sqlx::query(&format!("DELETE FROM {}", quote(table)))
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.error(e))?;
-        }
-        let target: BTreeMap<String, Vec<String>> = catalog.into_iter().collect();
-        let mut current: Option<TableLine> = None;
-        loop {
-            match reader.next()? {
-                Item::Table(table) => {
-                    check_table(&target, &table, reader.line_no)?;
-                    current = Some(table);
-                }
-                Item::Rows(rows) => {
-                    let Some(table) = &current else {
-                        return Err(corrupt(reader.line_no, "rows before any table line"));
-                    };
-                    // Rows as objects, so PostgreSQL converts each value to its column's
-                    // type (0/1 → boolean, numbers → BIGINT or DOUBLE PRECISION).
-                    let objects: Vec<serde_json::Map<String, Value>> = rows
-                        .into_iter()
-                        .map(|row| table.columns.iter().cloned().zip(row).collect())
-                        .collect();
-                    let names: Vec<String> = table.columns.iter().map(|c| quote(c)).collect();
-                    let sql = format!(
-                        "INSERT INTO {t} ({cols}) OVERRIDING SYSTEM VALUE \
-                         SELECT {cols} FROM jsonb_populate_recordset(NULL::{t}, $1::jsonb)",
-                        t = quote(&table.table),
-                        cols = names.join(", ")
-                    );
-                    let json = serde_json::to_string(&objects)
-                        .map_err(|e| StoreError::Other(e.to_string()))?;
-                    sqlx::query(&sql)
-                        .bind(json)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(|e| self.error(e))?;
-                }
-                Item::End => break,
-            }
-        }
-        check_counts!(self, tx, reader.summary);
+    }
+
+    async fn insert(&mut self, table: &TableLine, rows: Vec<Vec<Value>>) -> Result<(), StoreError> {
+        // Rows as objects, so PostgreSQL converts each value to its column's type
+        // (0/1 → boolean, numbers → BIGINT or DOUBLE PRECISION).
+        let objects: Vec<serde_json::Map<String, Value>> = rows
+            .into_iter()
+            .map(|row| table.columns.iter().cloned().zip(row).collect())
+            .collect();
+        let names: Vec<String> = table.columns.iter().map(|c| quote(c)).collect();
+        let sql = format!(
+            "INSERT INTO {t} ({cols}) OVERRIDING SYSTEM VALUE \
+             SELECT {cols} FROM jsonb_populate_recordset(NULL::{t}, $1::jsonb)",
+            t = quote(&table.table),
+            cols = names.join(", ")
+        );
+        let json = serde_json::to_string(&objects).map_err(|e| StoreError::Other(e.to_string()))?;
+        sqlx::query(&sql)
+            .bind(json)
+            .execute(&mut *self.conn)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.store.error(e))
+    }
+
+    async fn settle(&mut self) -> Result<(), StoreError> {
         // The next ticket follows the imported ones (SQLite exports have no counter row).
-        sqlx::query(
+        self.execute(
             "INSERT INTO ticket_counter (id, last) \
              SELECT TRUE, COALESCE(MAX(number), 0) FROM tickets \
              ON CONFLICT (id) DO UPDATE SET last = EXCLUDED.last",
         )
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| self.error(e))?;
+        .await?;
         // Identity columns continue after the imported ids.
         let identities: Vec<(String, String)> = sqlx::query_as(
             "SELECT table_name::text, column_name::text FROM information_schema.columns \
              WHERE table_schema = current_schema() AND is_identity = 'YES'",
         )
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut *self.conn)
         .await
-        .map_err(|e| self.error(e))?;
+        .map_err(|e| self.store.error(e))?;
         for (table, column) in identities {
             let sql = format!(
                 "SELECT setval(pg_get_serial_sequence($1, $2), \
@@ -783,11 +796,43 @@ impl PgStore {
             sqlx::query(&sql)
                 .bind(quote(&table))
                 .bind(&column)
-                .execute(&mut *tx)
+                .execute(&mut *self.conn)
                 .await
-                .map_err(|e| self.error(e))?;
+                .map_err(|e| self.store.error(e))?;
         }
-        Ok(reader.summary)
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Transfer for PgStore {
+    async fn export(&self, out: &mut (dyn Write + Send)) -> Result<Summary, StoreError> {
+        let mut tx = self.pool().begin().await.map_err(|e| self.error(e))?;
+        let mut side = PgSide {
+            store: self,
+            conn: &mut tx,
+        };
+        // One snapshot for every table.
+        let summary = match side
+            .execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await
+        {
+            Ok(()) => export_from(&mut side, "postgres", out).await,
+            Err(e) => Err(e),
+        };
+        let _ = tx.rollback().await;
+        summary
+    }
+
+    async fn import(&self, input: &mut (dyn BufRead + Send)) -> Result<Summary, StoreError> {
+        let (reader, header) = Reader::open(input)?;
+        let mut tx = self.pool().begin().await.map_err(|e| self.error(e))?;
+        let mut side = PgSide {
+            store: self,
+            conn: &mut tx,
+        };
+        let result = import_into(&mut side, reader, &header).await;
+        finish_import(tx, result, |e| self.error(e)).await
     }
 }
 
