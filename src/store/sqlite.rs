@@ -431,6 +431,52 @@ const TICKET_FACTS_SQL: &str = "SELECT json_group_array(json_array( \
          UNION SELECT number FROM tickets WHERE closed_at >= ?1 \
          UNION SELECT ticket FROM ratings WHERE at >= ?1)";
 
+/// What a report reads ([`Store::metric_facts`]): the tickets of [`TICKET_FACTS_SQL`], one
+/// row per platform, department, assignee, priority and state with a JSON array of numbers
+/// per other column (no text per ticket), the ratings separately.
+const TICKET_GROUPS_SQL: &str = "SELECT c.platform AS platform, t.department AS department, \
+            t.assignee AS assignee, t.priority AS priority, t.state AS state, \
+            json_group_array(t.number) AS number, json_group_array(t.customer) AS customer, \
+            json_group_array(t.created_at) AS created_at, \
+            json_group_array(t.first_response_due) AS first_response_due, \
+            json_group_array(t.first_response_at) AS first_response_at, \
+            json_group_array(t.resolution_due) AS resolution_due, \
+            json_group_array(t.resolved_at) AS resolved_at, \
+            json_group_array(t.closed_at) AS closed_at, \
+            json_group_array(t.reopens) AS reopens, \
+            json_group_array(t.agent_replies) AS agent_replies \
+     FROM tickets t \
+     JOIN customers c ON c.id = t.customer \
+     WHERE t.number IN ( \
+         SELECT number FROM tickets \
+         WHERE state IN ('new', 'open', 'waiting_on_customer', 'resolved') \
+         UNION SELECT number FROM tickets WHERE closed_at >= ?1 \
+         UNION SELECT ticket FROM ratings WHERE at >= ?1) \
+     GROUP BY 1, 2, 3, 4, 5";
+
+/// Ratings given in the period (`ratings_at`); earlier ones count for nothing.
+const RATINGS_SQL: &str = "SELECT json_group_array(ticket) AS ticket, \
+     json_group_array(score) AS score, json_group_array(at) AS at \
+     FROM ratings WHERE at >= ?1";
+
+/// FAQ interactions of a period for a report, one row per entry, platform and kind; the
+/// next ticket after each answer is found by `super::facts::assemble` from the tickets.
+const FAQ_GROUPS_SQL: &str = "SELECT e.entry_id AS entry_id, c.platform AS platform, \
+            e.kind AS kind, json_group_array(e.customer) AS customer, \
+            json_group_array(e.at) AS at \
+     FROM faq_events e JOIN customers c ON c.id = e.customer \
+     WHERE e.at >= ?1 GROUP BY 1, 2, 3";
+
+/// A JSON array column of [`TICKET_GROUPS_SQL`] and its kin.
+fn json_column<T: serde::de::DeserializeOwned>(
+    row: &SqliteRow,
+    ctx: &Ctx,
+    column: &str,
+) -> Result<T, StoreError> {
+    let text = get::<String>(row, ctx, column)?;
+    serde_json::from_str(&text).map_err(|e| corrupt(format!("metric facts, {column}: {e}")))
+}
+
 /// FAQ interactions of a period, one JSON array like [`TICKET_FACTS_SQL`]; each answer
 /// with the customer's next ticket (found through `tickets_customer_created`).
 const FAQ_FACTS_SQL: &str = "SELECT json_group_array(json_array( \
@@ -846,8 +892,9 @@ impl Store for SqliteStore {
         let mut out = Vec::new();
         for (name, sql, param) in [
             ("queue", queue_sql(), i64::from(PLAN_QUEUE_LIMIT)),
-            ("ticket_facts", TICKET_FACTS_SQL.to_string(), ms(since)),
-            ("faq_facts", FAQ_FACTS_SQL.to_string(), ms(since)),
+            ("ratings", RATINGS_SQL.to_string(), ms(since)),
+            ("ticket_facts", TICKET_GROUPS_SQL.to_string(), ms(since)),
+            ("faq_facts", FAQ_GROUPS_SQL.to_string(), ms(since)),
         ] {
             let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
                 .bind(param)
@@ -886,6 +933,81 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| map_err(&self.ctx, e))?;
         Ok(())
+    }
+
+    async fn metric_facts(
+        &self,
+        since: Timestamp,
+    ) -> Result<(Vec<TicketFact>, Vec<FaqFact>), StoreError> {
+        use super::facts::{FaqColumns, RatingColumns, TicketColumns};
+        let ctx = &*self.ctx;
+        let err = |e| map_err(ctx, e);
+        let since = ms(since);
+        let mut conn = self.pool.acquire().await.map_err(err)?;
+        // One read transaction: tickets, ratings and FAQ interactions are one snapshot.
+        sqlx::query("BEGIN")
+            .execute(&mut *conn)
+            .await
+            .map_err(err)?;
+        let result: Result<_, StoreError> = async {
+            let row = sqlx::query(RATINGS_SQL)
+                .bind(since)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(err)?;
+            let ratings = RatingColumns {
+                ticket: json_column(&row, ctx, "ticket")?,
+                score: json_column(&row, ctx, "score")?,
+                at: json_column(&row, ctx, "at")?,
+            };
+            let groups = sqlx::query(TICKET_GROUPS_SQL)
+                .bind(since)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(err)?
+                .iter()
+                .map(|r| {
+                    Ok(TicketColumns {
+                        platform: get(r, ctx, "platform")?,
+                        department: get(r, ctx, "department")?,
+                        assignee: get(r, ctx, "assignee")?,
+                        priority: get(r, ctx, "priority")?,
+                        state: get(r, ctx, "state")?,
+                        number: json_column(r, ctx, "number")?,
+                        customer: json_column(r, ctx, "customer")?,
+                        created_at: json_column(r, ctx, "created_at")?,
+                        first_response_due: json_column(r, ctx, "first_response_due")?,
+                        first_response_at: json_column(r, ctx, "first_response_at")?,
+                        resolution_due: json_column(r, ctx, "resolution_due")?,
+                        resolved_at: json_column(r, ctx, "resolved_at")?,
+                        closed_at: json_column(r, ctx, "closed_at")?,
+                        reopens: json_column(r, ctx, "reopens")?,
+                        agent_replies: json_column(r, ctx, "agent_replies")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let faq = sqlx::query(FAQ_GROUPS_SQL)
+                .bind(since)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(err)?
+                .iter()
+                .map(|r| {
+                    Ok(FaqColumns {
+                        entry_id: get(r, ctx, "entry_id")?,
+                        platform: get(r, ctx, "platform")?,
+                        kind: get(r, ctx, "kind")?,
+                        customer: json_column(r, ctx, "customer")?,
+                        at: json_column(r, ctx, "at")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            super::facts::assemble(groups, ratings, Some(faq))
+        }
+        .await;
+        // Read-only transaction: ending it cannot lose anything.
+        let _ = sqlx::query("COMMIT").execute(&mut *conn).await;
+        result
     }
 
     async fn ticket_facts(&self, since: Timestamp) -> Result<Vec<TicketFact>, StoreError> {

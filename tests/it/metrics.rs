@@ -559,12 +559,13 @@ proptest! {
     }
 }
 
-/// The same seeded history gives the same report on SQLite (facts as JSON, next tickets
-/// looked up in SQL) and on PostgreSQL (facts as column arrays, next tickets found in one
-/// pass): every figure, every grouping, short and whole-history periods.
+/// The same seeded history gives the same report on SQLite and on PostgreSQL (facts grouped
+/// with number arrays, next tickets found in one pass) and from SQLite's per-row facts
+/// (next tickets looked up in SQL): every figure, every grouping, short and whole periods.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_and_postgres_report_the_same_seeded_history() {
     use frontdesk::seed::{seed, SeedPlan};
+    use frontdesk::store::Store;
     let now = chrono::DateTime::parse_from_rfc3339("2026-03-10T15:30:00Z")
         .unwrap()
         .with_timezone(&chrono::Utc);
@@ -587,6 +588,14 @@ async fn sqlite_and_postgres_report_the_same_seeded_history() {
             let lite = gather(&sqlite, &window, by).await.unwrap();
             let post = gather(pg.as_ref(), &window, by).await.unwrap();
             assert_eq!(lite, post, "{period} {by:?}");
+            // The per-row facts (JSON, next ticket looked up in SQL) agree too.
+            let rows = metrics::compute(
+                &sqlite.ticket_facts(window.since).await.unwrap(),
+                &sqlite.faq_facts(window.since).await.unwrap(),
+                &window,
+                by,
+            );
+            assert_eq!(rows, post, "{period} {by:?}");
             assert!(post.total.created > 0 || period == "today", "{period}");
         }
     }
