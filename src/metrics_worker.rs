@@ -33,8 +33,7 @@ pub async fn gather_split(
     window: &Window,
     splits: &[GroupBy],
 ) -> Result<Vec<Report>, StoreError> {
-    let tickets = store.ticket_facts(window.since).await?;
-    let faq = store.faq_facts(window.since).await?;
+    let (tickets, faq) = store.metric_facts(window.since).await?;
     Ok(splits
         .iter()
         .map(|by| metrics::compute(&tickets, &faq, window, Some(*by)))
