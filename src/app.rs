@@ -19,6 +19,7 @@ use crate::leader::{Leader, LeaderConfig};
 use crate::metrics_worker::AlertWorker;
 use crate::outbox::{OutboxConfig, OutboxWorker};
 use crate::ports::{ChatTransport, Clock, SystemClock};
+use crate::replicas::{Heartbeat, HeartbeatConfig, SendShare};
 use crate::service::{DeskRoute, Knowledge, Service};
 use crate::sla_worker::{SlaWorker, SlaWorkerConfig};
 use crate::store::postgres::PgStore;
@@ -248,12 +249,16 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     ));
     transports.push(web_chat.clone());
     let app = assemble(settings, store, transports)?;
-    // Desk thread ids are recorded and looked up in the store by the transports.
+    // Desk thread ids are recorded and looked up in the store by the transports, and the
+    // bots' overall send limits are shared with the other replicas (SQLite: none).
+    let share = SendShare::new();
     if let Some(channel) = &telegram {
         channel.transport().attach_store(app.store.clone());
+        channel.transport().attach_share(share.clone());
     }
     if let Some(channel) = &discord {
         channel.transport().attach_store(app.store.clone());
+        channel.transport().attach_share(share.clone());
     }
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
@@ -274,6 +279,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     }
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let heartbeat = Heartbeat::new(
+        app.store.clone(),
+        Arc::new(SystemClock),
+        format!("replica-{}-{:08x}", std::process::id(), fastrand::u32(..)),
+        share,
+        HeartbeatConfig::default(),
+    );
+    let heartbeat_task = tokio::spawn(heartbeat.run(shutdown_rx.clone()));
     let outbox_task = tokio::spawn(app.outbox.clone().run(shutdown_rx.clone()));
     let sla = Arc::new(SlaWorker::new(
         app.store.clone(),
@@ -358,6 +371,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let _ = shutdown_tx.send(true);
     let (outbox, reload, http, sla) = tokio::join!(outbox_task, reload_task, http_task, sla_task);
     sla.context("SLA worker crashed")?;
+    heartbeat_task.await.context("replica heartbeat crashed")?;
     if let Some(task) = alerts_task {
         task.await.context("metric alert worker crashed")?;
     }

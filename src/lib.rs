@@ -21,7 +21,8 @@
 //!   [`outbox`] (delivery worker), [`sla_worker`] (persistent SLA timers, each fired once).
 //! * Adapters and edges: [`adapters`], [`http`], [`web`] (web chat and console), [`config`], [`app`] (wiring for `frontdesk run`).
 //! * Replicas: [`leader`] runs single-holder work (long polling, a gateway) on one
-//!   replica at a time; the PostgreSQL store shares outbox and timers between them.
+//!   replica at a time; the PostgreSQL store shares outbox and timers between them;
+//!   [`replicas`] splits the bots' overall send limits between the live replicas.
 
 pub mod adapters;
 pub mod app;
@@ -36,6 +37,7 @@ pub mod metrics;
 pub mod metrics_worker;
 pub mod outbox;
 pub mod ports;
+pub mod replicas;
 pub mod replies;
 pub mod seed;
 pub mod service;

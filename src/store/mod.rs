@@ -21,6 +21,9 @@ pub(crate) mod rows;
 pub mod sqlite;
 pub mod transfer;
 
+/// A replica not seen for this long is removed from `replicas` (milliseconds).
+const REPLICA_FORGOTTEN_AFTER_MS: i64 = 3_600_000;
+
 /// Failure of the store. Adapters must not acknowledge inbound work when they see one.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -648,6 +651,15 @@ pub trait Store: Send + Sync {
 
     /// The version of the newest migration applied to the database (`None`: none).
     async fn schema_version(&self) -> Result<Option<i64>, StoreError>;
+
+    /// Records that replica `id` is alive at `now` and returns how many replicas (this one
+    /// included) were seen since `alive_since`. Rows of replicas gone long ago are removed.
+    async fn replica_heartbeat(
+        &self,
+        id: &str,
+        now: Timestamp,
+        alive_since: Timestamp,
+    ) -> Result<u32, StoreError>;
 }
 
 /// One unit of work. Dropping it without `commit` rolls everything back.

@@ -35,6 +35,7 @@ use super::rows::{
     self, corrupt, feedback_counts, from_ms, lease_ms, ms, Cols, CUSTOMER_COLUMNS, TICKET_COLUMNS,
     UNREACHABLE_REASON, URGENCY,
 };
+use super::REPLICA_FORGOTTEN_AFTER_MS;
 use super::{
     AlertState, ConsoleSession, DueTimer, FaqFeedback, Leadership, ListedTicket, NewTicket,
     OutboxClaim, OutboxItem, OutboxStats, OutboxUpdate, PastFaqEvent, PastTicket, QueryPlan,
@@ -1348,6 +1349,37 @@ impl Store for PgStore {
             .await
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    async fn replica_heartbeat(
+        &self,
+        id: &str,
+        now: Timestamp,
+        alive_since: Timestamp,
+    ) -> Result<u32, StoreError> {
+        let forgotten = ms(alive_since) - REPLICA_FORGOTTEN_AFTER_MS;
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        sqlx::query(
+            "INSERT INTO replicas (id, seen_at) VALUES ($1, $2) \
+             ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+        )
+        .bind(id)
+        .bind(ms(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        sqlx::query("DELETE FROM replicas WHERE seen_at < $1")
+            .bind(forgotten)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        let alive: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM replicas WHERE seen_at >= $1")
+            .bind(ms(alive_since))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(u32::try_from(alive).unwrap_or(u32::MAX).max(1))
     }
 
     async fn schema_version(&self) -> Result<Option<i64>, StoreError> {

@@ -29,6 +29,7 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use super::rows::{
     self, corrupt, feedback_counts, from_ms, ms, Cols, CUSTOMER_COLUMNS, TICKET_COLUMNS, URGENCY,
 };
+use super::REPLICA_FORGOTTEN_AFTER_MS;
 use super::{
     AlertState, ConsoleSession, DueTimer, FaqFeedback, ListedTicket, NewTicket, OutboxClaim,
     OutboxItem, OutboxStats, OutboxUpdate, PastFaqEvent, PastTicket, QueryPlan, Rating, Settled,
@@ -1143,6 +1144,38 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| map_err(&w.ctx, e))?;
         w.commit().await
+    }
+
+    async fn replica_heartbeat(
+        &self,
+        id: &str,
+        now: Timestamp,
+        alive_since: Timestamp,
+    ) -> Result<u32, StoreError> {
+        let ctx = Arc::clone(&self.ctx);
+        let forgotten = ms(alive_since) - REPLICA_FORGOTTEN_AFTER_MS;
+        let mut w = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO replicas (id, seen_at) VALUES (?, ?) \
+             ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at",
+        )
+        .bind(id)
+        .bind(ms(now))
+        .execute(&mut *w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?;
+        sqlx::query("DELETE FROM replicas WHERE seen_at < ?")
+            .bind(forgotten)
+            .execute(&mut *w.tx)
+            .await
+            .map_err(|e| map_err(&ctx, e))?;
+        let alive: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM replicas WHERE seen_at >= ?")
+            .bind(ms(alive_since))
+            .fetch_one(&mut *w.tx)
+            .await
+            .map_err(|e| map_err(&ctx, e))?;
+        w.commit().await?;
+        Ok(u32::try_from(alive).unwrap_or(u32::MAX).max(1))
     }
 
     async fn schema_version(&self) -> Result<Option<i64>, StoreError> {

@@ -1394,6 +1394,28 @@ async fn console_sessions_expire_and_end(store: Arc<dyn Store>) {
         .is_some());
 }
 
+async fn live_replicas_are_counted_and_the_gone_forgotten(store: Arc<dyn Store>) {
+    // Alive = seen in the last 15 s.
+    let beat = |id: &'static str, now: i64| {
+        let store = store.clone();
+        async move {
+            store
+                .replica_heartbeat(id, at(now), at(now - 15))
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(beat("a", 100).await, 1);
+    assert_eq!(beat("b", 102).await, 2);
+    assert_eq!(beat("a", 105).await, 2, "a beat again: still two");
+    assert_eq!(beat("c", 110).await, 3);
+    // b stopped at 102: gone from the count after 117.
+    assert_eq!(beat("a", 118).await, 2);
+    // Long gone replicas are removed; the next to come makes two again.
+    assert_eq!(beat("a", 10_000).await, 1);
+    assert_eq!(beat("d", 10_001).await, 2);
+}
+
 macro_rules! suite {
     ($($name:ident),+ $(,)?) => {
         mod sqlite_file {
@@ -1449,6 +1471,7 @@ suite!(
     ticket_list_filters_in_the_query,
     web_messages_replay_in_order_after_an_id,
     console_sessions_expire_and_end,
+    live_replicas_are_counted_and_the_gone_forgotten,
 );
 
 // ---------------------------------------------------------------------------------------

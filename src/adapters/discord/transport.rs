@@ -30,6 +30,7 @@ use tokio::time::Instant;
 use super::format::{discord_len, escape_markdown, split_escaped, EMBED_LIMIT, MESSAGE_LIMIT};
 use crate::domain::{Button, Outbound, OutboundBody, Platform, TicketNo};
 use crate::ports::{ChatTransport, Delivered, DeliveryError};
+use crate::replicas::SendShare;
 use crate::store::Store;
 
 /// Send limits. Discord allows about 5 messages per 5 s in one channel and 50 requests/s
@@ -72,6 +73,10 @@ pub struct DiscordTransport {
     client: reqwest::Client,
     channels: DefaultKeyedRateLimiter<u64>,
     global: DefaultDirectRateLimiter,
+    /// The overall limit's rate per second (its burst).
+    global_burst: NonZeroU32,
+    /// This replica's part of the overall limit; the whole of it until attached.
+    share: OnceLock<Arc<SendShare>>,
     clock: DefaultClock,
     max_wait: Duration,
     /// Until when Discord asked for a global pause (a 429 with `global: true`).
@@ -171,6 +176,8 @@ impl DiscordTransport {
                     .allow_burst(limits.per_channel_burst),
             ),
             global: RateLimiter::direct(Quota::per_second(limits.global_per_second)),
+            global_burst: limits.global_per_second,
+            share: OnceLock::new(),
             clock: DefaultClock::default(),
             max_wait: limits.max_wait,
             paused_until: Mutex::new(None),
@@ -188,6 +195,20 @@ impl DiscordTransport {
     /// items for a ticket's thread are deferred. Later calls keep the first store.
     pub fn attach_store(&self, store: Arc<dyn Store>) {
         let _ = self.store.set(store);
+    }
+
+    /// Gives the transport this replica's share of the bot's overall send limit (see
+    /// [`crate::replicas`]). Later calls keep the first share.
+    pub fn attach_share(&self, share: Arc<SendShare>) {
+        let _ = self.share.set(share);
+    }
+
+    /// One slot of the overall limit, taking this replica's share into account.
+    async fn overall_turn(&self) {
+        match self.share.get() {
+            Some(share) => share.until_ready(&self.global, self.global_burst).await,
+            None => self.global.until_ready().await,
+        }
     }
 
     fn store(&self) -> Result<&Arc<dyn Store>, DeliveryError> {
@@ -225,7 +246,7 @@ impl DiscordTransport {
             }
         }
         let budget = self.max_wait.saturating_sub(waited);
-        if tokio::time::timeout(budget, self.global.until_ready())
+        if tokio::time::timeout(budget, self.overall_turn())
             .await
             .is_err()
         {

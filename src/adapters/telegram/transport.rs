@@ -32,6 +32,7 @@ use teloxide::{ApiError, Bot, RequestError};
 use super::format::{escape_html, split_text, MESSAGE_LIMIT};
 use crate::domain::{Attachment, Button, Outbound, OutboundBody, Platform, TicketNo};
 use crate::ports::{ChatTransport, Delivered, DeliveryError};
+use crate::replicas::SendShare;
 use crate::store::Store;
 
 /// Send limits. Telegram's published limits are about 1 message/s in one chat,
@@ -75,6 +76,10 @@ pub struct TelegramTransport {
     private_chats: DefaultKeyedRateLimiter<i64>,
     groups: DefaultKeyedRateLimiter<i64>,
     global: DefaultDirectRateLimiter,
+    /// The overall limit's rate per second (its burst).
+    global_burst: NonZeroU32,
+    /// This replica's part of the overall limit; the whole of it until attached.
+    share: OnceLock<Arc<SendShare>>,
     clock: DefaultClock,
     max_wait: Duration,
     deliveries: AtomicU64,
@@ -103,6 +108,8 @@ impl TelegramTransport {
                 Quota::per_minute(limits.per_group_per_minute).allow_burst(NonZeroU32::MIN),
             ),
             global: RateLimiter::direct(Quota::per_second(limits.global_per_second)),
+            global_burst: limits.global_per_second,
+            share: OnceLock::new(),
             clock: DefaultClock::default(),
             max_wait: limits.max_wait,
             deliveries: AtomicU64::new(0),
@@ -114,6 +121,20 @@ impl TelegramTransport {
     /// items for a ticket's topic are deferred. Later calls keep the first store.
     pub fn attach_store(&self, store: Arc<dyn Store>) {
         let _ = self.store.set(store);
+    }
+
+    /// Gives the transport this replica's share of the bot's overall send limit (see
+    /// [`crate::replicas`]). Later calls keep the first share.
+    pub fn attach_share(&self, share: Arc<SendShare>) {
+        let _ = self.share.set(share);
+    }
+
+    /// One slot of the overall limit, taking this replica's share into account.
+    async fn overall_turn(&self) {
+        match self.share.get() {
+            Some(share) => share.until_ready(&self.global, self.global_burst).await,
+            None => self.global.until_ready().await,
+        }
     }
 
     fn store(&self) -> Result<&Arc<dyn Store>, DeliveryError> {
@@ -148,7 +169,7 @@ impl TelegramTransport {
         // The global limiter refills 30 times a second: its waits are short.
         let started = tokio::time::Instant::now();
         let budget = self.max_wait.saturating_sub(*waited);
-        if tokio::time::timeout(budget, self.global.until_ready())
+        if tokio::time::timeout(budget, self.overall_turn())
             .await
             .is_err()
         {

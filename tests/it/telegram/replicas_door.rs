@@ -236,6 +236,20 @@ async fn webhook_replicas_with_a_kill(customers: usize, each: usize) {
     for r in &replicas {
         r.healthy().await;
     }
+    // Each replica counts the three and sends within a third of the bot's overall limit.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !replicas.iter().all(|r| r.log().contains("replicas=3")) {
+        assert!(
+            Instant::now() < deadline,
+            "the replicas never counted each other; logs:\n{}",
+            replicas
+                .iter()
+                .map(Replica::log)
+                .collect::<Vec<_>>()
+                .join("\n-----\n")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let total = customers * each;
     let hooks: Arc<Vec<String>> =
         Arc::new(replicas.iter().map(|r| Replica::hook_url(r.port)).collect());
