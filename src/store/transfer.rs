@@ -38,9 +38,10 @@ pub const FORMAT: u32 = 1;
 /// Rows inserted per statement on import.
 const IMPORT_BATCH: usize = 500;
 
-/// Tables of the migration tool itself (each database keeps its own).
-fn is_bookkeeping(table: &str) -> bool {
-    table.starts_with("_sqlx") || table.starts_with("sqlite_")
+/// Tables not carried: the migration tool's own (each database keeps its own) and the
+/// live replicas of a running deployment (each replica records itself).
+fn not_carried(table: &str) -> bool {
+    table.starts_with("_sqlx") || table.starts_with("sqlite_") || table == "replicas"
 }
 
 /// Rows copied per table, in the order they were copied.
@@ -549,7 +550,7 @@ impl Side for SqliteSide<'_> {
                 .fetch_all(&mut *self.conn)
                 .await
                 .map_err(err)?;
-        let tables: Vec<String> = tables.into_iter().filter(|t| !is_bookkeeping(t)).collect();
+        let tables: Vec<String> = tables.into_iter().filter(|t| !not_carried(t)).collect();
         let references: Vec<(String, String)> = sqlx::query_as(
             "SELECT m.name, f.\"table\" FROM sqlite_master m, pragma_foreign_key_list(m.name) f \
              WHERE m.type = 'table'",
@@ -693,7 +694,7 @@ impl Side for PgSide<'_> {
         .map_err(err)?;
         let mut by_table: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (table, column) in columns {
-            if !is_bookkeeping(&table) {
+            if !not_carried(&table) {
                 by_table.entry(table).or_default().push(column);
             }
         }
