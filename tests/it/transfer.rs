@@ -146,6 +146,14 @@ async fn escalate(stack: &crate::support::Stack, user: &str) -> TicketNo {
     tickets.iter().map(|t| t.no).max().unwrap()
 }
 
+/// The SQLite file of a [`console_stack`] in `dir`, opened as a store of its own.
+async fn stack_file(dir: &Path) -> frontdesk::store::sqlite::SqliteStore {
+    let url = format!("sqlite://{}", dir.join("fd.db").display());
+    frontdesk::store::sqlite::SqliteStore::open(&url)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn numbering_and_ids_continue_after_an_import_both_ways() {
     // SQLite with history → PostgreSQL.
@@ -154,12 +162,7 @@ async fn numbering_and_ids_continue_after_an_import_both_ways() {
     let first = escalate(&source, "ana").await;
     let second = escalate(&source, "ben").await;
     assert_eq!((first.0, second.0), (1, 2));
-    let sqlite = frontdesk::store::sqlite::SqliteStore::open(&format!(
-        "sqlite://{}",
-        dir.path().join("fd.db").display()
-    ))
-    .await
-    .unwrap();
+    let sqlite = stack_file(dir.path()).await;
     let mut file = Vec::new();
     let exported = sqlite.export(&mut file).await.unwrap();
     assert!(exported.rows() > 0);
@@ -194,12 +197,7 @@ async fn numbering_and_ids_continue_after_an_import_both_ways() {
     pg.export(&mut file).await.unwrap();
     let back_dir = tempfile::tempdir().unwrap();
     let back = console_stack(back_dir.path(), Arc::new(SystemClock), &[]).await;
-    let back_sqlite = frontdesk::store::sqlite::SqliteStore::open(&format!(
-        "sqlite://{}",
-        back_dir.path().join("fd.db").display()
-    ))
-    .await
-    .unwrap();
+    let back_sqlite = stack_file(back_dir.path()).await;
     back_sqlite.import(&mut file.as_slice()).await.unwrap();
     let all = back
         .store
@@ -216,12 +214,7 @@ async fn a_cut_or_foreign_file_is_refused_and_nothing_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let source = console_stack(dir.path(), Arc::new(SystemClock), &[]).await;
     escalate(&source, "ana").await;
-    let sqlite = frontdesk::store::sqlite::SqliteStore::open(&format!(
-        "sqlite://{}",
-        dir.path().join("fd.db").display()
-    ))
-    .await
-    .unwrap();
+    let sqlite = stack_file(dir.path()).await;
     let mut file = Vec::new();
     sqlite.export(&mut file).await.unwrap();
     let text = String::from_utf8(file).unwrap();
