@@ -414,6 +414,23 @@ impl Visitor {
         }
     }
 
+    /// Delivers the agent's solution (the pushed message containing `solution`), presses
+    /// "Solved" under it and answers the survey with `score`; everything delivered.
+    async fn solved_and_rated(&mut self, site: &Site, solution: &str, score: &str) {
+        site.outbox.drain().await.unwrap();
+        let message = next_with(self, solution).await;
+        self.press(site, &Visitor::button(&message, "Solved")).await;
+        site.outbox.drain().await.unwrap();
+        let survey = loop {
+            let m = self.next().await;
+            if !m["buttons"].as_array().unwrap().is_empty() {
+                break m;
+            }
+        };
+        self.press(site, &Visitor::button(&survey, score)).await;
+        site.outbox.drain().await.unwrap();
+    }
+
     /// The `data` of the button labelled `label` in a pushed message.
     fn button(message: &serde_json::Value, label: &str) -> String {
         message["buttons"]
@@ -552,25 +569,9 @@ async fn web_chat_customer_and_console_agent_work_a_ticket_both_ways() {
             .await,
         StatusCode::SEE_OTHER
     );
-    site.outbox.drain().await.unwrap();
-    let solution = loop {
-        let m = visitor.next().await;
-        if m["text"].as_str().unwrap().contains("Delivered today") {
-            break m;
-        }
-    };
     visitor
-        .press(&site, &Visitor::button(&solution, "Solved"))
+        .solved_and_rated(&site, "Delivered today", "5")
         .await;
-    site.outbox.drain().await.unwrap();
-    let survey = loop {
-        let m = visitor.next().await;
-        if !m["buttons"].as_array().unwrap().is_empty() {
-            break m;
-        }
-    };
-    visitor.press(&site, &Visitor::button(&survey, "5")).await;
-    site.outbox.drain().await.unwrap();
     let overview = site.get(&session, "/console").await;
     assert!(overview.contains("id=\"csat\">5.0/5"), "{overview}");
     assert!(overview.contains("<svg id=\"backlog-chart\""));
@@ -626,25 +627,7 @@ async fn overview_shows_the_stats_figures_and_faq_insights_group_unanswered_ques
         .await,
         StatusCode::SEE_OTHER
     );
-    site.outbox.drain().await.unwrap();
-    let solution = loop {
-        let m = visitor.next().await;
-        if m["text"].as_str().unwrap().contains("STUDENT30") {
-            break m;
-        }
-    };
-    visitor
-        .press(&site, &Visitor::button(&solution, "Solved"))
-        .await;
-    site.outbox.drain().await.unwrap();
-    let survey = loop {
-        let m = visitor.next().await;
-        if !m["buttons"].as_array().unwrap().is_empty() {
-            break m;
-        }
-    };
-    visitor.press(&site, &Visitor::button(&survey, "4")).await;
-    site.outbox.drain().await.unwrap();
+    visitor.solved_and_rated(&site, "STUDENT30", "4").await;
     let mut other = Visitor::open(&site).await;
     other.say(&site, "How do I reset my password?").await;
     site.outbox.drain().await.unwrap();
