@@ -72,15 +72,20 @@ pub struct TicketFact {
     pub rating: Option<(u8, Timestamp)>,
 }
 
-/// One FAQ interaction of a customer.
+/// FAQ interactions of a period with one entry, customer platform, kind and hour of the
+/// day: the store keeps them counted per hour (a year of a large desk is millions of
+/// interactions), so a report reads a few hundred tallies instead.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FaqFact {
+pub struct FaqTally {
     pub entry_id: String,
     pub platform: Platform,
     pub kind: FaqFeedback,
-    pub at: Timestamp,
-    /// For answers (`Shown`): when the same customer next created a ticket, at or after `at`.
-    pub next_ticket_at: Option<Timestamp>,
+    /// 0–23, UTC.
+    pub hour: u8,
+    pub count: u64,
+    /// Of the answers (`Shown`): how many the same customer followed with a ticket within
+    /// [`DEFLECTION_WINDOW`]; 0 for the other kinds.
+    pub followed: u64,
 }
 
 /// A reporting period as people write it: `today`, `7d`, `30d`, `12h`.
@@ -465,21 +470,18 @@ impl Acc {
         }
     }
 
-    fn add_answer(&mut self, f: &FaqFact, w: &Window) {
-        if f.kind != FaqFeedback::Shown || !w.contains(f.at) {
+    fn add_answers(&mut self, f: &FaqTally) {
+        if f.kind != FaqFeedback::Shown {
             return;
         }
         let d = self
             .metrics
             .deflection
             .get_or_insert_with(Deflection::default);
-        d.answered += 1;
-        self.metrics.answers_by_hour[hour_of_day(f.at)] += 1;
-        let followed = f
-            .next_ticket_at
-            .is_some_and(|t| t >= f.at && t <= f.at + DEFLECTION_WINDOW && t <= w.now);
-        if !followed {
-            d.deflected += 1;
+        d.answered += f.count;
+        d.deflected += f.count.saturating_sub(f.followed);
+        if let Some(n) = self.metrics.answers_by_hour.get_mut(usize::from(f.hour)) {
+            *n += f.count;
         }
     }
 
@@ -504,11 +506,11 @@ fn settle(c: &mut Compliance, done: Option<Timestamp>, due: Timestamp, w: &Windo
     }
 }
 
-/// Computes the report of `window` from the facts (facts outside it are ignored, so the
-/// store may hand over more than needed).
+/// Computes the report of `window` from the facts (ticket facts outside it are ignored, so
+/// the store may hand over more than needed) and the FAQ tallies of the window.
 pub fn compute(
     tickets: &[TicketFact],
-    faq: &[FaqFact],
+    faq: &[FaqTally],
     window: &Window,
     by: Option<GroupBy>,
 ) -> Report {
@@ -527,22 +529,19 @@ pub fn compute(
     }
     let mut entries: BTreeMap<&str, FaqRow> = BTreeMap::new();
     for f in faq {
-        total.add_answer(f, window);
+        total.add_answers(f);
         if by == Some(GroupBy::Platform) {
             let acc = groups.entry(f.platform.as_str()).or_default();
-            acc.add_answer(f, window);
-        }
-        if !window.contains(f.at) {
-            continue;
+            acc.add_answers(f);
         }
         let row = entries.entry(&f.entry_id).or_insert_with(|| FaqRow {
             entry_id: f.entry_id.clone(),
             ..FaqRow::default()
         });
         match f.kind {
-            FaqFeedback::Shown => row.shown += 1,
-            FaqFeedback::Helped => row.helped += 1,
-            FaqFeedback::Escalated => row.escalated += 1,
+            FaqFeedback::Shown => row.shown += f.count,
+            FaqFeedback::Helped => row.helped += f.count,
+            FaqFeedback::Escalated => row.escalated += f.count,
         }
     }
     let mut faq_rows: Vec<FaqRow> = entries.into_values().collect();
@@ -726,17 +725,17 @@ mod tests {
             fact(3, Priority::P2, 23),
             fact(4, Priority::P2, -14),
         ];
-        let shown = |h: i64, kind| FaqFact {
+        let tally = |hour, kind, count| FaqTally {
             entry_id: "orders.track".into(),
             platform: Platform::Web,
             kind,
-            at: at(h),
-            next_ticket_at: None,
+            hour,
+            count,
+            followed: 0,
         };
         let faq = [
-            shown(14, FaqFeedback::Shown),
-            shown(14, FaqFeedback::Helped),
-            shown(38, FaqFeedback::Shown),
+            tally(14, FaqFeedback::Shown, 2),
+            tally(14, FaqFeedback::Helped, 1),
         ];
         let m = compute(&facts, &faq, &w, None).total;
         let mut created = [0; 24];

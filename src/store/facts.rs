@@ -1,37 +1,61 @@
-//! Metric facts as the stores hand them over: one JSON array of compact rows per query
-//! (SQLite `json_group_array`, PostgreSQL `json_agg`), decoded and checked here once for
-//! every backend. A report reads every ticket of its period; a single value avoids the
-//! per-row cost of the driver, which dominates at 100 000 rows.
+//! Metric facts as the stores hand them over, decoded and checked here once for every
+//! backend: tickets as one array per column for each group of tickets that share their
+//! labels (SQLite `json_group_array`, PostgreSQL `array_agg`; a report reads every ticket
+//! of its period, and the driver's per-row cost dominates at 100 000 rows), FAQ
+//! interactions as hourly tallies.
 
 use crate::domain::{Platform, Priority, TicketNo, TicketState, Timestamp};
-use crate::metrics::{FaqFact, TicketFact};
+use crate::metrics::{FaqTally, TicketFact};
 
 use super::{FaqFeedback, StoreError};
 
-/// `[number, platform, department, assignee, priority, state, created_at,
-/// first_response_due, first_response_at, resolution_due, resolved_at, closed_at, reopens,
-/// agent_replies, rating score, rated at]`, times in unix milliseconds.
-type TicketRow = (
-    i64,
-    String,
-    String,
-    Option<String>,
-    String,
-    String,
-    i64,
-    i64,
-    Option<i64>,
-    i64,
-    Option<i64>,
-    Option<i64>,
-    i64,
-    i64,
-    Option<i64>,
-    Option<i64>,
-);
+/// An hour in unix milliseconds: the FAQ tallies' unit.
+pub(crate) const HOUR_MS: i64 = 3_600_000;
 
-/// `[entry_id, platform, kind, at, next ticket's created_at]`.
-type FaqRow = (String, String, String, i64, Option<i64>);
+/// How long after an FAQ answer a ticket of the same customer counts as following it, in
+/// the stores' unix milliseconds.
+pub(crate) fn followed_window_ms() -> i64 {
+    crate::metrics::DEFLECTION_WINDOW.num_milliseconds()
+}
+
+/// The start of the first whole hour at or after `since_ms`: a report's FAQ figures come
+/// from the tallies from there on, and from the interactions themselves before it.
+pub(crate) fn whole_hours_from(since_ms: i64) -> i64 {
+    since_ms + (HOUR_MS - since_ms.rem_euclid(HOUR_MS)) % HOUR_MS
+}
+
+/// Checks and converts one row of FAQ tallies: entry, platform, kind, hour of the day,
+/// count and answers followed by a ticket.
+pub(crate) fn faq_tally(
+    entry_id: String,
+    platform: &str,
+    kind: &str,
+    hour: i64,
+    count: i64,
+    followed: i64,
+) -> Result<FaqTally, StoreError> {
+    let n = |v: i64, column: &str| {
+        u64::try_from(v).map_err(|_| corrupt(format!("faq_tallies.{column}: {v} out of range")))
+    };
+    let (count, followed) = (n(count, "count")?, n(followed, "followed")?);
+    if followed > count {
+        return Err(corrupt(format!(
+            "faq_tallies: {followed} of {count} answers followed"
+        )));
+    }
+    Ok(FaqTally {
+        entry_id,
+        platform: named::<Platform>(platform, "faq_tallies.platform")?,
+        kind: FaqFeedback::parse(kind)
+            .ok_or_else(|| corrupt(format!("faq_tallies.kind: unknown `{kind}`")))?,
+        hour: u8::try_from(hour)
+            .ok()
+            .filter(|h| *h < 24)
+            .ok_or_else(|| corrupt(format!("faq_tallies: hour {hour} out of range")))?,
+        count,
+        followed,
+    })
+}
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
@@ -55,52 +79,11 @@ fn named<T: std::str::FromStr>(text: &str, column: &str) -> Result<T, StoreError
         .map_err(|_| corrupt(format!("{column}: unknown value `{text}`")))
 }
 
-/// Checks and converts one ticket row.
-fn ticket_fact(r: TicketRow) -> Result<TicketFact, StoreError> {
-    let no = TicketNo(r.0);
-    let state = TicketState::parse(&r.5)
-        .ok_or_else(|| corrupt(format!("ticket {no}: unknown state `{}`", r.5)))?;
-    let rating = match (r.14, r.15) {
-        (Some(score), Some(at)) => Some((
-            u8::try_from(score)
-                .ok()
-                .filter(|s| (1..=5).contains(s))
-                .ok_or_else(|| corrupt(format!("ratings.score: {score} out of range")))?,
-            time(at, "ratings.at")?,
-        )),
-        _ => None,
-    };
-    Ok(TicketFact {
-        no,
-        platform: named::<Platform>(&r.1, "customers.platform")?,
-        department: r.2,
-        assignee: r.3,
-        priority: named::<Priority>(&r.4, "tickets.priority")?,
-        state,
-        created_at: time(r.6, "tickets.created_at")?,
-        first_response_due: time(r.7, "tickets.first_response_due")?,
-        first_response_at: opt_time(r.8, "tickets.first_response_at")?,
-        resolution_due: time(r.9, "tickets.resolution_due")?,
-        resolved_at: opt_time(r.10, "tickets.resolved_at")?,
-        closed_at: opt_time(r.11, "tickets.closed_at")?,
-        reopens: count(r.12, "tickets.reopens")?,
-        agent_replies: count(r.13, "tickets.agent_replies")?,
-        rating,
-    })
-}
-
-/// Decodes the ticket facts array.
-pub(crate) fn tickets_from_json(json: &str) -> Result<Vec<TicketFact>, StoreError> {
-    let rows: Vec<TicketRow> =
-        serde_json::from_str(json).map_err(|e| corrupt(format!("ticket facts: {e}")))?;
-    rows.into_iter().map(ticket_fact).collect()
-}
-
 /// Ticket facts of one group of tickets that share platform, department, assignee,
 /// priority and state, one array per remaining column (PostgreSQL `array_agg` ... `GROUP
 /// BY`, decoded by the driver in binary): a year of a large desk is a million tickets, and
 /// text per ticket (JSON, or text arrays) cost more than the query. The rating is read
-/// separately (see [`RatingColumns`]); the customer links FAQ answers to the next ticket.
+/// separately (see [`RatingColumns`]).
 #[derive(Debug, Default)]
 pub(crate) struct TicketColumns {
     pub platform: String,
@@ -109,7 +92,6 @@ pub(crate) struct TicketColumns {
     pub priority: String,
     pub state: String,
     pub number: Vec<i64>,
-    pub customer: Vec<i64>,
     pub created_at: Vec<i64>,
     pub first_response_due: Vec<i64>,
     pub first_response_at: Vec<Option<i64>>,
@@ -128,16 +110,6 @@ pub(crate) struct RatingColumns {
     pub at: Vec<i64>,
 }
 
-/// FAQ interactions of the period with one entry, platform and kind: customer and time.
-#[derive(Debug, Default)]
-pub(crate) struct FaqColumns {
-    pub entry_id: String,
-    pub platform: String,
-    pub kind: String,
-    pub customer: Vec<i64>,
-    pub at: Vec<i64>,
-}
-
 fn same_length(what: &str, n: usize, lengths: &[usize]) -> Result<(), StoreError> {
     if lengths.iter().any(|&l| l != n) {
         return Err(corrupt(format!(
@@ -147,20 +119,12 @@ fn same_length(what: &str, n: usize, lengths: &[usize]) -> Result<(), StoreError
     Ok(())
 }
 
-/// The metric facts of a period from the groups the store read in one snapshot (each
-/// ticket in one group), the ratings given in the period and, when asked for, the FAQ
-/// interactions.
-///
-/// An FAQ answer's next ticket is found here instead of by a lookup per answer in SQL:
-/// the answers of a period starting at `since` are at or after `since`, and so are the
-/// tickets that can follow them, and every ticket created at or after `since` is among the
-/// ticket facts (it is active, or closed at or after its creation). One sort of the
-/// tickets by customer and a binary search per answer replace a million index lookups.
+/// The ticket facts of a period from the groups the store read in one snapshot (each
+/// ticket in one group) and the ratings given in the period.
 pub(crate) fn assemble(
     groups: Vec<TicketColumns>,
     ratings: RatingColumns,
-    faq: Option<Vec<FaqColumns>>,
-) -> Result<(Vec<TicketFact>, Vec<FaqFact>), StoreError> {
+) -> Result<Vec<TicketFact>, StoreError> {
     same_length(
         "ratings",
         ratings.ticket.len(),
@@ -180,14 +144,12 @@ pub(crate) fn assemble(
         .collect::<Result<_, StoreError>>()?;
     let total: usize = groups.iter().map(|g| g.number.len()).sum();
     let mut tickets = Vec::with_capacity(total);
-    let mut created: Vec<(i64, i64)> = Vec::new();
     for g in groups {
         let n = g.number.len();
         same_length(
             "ticket facts",
             n,
             &[
-                g.customer.len(),
                 g.created_at.len(),
                 g.first_response_due.len(),
                 g.first_response_at.len(),
@@ -198,9 +160,6 @@ pub(crate) fn assemble(
                 g.agent_replies.len(),
             ],
         )?;
-        if faq.is_some() {
-            created.extend(g.customer.iter().copied().zip(g.created_at.iter().copied()));
-        }
         let platform = named::<Platform>(&g.platform, "customers.platform")?;
         let priority = named::<Priority>(&g.priority, "tickets.priority")?;
         let state = TicketState::parse(&g.state)
@@ -225,90 +184,100 @@ pub(crate) fn assemble(
             });
         }
     }
-    let Some(faq) = faq else {
-        return Ok((tickets, Vec::new()));
-    };
-    created.sort_unstable();
-    let next_ticket = |customer: i64, at: i64| {
-        let i = created.partition_point(|&k| k < (customer, at));
-        created
-            .get(i)
-            .filter(|(c, _)| *c == customer)
-            .map(|&(_, created_at)| created_at)
-    };
-    let mut events = Vec::with_capacity(faq.iter().map(|g| g.at.len()).sum());
-    for g in faq {
-        same_length("FAQ facts", g.customer.len(), &[g.at.len()])?;
-        let platform = named::<Platform>(&g.platform, "customers.platform")?;
-        let kind = FaqFeedback::parse(&g.kind)
-            .ok_or_else(|| corrupt(format!("faq_events.kind: unknown `{}`", g.kind)))?;
-        for (&customer, &at) in g.customer.iter().zip(&g.at) {
-            let next = match kind {
-                FaqFeedback::Shown => next_ticket(customer, at),
-                _ => None,
-            };
-            events.push(FaqFact {
-                entry_id: g.entry_id.clone(),
-                platform,
-                kind,
-                at: time(at, "faq_events.at")?,
-                next_ticket_at: opt_time(next, "tickets.created_at")?,
-            });
-        }
-    }
-    Ok((tickets, events))
-}
-
-/// Checks and converts one FAQ row.
-fn faq_fact((entry_id, platform, kind, at, next): FaqRow) -> Result<FaqFact, StoreError> {
-    Ok(FaqFact {
-        entry_id,
-        platform: named::<Platform>(&platform, "customers.platform")?,
-        kind: FaqFeedback::parse(&kind)
-            .ok_or_else(|| corrupt(format!("faq_events.kind: unknown `{kind}`")))?,
-        at: time(at, "faq_events.at")?,
-        next_ticket_at: opt_time(next, "tickets.created_at")?,
-    })
-}
-
-/// Decodes the FAQ facts array.
-pub(crate) fn faq_from_json(json: &str) -> Result<Vec<FaqFact>, StoreError> {
-    let rows: Vec<FaqRow> =
-        serde_json::from_str(json).map_err(|e| corrupt(format!("FAQ facts: {e}")))?;
-    rows.into_iter().map(faq_fact).collect()
+    Ok(tickets)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn group(platform: &str, state: &str, reopens: i64) -> TicketColumns {
+        TicketColumns {
+            platform: platform.into(),
+            department: "tech".into(),
+            assignee: None,
+            priority: "P1".into(),
+            state: state.into(),
+            number: vec![7],
+            created_at: vec![1000],
+            first_response_due: vec![2000],
+            first_response_at: vec![None],
+            resolution_due: vec![3000],
+            resolved_at: vec![None],
+            closed_at: vec![None],
+            reopens: vec![reopens],
+            agent_replies: vec![2],
+        }
+    }
+
+    fn rated(score: i64) -> RatingColumns {
+        RatingColumns {
+            ticket: vec![7],
+            score: vec![score],
+            at: vec![4000],
+        }
+    }
+
     #[test]
-    fn rows_decode_and_bad_rows_are_errors() {
-        let json =
-            r#"[[7,"discord","tech",null,"P1","open",1000,2000,null,3000,null,null,0,2,5,4000]]"#;
-        let facts = tickets_from_json(json).unwrap();
+    fn groups_assemble_and_bad_values_are_errors() {
+        let facts = assemble(vec![group("discord", "open", 0)], rated(5)).unwrap();
         assert_eq!(facts[0].no, TicketNo(7));
         assert_eq!(facts[0].platform, Platform::Discord);
         assert_eq!(facts[0].agent_replies, 2);
         assert_eq!(facts[0].rating.map(|r| r.0), Some(5));
-        assert!(tickets_from_json("[]").unwrap().is_empty());
-        for bad in [
-            r#"[[7,"fax","tech",null,"P1","open",1000,2000,null,3000,null,null,0,2,null,null]]"#,
-            r#"[[7,"discord","tech",null,"P1","lost",1000,2000,null,3000,null,null,0,2,null,null]]"#,
-            r#"[[7,"discord","tech",null,"P1","open",1000,2000,null,3000,null,null,-1,2,null,null]]"#,
-            r#"[[7,"discord","tech",null,"P1","open",1000,2000,null,3000,null,null,0,2,9,4000]]"#,
-            r#"[[7]]"#,
-            "not json",
-        ] {
+        assert!(assemble(Vec::new(), RatingColumns::default())
+            .unwrap()
+            .is_empty());
+        let mut short = group("discord", "open", 0);
+        short.closed_at.clear();
+        for (i, (groups, ratings)) in [
+            (group("fax", "open", 0), rated(5)),
+            (group("discord", "lost", 0), rated(5)),
+            (group("discord", "open", -1), rated(5)),
+            (group("discord", "open", 0), rated(9)),
+            (short, rated(5)),
+        ]
+        .into_iter()
+        .enumerate()
+        {
             assert!(
-                matches!(tickets_from_json(bad), Err(StoreError::Corrupt(_))),
-                "{bad}"
+                matches!(assemble(vec![groups], ratings), Err(StoreError::Corrupt(_))),
+                "case {i}"
             );
         }
-        let faq =
-            faq_from_json(r#"[["a","telegram","shown",5,9],["a","telegram","helped",6,null]]"#)
-                .unwrap();
-        assert_eq!(faq[1].kind, FaqFeedback::Helped);
-        assert!(faq_from_json(r#"[["a","telegram","liked",5,null]]"#).is_err());
+    }
+
+    #[test]
+    fn tallies_decode_and_bad_ones_are_errors() {
+        let t = faq_tally("a".into(), "discord", "shown", 23, 5, 2).unwrap();
+        assert_eq!(
+            (t.platform, t.kind, t.hour),
+            (Platform::Discord, FaqFeedback::Shown, 23)
+        );
+        assert_eq!((t.count, t.followed), (5, 2));
+        for (platform, kind, hour, count, followed) in [
+            ("fax", "shown", 1, 1, 0),
+            ("web", "liked", 1, 1, 0),
+            ("web", "shown", 24, 1, 0),
+            ("web", "shown", -1, 1, 0),
+            ("web", "shown", 1, -1, 0),
+            ("web", "shown", 1, 1, 2),
+        ] {
+            assert!(
+                matches!(
+                    faq_tally("a".into(), platform, kind, hour, count, followed),
+                    Err(StoreError::Corrupt(_))
+                ),
+                "{platform} {kind} {hour} {count} {followed}"
+            );
+        }
+    }
+
+    #[test]
+    fn whole_hours_start_at_or_after_since() {
+        assert_eq!(whole_hours_from(0), 0);
+        assert_eq!(whole_hours_from(1), HOUR_MS);
+        assert_eq!(whole_hours_from(HOUR_MS), HOUR_MS);
+        assert_eq!(whole_hours_from(5 * HOUR_MS - 1), 5 * HOUR_MS);
     }
 }

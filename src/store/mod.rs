@@ -165,7 +165,7 @@ pub struct Rating {
 }
 
 /// FAQ interaction counted per entry (SPEC §5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FaqFeedback {
     Shown,
@@ -217,7 +217,7 @@ pub struct PastFaqEvent {
 /// The plan of one of the large reads, as the database prints it (`frontdesk explain`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryPlan {
-    /// `queue`, `ticket_facts`, `faq_facts`.
+    /// `queue`, `ticket_facts`, `faq_tallies`.
     pub name: &'static str,
     /// The plan, one line per node.
     pub plan: String,
@@ -553,9 +553,13 @@ pub trait Store: Send + Sync {
         &self,
         since: Timestamp,
     ) -> Result<Vec<crate::metrics::TicketFact>, StoreError>;
-    /// FAQ interactions at or after `since`, each answer with the customer's next ticket.
-    async fn faq_facts(&self, since: Timestamp)
-        -> Result<Vec<crate::metrics::FaqFact>, StoreError>;
+    /// FAQ interactions at or after `since`, counted per entry, customer platform, kind and
+    /// hour of the day: the whole hours from the per-hour tallies kept with every
+    /// interaction, the first partial hour from the interactions themselves.
+    async fn faq_tallies(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<crate::metrics::FaqTally>, StoreError>;
     /// The database's plans of the large reads (`/queue`, the ticket and FAQ facts of a
     /// period starting at `since`); with `analyze`, the queries run and the plans carry
     /// their timings. Shows which indexes they use (`frontdesk explain`).
@@ -568,20 +572,20 @@ pub trait Store: Send + Sync {
     /// date (and, on PostgreSQL, the visibility map that index-only scans rely on), as
     /// autovacuum would eventually, so the next queries get the plans they will have.
     async fn refresh_statistics(&self) -> Result<(), StoreError>;
-    /// [`Store::ticket_facts`] and [`Store::faq_facts`] together, for one report.
+    /// [`Store::ticket_facts`] and [`Store::faq_tallies`] together, for one report.
     async fn metric_facts(
         &self,
         since: Timestamp,
     ) -> Result<
         (
             Vec<crate::metrics::TicketFact>,
-            Vec<crate::metrics::FaqFact>,
+            Vec<crate::metrics::FaqTally>,
         ),
         StoreError,
     > {
         Ok((
             self.ticket_facts(since).await?,
-            self.faq_facts(since).await?,
+            self.faq_tallies(since).await?,
         ))
     }
     /// The stored state of every threshold-alert condition.
@@ -687,14 +691,15 @@ pub trait Tx: Send {
     ) -> Result<Vec<Ticket>, StoreError>;
     async fn ticket(&mut self, no: TicketNo) -> Result<Option<Ticket>, StoreError>;
 
-    /// Creates a ticket with the next number (unique and gap-free: allocated in this unit).
+    /// Creates a ticket with the next number (unique and gap-free: allocated in this unit),
+    /// and counts the customer's FAQ answers of the last 24 h as followed by a ticket.
     async fn create_ticket(&mut self, new: &NewTicket) -> Result<Ticket, StoreError>;
     /// Writes back a ticket changed through the state machine.
     async fn save_ticket(&mut self, ticket: &Ticket) -> Result<(), StoreError>;
 
     /// Writes many finished or ongoing tickets (numbers allocated in order, unique and
     /// gap-free, as by [`Tx::create_ticket`]) with their ratings, and FAQ interactions with
-    /// their per-entry totals, in a few statements. Returns the numbers given, in order.
+    /// their per-entry totals and hourly tallies, in a few statements. Returns the numbers given, in order.
     /// For synthetic histories (`frontdesk seed`) and imports; writes no messages or events.
     async fn import_history(
         &mut self,
@@ -707,8 +712,8 @@ pub trait Tx: Send {
     /// Queues an outbound message; delivered after commit by the outbox worker.
     async fn enqueue(&mut self, message: &Outbound, now: Timestamp) -> Result<(), StoreError>;
 
-    /// Counts an FAQ interaction in the entry's totals and keeps it, with the customer and
-    /// time, for per-period figures and bot deflection.
+    /// Counts an FAQ interaction in the entry's totals and in its hour's tally, and keeps it,
+    /// with the customer and time, for per-period figures and bot deflection.
     async fn record_faq_feedback(
         &mut self,
         customer: CustomerId,

@@ -46,7 +46,7 @@ use crate::domain::{
     ChatAddress, Customer, CustomerId, CustomerIdentity, Language, Outbound, Platform, Ticket,
     TicketNo, TicketState, Timestamp,
 };
-use crate::metrics::{FaqFact, TicketFact};
+use crate::metrics::{FaqTally, TicketFact};
 
 /// First key of every advisory lock frontdesk takes (the second is a hash of what is
 /// locked), so they cannot collide with another application's single-key locks.
@@ -531,7 +531,7 @@ const PLAN_QUEUE_LIMIT: u32 = 20;
 /// (decoded in binary by `super::facts::TicketColumns`): a year of a large desk is a
 /// million tickets, and text per ticket (JSON, text arrays) cost more than the query.
 const FACT_GROUPS: &str = "c.platform, t.department, t.assignee, t.priority, t.state, \
-     array_agg(t.number), array_agg(t.customer), array_agg(t.created_at), \
+     array_agg(t.number), array_agg(t.created_at), \
      array_agg(t.first_response_due), array_agg(t.first_response_at), \
      array_agg(t.resolution_due), array_agg(t.resolved_at), array_agg(t.closed_at), \
      array_agg(t.reopens::BIGINT), array_agg(t.agent_replies::BIGINT)";
@@ -567,13 +567,49 @@ const RATINGS_SQL: &str = "SELECT COALESCE(array_agg(ticket), '{}'), \
      COALESCE(array_agg(score::BIGINT), '{}'), COALESCE(array_agg(at), '{}') \
      FROM ratings WHERE at >= $1";
 
-/// FAQ interactions of a period (`faq_events_at`), one row per entry, platform and kind
-/// like [`FACT_GROUPS`]; the next ticket of each answer is found by
-/// `super::facts::assemble`.
-const FAQ_FACTS_SQL: &str = "SELECT e.entry_id, c.platform, e.kind, \
-     array_agg(e.customer), array_agg(e.at) \
+/// FAQ interactions of a period (`$1`) per entry, platform, kind and hour of the day: the
+/// hourly tallies from the first whole hour (`$2`) on, the interactions before it
+/// (`faq_events_at`).
+const FAQ_TALLIES_SQL: &str = "SELECT entry_id, platform, kind, \
+            hour % 86400000 / 3600000, SUM(count)::BIGINT, SUM(followed)::BIGINT \
+     FROM ( \
+         SELECT entry_id, platform, kind, hour, count, followed \
+         FROM faq_tallies WHERE hour >= $2 \
+         UNION ALL \
+         SELECT e.entry_id, c.platform, e.kind, e.at, 1, e.followed \
+         FROM faq_events e JOIN customers c ON c.id = e.customer \
+         WHERE e.at >= $1 AND e.at < $2) AS f \
+     GROUP BY 1, 2, 3, 4";
+
+/// Marks the answers of customer `$1` in the `$3` ms before a new ticket at `$2` as
+/// followed by it; returns their hour and entry, for their tallies ([`FOLLOWED_TALLY_SQL`]).
+/// A concurrent unit marking the same answers waits for their row locks, then finds them
+/// marked: each answer is counted once.
+const MARK_FOLLOWED_SQL: &str = "UPDATE faq_events SET followed = 1 \
+     WHERE customer = $1 AND kind = 'shown' AND followed = 0 \
+       AND at >= $2 - $3 AND at <= $2 \
+     RETURNING at - at % 3600000, entry_id";
+
+/// Adds `$4` followed answers to the tally of hour `$1`, entry `$2`, customer `$3`.
+const FOLLOWED_TALLY_SQL: &str = "UPDATE faq_tallies SET followed = followed + $4 \
+     WHERE hour = $1 AND entry_id = $2 AND kind = 'shown' \
+       AND platform = (SELECT platform FROM customers WHERE id = $3)";
+
+/// Recomputes, after a bulk import, what the imported tickets and interactions change in
+/// the hours `[$1, $2)`: which answers a ticket followed within `$3` ms (a ticket is never
+/// removed, so answers only become followed), then those hours' tallies.
+const REFRESH_TALLIES_SQL: [&str; 3] = [
+    "UPDATE faq_events SET followed = 1 \
+     WHERE at >= $1 AND at < $2 AND kind = 'shown' AND followed = 0 AND EXISTS ( \
+         SELECT 1 FROM tickets t WHERE t.customer = faq_events.customer \
+           AND t.created_at >= faq_events.at AND t.created_at <= faq_events.at + $3)",
+    "DELETE FROM faq_tallies WHERE hour >= $1 AND hour < $2",
+    "INSERT INTO faq_tallies (hour, entry_id, platform, kind, count, followed) \
+     SELECT e.at - e.at % 3600000, e.entry_id, c.platform, e.kind, COUNT(*), SUM(e.followed) \
      FROM faq_events e JOIN customers c ON c.id = e.customer \
-     WHERE e.at >= $1 GROUP BY 1, 2, 3";
+     WHERE e.at >= $1 AND e.at < $2 \
+     GROUP BY 1, 2, 3, 4",
+];
 
 fn ticket_columns(row: &PgRow, ctx: &Ctx) -> Result<super::facts::TicketColumns, StoreError> {
     Ok(super::facts::TicketColumns {
@@ -583,15 +619,14 @@ fn ticket_columns(row: &PgRow, ctx: &Ctx) -> Result<super::facts::TicketColumns,
         priority: column(row, 3, ctx)?,
         state: column(row, 4, ctx)?,
         number: column(row, 5, ctx)?,
-        customer: column(row, 6, ctx)?,
-        created_at: column(row, 7, ctx)?,
-        first_response_due: column(row, 8, ctx)?,
-        first_response_at: column(row, 9, ctx)?,
-        resolution_due: column(row, 10, ctx)?,
-        resolved_at: column(row, 11, ctx)?,
-        closed_at: column(row, 12, ctx)?,
-        reopens: column(row, 13, ctx)?,
-        agent_replies: column(row, 14, ctx)?,
+        created_at: column(row, 6, ctx)?,
+        first_response_due: column(row, 7, ctx)?,
+        first_response_at: column(row, 8, ctx)?,
+        resolution_due: column(row, 9, ctx)?,
+        resolved_at: column(row, 10, ctx)?,
+        closed_at: column(row, 11, ctx)?,
+        reopens: column(row, 12, ctx)?,
+        agent_replies: column(row, 13, ctx)?,
     })
 }
 
@@ -613,14 +648,14 @@ impl PgStore {
         Ok(tx)
     }
 
-    /// The ticket facts of a period starting at `since` and, with `faq`, the FAQ facts,
+    /// The ticket facts of a period starting at `since` and, with `faq`, its FAQ tallies,
     /// from one snapshot.
     async fn read_facts(
         &self,
         since: Timestamp,
         faq: bool,
-    ) -> Result<(Vec<TicketFact>, Vec<FaqFact>), StoreError> {
-        use super::facts::{FaqColumns, RatingColumns};
+    ) -> Result<(Vec<TicketFact>, Vec<FaqTally>), StoreError> {
+        use super::facts::RatingColumns;
         let ctx = &*self.ctx;
         let err = |e| map_err(ctx, e);
         let since = ms(since);
@@ -663,30 +698,30 @@ impl PgStore {
                 groups.push(ticket_columns(&row, ctx)?);
             }
         }
-        let faq = if faq {
-            let rows = sqlx::query(FAQ_FACTS_SQL)
+        let tallies = if faq {
+            sqlx::query(FAQ_TALLIES_SQL)
                 .bind(since)
+                .bind(super::facts::whole_hours_from(since))
                 .fetch_all(&mut *tx)
                 .await
-                .map_err(err)?;
-            let groups = rows
+                .map_err(err)?
                 .iter()
                 .map(|row| {
-                    Ok(FaqColumns {
-                        entry_id: column(row, 0, ctx)?,
-                        platform: column(row, 1, ctx)?,
-                        kind: column(row, 2, ctx)?,
-                        customer: column(row, 3, ctx)?,
-                        at: column(row, 4, ctx)?,
-                    })
+                    super::facts::faq_tally(
+                        column(row, 0, ctx)?,
+                        &column::<String>(row, 1, ctx)?,
+                        &column::<String>(row, 2, ctx)?,
+                        column(row, 3, ctx)?,
+                        column(row, 4, ctx)?,
+                        column(row, 5, ctx)?,
+                    )
                 })
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            Some(groups)
+                .collect::<Result<Vec<_>, StoreError>>()?
         } else {
-            None
+            Vec::new()
         };
         tx.commit().await.map_err(err)?;
-        super::facts::assemble(groups, ratings, faq)
+        Ok((super::facts::assemble(groups, ratings)?, tallies))
     }
 }
 
@@ -1096,13 +1131,16 @@ impl Store for PgStore {
             ("ratings", RATINGS_SQL.to_string()),
             ("ticket_facts", ticket_facts_sql()),
             ("rated_tickets", rated_tickets_sql()),
-            ("faq_facts", FAQ_FACTS_SQL.to_string()),
+            ("faq_tallies", FAQ_TALLIES_SQL.to_string()),
         ] {
             let text = format!("{explain} {sql}");
             let query = sqlx::query_scalar(&text);
             let query = match name {
                 "queue" => query.bind(i64::from(PLAN_QUEUE_LIMIT)),
                 "rated_tickets" => query.bind(&few),
+                "faq_tallies" => query
+                    .bind(since)
+                    .bind(super::facts::whole_hours_from(since)),
                 _ => query.bind(since),
             };
             let lines: Vec<String> = query.fetch_all(&mut *tx).await.map_err(|e| self.err(e))?;
@@ -1117,10 +1155,12 @@ impl Store for PgStore {
 
     async fn refresh_statistics(&self) -> Result<(), StoreError> {
         // Not in a transaction: VACUUM cannot run in one.
-        sqlx::query("VACUUM (ANALYZE) customers, tickets, ratings, faq_events, faq_stats")
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.err(e))?;
+        sqlx::query(
+            "VACUUM (ANALYZE) customers, tickets, ratings, faq_events, faq_stats, faq_tallies",
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.err(e))?;
         Ok(())
     }
 
@@ -1128,14 +1168,14 @@ impl Store for PgStore {
         Ok(self.read_facts(since, false).await?.0)
     }
 
-    async fn faq_facts(&self, since: Timestamp) -> Result<Vec<FaqFact>, StoreError> {
+    async fn faq_tallies(&self, since: Timestamp) -> Result<Vec<FaqTally>, StoreError> {
         Ok(self.read_facts(since, true).await?.1)
     }
 
     async fn metric_facts(
         &self,
         since: Timestamp,
-    ) -> Result<(Vec<TicketFact>, Vec<FaqFact>), StoreError> {
+    ) -> Result<(Vec<TicketFact>, Vec<FaqTally>), StoreError> {
         self.read_facts(since, true).await
     }
 
@@ -1625,6 +1665,33 @@ pub struct PgTx {
 }
 
 impl PgTx {
+    /// Counts the customer's answers of the last [`super::facts::followed_window_ms`]
+    /// as followed by a ticket created `now` (each answer once), hour by hour in order.
+    async fn mark_followed(
+        &mut self,
+        customer: CustomerId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let marked: Vec<(i64, String)> = sqlx::query_as(MARK_FOLLOWED_SQL)
+            .bind(customer.0)
+            .bind(ms(now))
+            .bind(super::facts::followed_window_ms())
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(|e| map_err(&self.ctx, e))?;
+        for ((hour, entry), n) in rows::count_each(marked) {
+            sqlx::query(FOLLOWED_TALLY_SQL)
+                .bind(hour)
+                .bind(entry)
+                .bind(customer.0)
+                .bind(n)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(|e| map_err(&self.ctx, e))?;
+        }
+        Ok(())
+    }
+
     async fn fetch_tickets(
         &mut self,
         query: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,
@@ -1744,6 +1811,7 @@ impl Tx for PgTx {
         .fetch_one(&mut *self.tx)
         .await
         .map_err(|e| map_err(&self.ctx, e))?;
+        self.mark_followed(new.customer, new.now).await?;
         let at = |t: Timestamp| from_ms(ms(t), "tickets");
         Ok(Ticket {
             no: TicketNo(number),
@@ -1924,6 +1992,16 @@ impl Tx for PgTx {
             .await
             .map_err(err)?;
         }
+        if let Some((from, to)) = rows::tally_hours(tickets, faq) {
+            for (i, sql) in REFRESH_TALLIES_SQL.into_iter().enumerate() {
+                let query = sqlx::query(sql).bind(from).bind(to);
+                let query = match i {
+                    0 => query.bind(super::facts::followed_window_ms()),
+                    _ => query,
+                };
+                query.execute(&mut *self.tx).await.map_err(err)?;
+            }
+        }
         Ok(numbers.into_iter().map(TicketNo).collect())
     }
 
@@ -1996,13 +2074,34 @@ impl Tx for PgTx {
         feedback: FaqFeedback,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO faq_events (customer, entry_id, kind, at) VALUES ($1, $2, $3, $4)",
+        // An answer can follow its customer's ticket of the same moment.
+        let followed: i16 = sqlx::query_scalar(
+            "INSERT INTO faq_events (customer, entry_id, kind, at, followed) \
+             VALUES ($1, $2, $3, $4, CASE WHEN $3 = 'shown' AND EXISTS ( \
+                 SELECT 1 FROM tickets WHERE customer = $1 \
+                   AND created_at >= $4 AND created_at <= $4 + $5) THEN 1 ELSE 0 END) \
+             RETURNING followed",
         )
         .bind(customer.0)
         .bind(entry_id)
         .bind(feedback.as_str())
         .bind(ms(now))
+        .bind(super::facts::followed_window_ms())
+        .fetch_one(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(&self.ctx, e))?;
+        sqlx::query(
+            "INSERT INTO faq_tallies (hour, entry_id, platform, kind, count, followed) \
+             SELECT $1 - $1 % 3600000, $2, platform, $3, 1, $4 FROM customers WHERE id = $5 \
+             ON CONFLICT (hour, entry_id, platform, kind) DO UPDATE SET \
+                 count = faq_tallies.count + 1, \
+                 followed = faq_tallies.followed + excluded.followed",
+        )
+        .bind(ms(now))
+        .bind(entry_id)
+        .bind(feedback.as_str())
+        .bind(i64::from(followed))
+        .bind(customer.0)
         .execute(&mut *self.tx)
         .await
         .map_err(|e| map_err(&self.ctx, e))?;

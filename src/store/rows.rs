@@ -118,6 +118,36 @@ pub(crate) fn faq_totals(faq: &[super::PastFaqEvent]) -> Vec<(String, i64, i64, 
         .collect()
 }
 
+/// The hours whose FAQ tallies an import of `tickets` and `faq` can change, as
+/// `[from, to)` in unix milliseconds: those of the interactions, and those of the answers
+/// a ticket can follow (up to the followed window before its creation).
+pub(crate) fn tally_hours(
+    tickets: &[super::PastTicket],
+    faq: &[super::PastFaqEvent],
+) -> Option<(i64, i64)> {
+    use super::facts::{followed_window_ms, HOUR_MS};
+    let moments = faq.iter().map(|e| (ms(e.at), ms(e.at))).chain(
+        tickets
+            .iter()
+            .map(|t| ms(t.ticket.created_at))
+            .map(|at| (at.saturating_sub(followed_window_ms()), at)),
+    );
+    let (from, to) = moments.reduce(|(a, b), (c, d)| (a.min(c), b.max(d)))?;
+    let hour = |v: i64| v - v.rem_euclid(HOUR_MS);
+    Some((hour(from), hour(to).saturating_add(HOUR_MS)))
+}
+
+/// How many times each value occurs, in order (answers marked followed, per hour and
+/// entry: their tallies are then updated in one order, so concurrent units cannot
+/// deadlock).
+pub(crate) fn count_each<K: Ord>(values: Vec<K>) -> std::collections::BTreeMap<K, i64> {
+    let mut counts = std::collections::BTreeMap::new();
+    for v in values {
+        *counts.entry(v).or_insert(0) += 1;
+    }
+    counts
+}
+
 pub(crate) fn ticket_from(row: &impl Cols) -> Result<Ticket, StoreError> {
     let number = row.int("number")?;
     let state_text = row.text("state")?;

@@ -40,7 +40,7 @@ use crate::domain::{
     ChatAddress, Customer, CustomerId, CustomerIdentity, Language, Outbound, Platform, Ticket,
     TicketNo, TicketState, Timestamp,
 };
-use crate::metrics::{FaqFact, TicketFact};
+use crate::metrics::{FaqTally, TicketFact};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -416,28 +416,14 @@ const IMPORT_ROWS: usize = 1000;
 /// Metric facts of the tickets a period may count (see [`Store::ticket_facts`]): every
 /// moment of a closed ticket's life but its rating is at or before its closing, so the
 /// active tickets, those closed in the period and those rated in it are all there is; each
-/// part comes from an index (`tickets_state`, `tickets_closed_at`, `ratings_at`). As one
-/// JSON array of rows (`super::facts` reads it): a report reads every ticket of its period,
-/// and one value is many times cheaper to hand over than 100 000 rows.
-const TICKET_FACTS_SQL: &str = "SELECT json_group_array(json_array( \
-            t.number, c.platform, t.department, t.assignee, t.priority, t.state, \
-            t.created_at, t.first_response_due, t.first_response_at, t.resolution_due, \
-            t.resolved_at, t.closed_at, t.reopens, t.agent_replies, r.score, r.at)) \
-     FROM tickets t \
-     JOIN customers c ON c.id = t.customer \
-     LEFT JOIN ratings r ON r.ticket = t.number \
-     WHERE t.number IN ( \
-         SELECT number FROM tickets \
-         WHERE state IN ('new', 'open', 'waiting_on_customer', 'resolved') \
-         UNION SELECT number FROM tickets WHERE closed_at >= ?1 \
-         UNION SELECT ticket FROM ratings WHERE at >= ?1)";
-
-/// What a report reads ([`Store::metric_facts`]): the tickets of [`TICKET_FACTS_SQL`], one
-/// row per platform, department, assignee, priority and state with a JSON array of numbers
-/// per other column (no text per ticket), the ratings separately.
+/// part comes from an index (`tickets_state`, `tickets_closed_at`, `ratings_at`). One row
+/// per platform, department, assignee, priority and state with a JSON array of numbers per
+/// other column (no text per ticket; `super::facts` reads them): a report reads every
+/// ticket of its period, and a few values are many times cheaper to hand over than
+/// 100 000 rows. The ratings come separately.
 const TICKET_GROUPS_SQL: &str = "SELECT c.platform AS platform, t.department AS department, \
             t.assignee AS assignee, t.priority AS priority, t.state AS state, \
-            json_group_array(t.number) AS number, json_group_array(t.customer) AS customer, \
+            json_group_array(t.number) AS number, \
             json_group_array(t.created_at) AS created_at, \
             json_group_array(t.first_response_due) AS first_response_due, \
             json_group_array(t.first_response_at) AS first_response_at, \
@@ -460,13 +446,19 @@ const RATINGS_SQL: &str = "SELECT json_group_array(ticket) AS ticket, \
      json_group_array(score) AS score, json_group_array(at) AS at \
      FROM ratings WHERE at >= ?1";
 
-/// FAQ interactions of a period for a report, one row per entry, platform and kind; the
-/// next ticket after each answer is found by `super::facts::assemble` from the tickets.
-const FAQ_GROUPS_SQL: &str = "SELECT e.entry_id AS entry_id, c.platform AS platform, \
-            e.kind AS kind, json_group_array(e.customer) AS customer, \
-            json_group_array(e.at) AS at \
-     FROM faq_events e JOIN customers c ON c.id = e.customer \
-     WHERE e.at >= ?1 GROUP BY 1, 2, 3";
+/// FAQ interactions of a period (`?1`) per entry, platform, kind and hour of the day: the
+/// hourly tallies from the first whole hour (`?2`) on, the interactions before it
+/// (`faq_events_at`).
+const FAQ_TALLIES_SQL: &str = "SELECT entry_id, platform, kind, \
+            hour % 86400000 / 3600000 AS hour, SUM(count) AS count, SUM(followed) AS followed \
+     FROM ( \
+         SELECT entry_id, platform, kind, hour, count, followed \
+         FROM faq_tallies WHERE hour >= ?2 \
+         UNION ALL \
+         SELECT e.entry_id, c.platform, e.kind, e.at, 1, e.followed \
+         FROM faq_events e JOIN customers c ON c.id = e.customer \
+         WHERE e.at >= ?1 AND e.at < ?2) \
+     GROUP BY 1, 2, 3, 4";
 
 /// A JSON array column of [`TICKET_GROUPS_SQL`] and its kin.
 fn json_column<T: serde::de::DeserializeOwned>(
@@ -478,16 +470,126 @@ fn json_column<T: serde::de::DeserializeOwned>(
     serde_json::from_str(&text).map_err(|e| corrupt(format!("metric facts, {column}: {e}")))
 }
 
-/// FAQ interactions of a period, one JSON array like [`TICKET_FACTS_SQL`]; each answer
-/// with the customer's next ticket (found through `tickets_customer_created`).
-const FAQ_FACTS_SQL: &str = "SELECT json_group_array(json_array( \
-            e.entry_id, c.platform, e.kind, e.at, \
-            CASE WHEN e.kind = 'shown' THEN \
-                (SELECT MIN(t.created_at) FROM tickets t \
-                 WHERE t.customer = e.customer AND t.created_at >= e.at) \
-            END)) \
+/// Marks the answers of customer `?1` in the `?3` ms before a new ticket at `?2` as
+/// followed by it; returns their hour and entry, for their tallies ([`FOLLOWED_TALLY_SQL`]).
+const MARK_FOLLOWED_SQL: &str = "UPDATE faq_events SET followed = 1 \
+     WHERE customer = ?1 AND kind = 'shown' AND followed = 0 \
+       AND at >= ?2 - ?3 AND at <= ?2 \
+     RETURNING at - at % 3600000 AS hour, entry_id";
+
+/// Adds `?4` followed answers to the tally of hour `?1`, entry `?2`, customer `?3`.
+const FOLLOWED_TALLY_SQL: &str = "UPDATE faq_tallies SET followed = followed + ?4 \
+     WHERE hour = ?1 AND entry_id = ?2 AND kind = 'shown' \
+       AND platform = (SELECT platform FROM customers WHERE id = ?3)";
+
+/// Recomputes, after a bulk import, what the imported tickets and interactions change in
+/// the hours `[?1, ?2)`: which answers a ticket followed within `?3` ms (a ticket is never
+/// removed, so answers only become followed), then those hours' tallies.
+const REFRESH_TALLIES_SQL: [&str; 3] = [
+    "UPDATE faq_events SET followed = 1 \
+     WHERE at >= ?1 AND at < ?2 AND kind = 'shown' AND followed = 0 AND EXISTS ( \
+         SELECT 1 FROM tickets t WHERE t.customer = faq_events.customer \
+           AND t.created_at >= faq_events.at AND t.created_at <= faq_events.at + ?3)",
+    "DELETE FROM faq_tallies WHERE hour >= ?1 AND hour < ?2",
+    "INSERT INTO faq_tallies (hour, entry_id, platform, kind, count, followed) \
+     SELECT e.at - e.at % 3600000, e.entry_id, c.platform, e.kind, COUNT(*), SUM(e.followed) \
      FROM faq_events e JOIN customers c ON c.id = e.customer \
-     WHERE e.at >= ?1";
+     WHERE e.at >= ?1 AND e.at < ?2 \
+     GROUP BY 1, 2, 3, 4",
+];
+
+/// The FAQ tallies of a period starting at `since` ([`FAQ_TALLIES_SQL`]).
+async fn read_faq_tallies(
+    conn: &mut sqlx::SqliteConnection,
+    ctx: &Ctx,
+    since: i64,
+) -> Result<Vec<FaqTally>, StoreError> {
+    sqlx::query(FAQ_TALLIES_SQL)
+        .bind(since)
+        .bind(super::facts::whole_hours_from(since))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| map_err(ctx, e))?
+        .iter()
+        .map(|r| {
+            super::facts::faq_tally(
+                get(r, ctx, "entry_id")?,
+                &get::<String>(r, ctx, "platform")?,
+                &get::<String>(r, ctx, "kind")?,
+                get(r, ctx, "hour")?,
+                get(r, ctx, "count")?,
+                get(r, ctx, "followed")?,
+            )
+        })
+        .collect()
+}
+
+impl SqliteStore {
+    /// The ticket facts of a period starting at `since` and, with `faq`, its FAQ tallies,
+    /// from one read transaction (one snapshot).
+    async fn read_facts(
+        &self,
+        since: Timestamp,
+        faq: bool,
+    ) -> Result<(Vec<TicketFact>, Vec<FaqTally>), StoreError> {
+        use super::facts::{RatingColumns, TicketColumns};
+        let ctx = &*self.ctx;
+        let err = |e| map_err(ctx, e);
+        let since = ms(since);
+        let mut conn = self.pool.acquire().await.map_err(err)?;
+        sqlx::query("BEGIN")
+            .execute(&mut *conn)
+            .await
+            .map_err(err)?;
+        let result: Result<_, StoreError> = async {
+            let row = sqlx::query(RATINGS_SQL)
+                .bind(since)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(err)?;
+            let ratings = RatingColumns {
+                ticket: json_column(&row, ctx, "ticket")?,
+                score: json_column(&row, ctx, "score")?,
+                at: json_column(&row, ctx, "at")?,
+            };
+            let groups = sqlx::query(TICKET_GROUPS_SQL)
+                .bind(since)
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(err)?
+                .iter()
+                .map(|r| {
+                    Ok(TicketColumns {
+                        platform: get(r, ctx, "platform")?,
+                        department: get(r, ctx, "department")?,
+                        assignee: get(r, ctx, "assignee")?,
+                        priority: get(r, ctx, "priority")?,
+                        state: get(r, ctx, "state")?,
+                        number: json_column(r, ctx, "number")?,
+                        created_at: json_column(r, ctx, "created_at")?,
+                        first_response_due: json_column(r, ctx, "first_response_due")?,
+                        first_response_at: json_column(r, ctx, "first_response_at")?,
+                        resolution_due: json_column(r, ctx, "resolution_due")?,
+                        resolved_at: json_column(r, ctx, "resolved_at")?,
+                        closed_at: json_column(r, ctx, "closed_at")?,
+                        reopens: json_column(r, ctx, "reopens")?,
+                        agent_replies: json_column(r, ctx, "agent_replies")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let tallies = if faq {
+                read_faq_tallies(&mut conn, ctx, since).await?
+            } else {
+                Vec::new()
+            };
+            Ok((super::facts::assemble(groups, ratings)?, tallies))
+        }
+        .await;
+        // Read-only transaction: ending it cannot lose anything.
+        let _ = sqlx::query("COMMIT").execute(&mut *conn).await;
+        result
+    }
+}
 
 // ---------------------------------------------------------------------------------------
 // Store
@@ -891,14 +993,25 @@ impl Store for SqliteStore {
         analyze: bool,
     ) -> Result<Vec<QueryPlan>, StoreError> {
         let mut out = Vec::new();
-        for (name, sql, param) in [
-            ("queue", queue_sql(), i64::from(PLAN_QUEUE_LIMIT)),
-            ("ratings", RATINGS_SQL.to_string(), ms(since)),
-            ("ticket_facts", TICKET_GROUPS_SQL.to_string(), ms(since)),
-            ("faq_facts", FAQ_GROUPS_SQL.to_string(), ms(since)),
+        let since = ms(since);
+        let hours = super::facts::whole_hours_from(since);
+        for (name, sql, params) in [
+            ("queue", queue_sql(), vec![i64::from(PLAN_QUEUE_LIMIT)]),
+            ("ratings", RATINGS_SQL.to_string(), vec![since]),
+            ("ticket_facts", TICKET_GROUPS_SQL.to_string(), vec![since]),
+            (
+                "faq_tallies",
+                FAQ_TALLIES_SQL.to_string(),
+                vec![since, hours],
+            ),
         ] {
-            let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .bind(param)
+            let bind = |sql| {
+                params
+                    .iter()
+                    .fold(sqlx::query(sql), |query, param| query.bind(*param))
+            };
+            let explain = format!("EXPLAIN QUERY PLAN {sql}");
+            let rows = bind(&explain)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(|e| map_err(&self.ctx, e))?;
@@ -909,8 +1022,7 @@ impl Store for SqliteStore {
             // SQLite has no EXPLAIN ANALYZE: run the query and say how long it took.
             if analyze {
                 let started = std::time::Instant::now();
-                let rows = sqlx::query(&sql)
-                    .bind(param)
+                let rows = bind(&sql)
                     .fetch_all(&self.pool)
                     .await
                     .map_err(|e| map_err(&self.ctx, e))?;
@@ -936,97 +1048,24 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn ticket_facts(&self, since: Timestamp) -> Result<Vec<TicketFact>, StoreError> {
+        Ok(self.read_facts(since, false).await?.0)
+    }
+
+    async fn faq_tallies(&self, since: Timestamp) -> Result<Vec<FaqTally>, StoreError> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| map_err(&self.ctx, e))?;
+        read_faq_tallies(&mut conn, &self.ctx, ms(since)).await
+    }
+
     async fn metric_facts(
         &self,
         since: Timestamp,
-    ) -> Result<(Vec<TicketFact>, Vec<FaqFact>), StoreError> {
-        use super::facts::{FaqColumns, RatingColumns, TicketColumns};
-        let ctx = &*self.ctx;
-        let err = |e| map_err(ctx, e);
-        let since = ms(since);
-        let mut conn = self.pool.acquire().await.map_err(err)?;
-        // One read transaction: tickets, ratings and FAQ interactions are one snapshot.
-        sqlx::query("BEGIN")
-            .execute(&mut *conn)
-            .await
-            .map_err(err)?;
-        let result: Result<_, StoreError> = async {
-            let row = sqlx::query(RATINGS_SQL)
-                .bind(since)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(err)?;
-            let ratings = RatingColumns {
-                ticket: json_column(&row, ctx, "ticket")?,
-                score: json_column(&row, ctx, "score")?,
-                at: json_column(&row, ctx, "at")?,
-            };
-            let groups = sqlx::query(TICKET_GROUPS_SQL)
-                .bind(since)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(err)?
-                .iter()
-                .map(|r| {
-                    Ok(TicketColumns {
-                        platform: get(r, ctx, "platform")?,
-                        department: get(r, ctx, "department")?,
-                        assignee: get(r, ctx, "assignee")?,
-                        priority: get(r, ctx, "priority")?,
-                        state: get(r, ctx, "state")?,
-                        number: json_column(r, ctx, "number")?,
-                        customer: json_column(r, ctx, "customer")?,
-                        created_at: json_column(r, ctx, "created_at")?,
-                        first_response_due: json_column(r, ctx, "first_response_due")?,
-                        first_response_at: json_column(r, ctx, "first_response_at")?,
-                        resolution_due: json_column(r, ctx, "resolution_due")?,
-                        resolved_at: json_column(r, ctx, "resolved_at")?,
-                        closed_at: json_column(r, ctx, "closed_at")?,
-                        reopens: json_column(r, ctx, "reopens")?,
-                        agent_replies: json_column(r, ctx, "agent_replies")?,
-                    })
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            let faq = sqlx::query(FAQ_GROUPS_SQL)
-                .bind(since)
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(err)?
-                .iter()
-                .map(|r| {
-                    Ok(FaqColumns {
-                        entry_id: get(r, ctx, "entry_id")?,
-                        platform: get(r, ctx, "platform")?,
-                        kind: get(r, ctx, "kind")?,
-                        customer: json_column(r, ctx, "customer")?,
-                        at: json_column(r, ctx, "at")?,
-                    })
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
-            super::facts::assemble(groups, ratings, Some(faq))
-        }
-        .await;
-        // Read-only transaction: ending it cannot lose anything.
-        let _ = sqlx::query("COMMIT").execute(&mut *conn).await;
-        result
-    }
-
-    async fn ticket_facts(&self, since: Timestamp) -> Result<Vec<TicketFact>, StoreError> {
-        let json: String = sqlx::query_scalar(TICKET_FACTS_SQL)
-            .bind(ms(since))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| map_err(&self.ctx, e))?;
-        super::facts::tickets_from_json(&json)
-    }
-
-    async fn faq_facts(&self, since: Timestamp) -> Result<Vec<FaqFact>, StoreError> {
-        let json: String = sqlx::query_scalar(FAQ_FACTS_SQL)
-            .bind(ms(since))
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| map_err(&self.ctx, e))?;
-        super::facts::faq_from_json(&json)
+    ) -> Result<(Vec<TicketFact>, Vec<FaqTally>), StoreError> {
+        self.read_facts(since, true).await
     }
 
     async fn append_web_message(
@@ -1442,6 +1481,34 @@ pub struct SqliteTx {
 }
 
 impl SqliteTx {
+    /// Counts the customer's answers of the last [`super::facts::followed_window_ms`]
+    /// as followed by a ticket created `now` (each answer once), hour by hour in order.
+    async fn mark_followed(
+        &mut self,
+        customer: CustomerId,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let ctx = self.ctx();
+        let marked: Vec<(i64, String)> = sqlx::query_as(MARK_FOLLOWED_SQL)
+            .bind(customer.0)
+            .bind(ms(now))
+            .bind(super::facts::followed_window_ms())
+            .fetch_all(&mut *self.w.tx)
+            .await
+            .map_err(|e| map_err(&ctx, e))?;
+        for ((hour, entry), n) in rows::count_each(marked) {
+            sqlx::query(FOLLOWED_TALLY_SQL)
+                .bind(hour)
+                .bind(entry)
+                .bind(customer.0)
+                .bind(n)
+                .execute(&mut *self.w.tx)
+                .await
+                .map_err(|e| map_err(&ctx, e))?;
+        }
+        Ok(())
+    }
+
     fn ctx(&self) -> Arc<Ctx> {
         Arc::clone(&self.w.ctx)
     }
@@ -1568,6 +1635,7 @@ impl Tx for SqliteTx {
         .fetch_one(&mut *self.w.tx)
         .await
         .map_err(|e| map_err(&ctx, e))?;
+        self.mark_followed(new.customer, new.now).await?;
         let at = |t: Timestamp| from_ms(ms(t), "tickets");
         Ok(Ticket {
             no: TicketNo(number),
@@ -1716,6 +1784,16 @@ impl Tx for SqliteTx {
             .await
             .map_err(err)?;
         }
+        if let Some((from, to)) = rows::tally_hours(tickets, faq) {
+            for (i, sql) in REFRESH_TALLIES_SQL.into_iter().enumerate() {
+                let query = sqlx::query(sql).bind(from).bind(to);
+                let query = match i {
+                    0 => query.bind(super::facts::followed_window_ms()),
+                    _ => query,
+                };
+                query.execute(&mut *self.w.tx).await.map_err(err)?;
+            }
+        }
         Ok(numbers.into_iter().map(TicketNo).collect())
     }
 
@@ -1785,13 +1863,33 @@ impl Tx for SqliteTx {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let ctx = self.ctx();
-        sqlx::query(
-            "INSERT INTO faq_events (customer, entry_id, kind, at) VALUES (?1, ?2, ?3, ?4)",
+        // An answer can follow its customer's ticket of the same moment.
+        let followed: i64 = sqlx::query_scalar(
+            "INSERT INTO faq_events (customer, entry_id, kind, at, followed) \
+             VALUES (?1, ?2, ?3, ?4, CASE WHEN ?3 = 'shown' AND EXISTS ( \
+                 SELECT 1 FROM tickets WHERE customer = ?1 \
+                   AND created_at >= ?4 AND created_at <= ?4 + ?5) THEN 1 ELSE 0 END) \
+             RETURNING followed",
         )
         .bind(customer.0)
         .bind(entry_id)
         .bind(feedback.as_str())
         .bind(ms(now))
+        .bind(super::facts::followed_window_ms())
+        .fetch_one(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?;
+        sqlx::query(
+            "INSERT INTO faq_tallies (hour, entry_id, platform, kind, count, followed) \
+             SELECT ?1 - ?1 % 3600000, ?2, platform, ?3, 1, ?4 FROM customers WHERE id = ?5 \
+             ON CONFLICT (hour, entry_id, platform, kind) DO UPDATE SET \
+                 count = count + 1, followed = followed + excluded.followed",
+        )
+        .bind(ms(now))
+        .bind(entry_id)
+        .bind(feedback.as_str())
+        .bind(followed)
+        .bind(customer.0)
         .execute(&mut *self.w.tx)
         .await
         .map_err(|e| map_err(&ctx, e))?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use frontdesk::domain::{ChatAddress, Platform, Priority, TicketNo, TicketState, Timestamp};
 use frontdesk::metrics::{
-    self, render, AlertSettings, FaqFact, GroupBy, Metrics, Period, TicketFact,
+    self, render, AlertSettings, FaqTally, GroupBy, Metrics, Period, TicketFact,
 };
 use frontdesk::metrics_worker::{gather, AlertWorker};
 use frontdesk::ports::Clock;
@@ -476,28 +476,27 @@ fn ticket_fact() -> impl Strategy<Value = TicketFact> {
         })
 }
 
-fn faq_fact() -> impl Strategy<Value = FaqFact> {
-    (
-        0usize..3,
-        0usize..3,
-        0usize..3,
-        0i64..4000,
-        proptest::option::of(0i64..3000),
-    )
-        .prop_map(|(entry, platform, kind, at, next)| {
-            let t = |m: i64| base() + chrono::Duration::minutes(m);
-            FaqFact {
+fn faq_tally() -> impl Strategy<Value = FaqTally> {
+    (0usize..3, 0usize..3, 0usize..3, 0u8..24, 0u64..50, 0u64..50).prop_map(
+        |(entry, platform, kind, hour, count, followed)| {
+            let kind = [
+                FaqFeedback::Shown,
+                FaqFeedback::Helped,
+                FaqFeedback::Escalated,
+            ][kind];
+            FaqTally {
                 entry_id: ["a", "b", "c"][entry].into(),
                 platform: [Platform::Telegram, Platform::Discord, Platform::Console][platform],
-                kind: [
-                    FaqFeedback::Shown,
-                    FaqFeedback::Helped,
-                    FaqFeedback::Escalated,
-                ][kind],
-                at: t(at),
-                next_ticket_at: next.map(|m| t(at + m)),
+                kind,
+                hour,
+                count,
+                followed: match kind {
+                    FaqFeedback::Shown => followed.min(count),
+                    _ => 0,
+                },
             }
-        })
+        },
+    )
 }
 
 /// The additive parts of a slice.
@@ -526,7 +525,7 @@ proptest! {
     #[test]
     fn groupings_add_up_to_the_total(
         tickets in proptest::collection::vec(ticket_fact(), 0..60),
-        faq in proptest::collection::vec(faq_fact(), 0..30),
+        faq in proptest::collection::vec(faq_tally(), 0..30),
         hours in 1u32..80,
     ) {
         let window = Period::Hours(hours).window(base() + chrono::Duration::hours(40));
@@ -559,13 +558,55 @@ proptest! {
     }
 }
 
-/// The same seeded history gives the same report on SQLite and on PostgreSQL (facts grouped
-/// with number arrays, next tickets found in one pass) and from SQLite's per-row facts
-/// (next tickets looked up in SQL): every figure, every grouping, short and whole periods.
+/// FAQ figures of `window` straight from the interactions, by their definitions (an answer
+/// deflects unless its customer created a ticket within 24 h, looked up per answer): the
+/// reference for the hourly tallies. `(answered, deflected, answers by hour, per entry
+/// (shown, helped, escalated))`.
+type FaqReference = (u64, u64, [u64; 24], Vec<(String, u64, u64, u64)>);
+
+async fn faq_reference(db: &sqlx::SqlitePool, window: &metrics::Window) -> FaqReference {
+    use chrono::Timelike;
+    let rows: Vec<(String, String, i64, bool)> = sqlx::query_as(
+        "SELECT e.entry_id, e.kind, e.at, EXISTS (SELECT 1 FROM tickets t \
+             WHERE t.customer = e.customer AND t.created_at >= e.at \
+               AND t.created_at <= e.at + 86400000) \
+         FROM faq_events e WHERE e.at >= ?1 AND e.at <= ?2",
+    )
+    .bind(window.since.timestamp_millis())
+    .bind(window.now.timestamp_millis())
+    .fetch_all(db)
+    .await
+    .unwrap();
+    let (mut answered, mut deflected, mut by_hour) = (0, 0, [0u64; 24]);
+    let mut entries: std::collections::BTreeMap<String, (u64, u64, u64)> = Default::default();
+    for (entry, kind, at, followed) in rows {
+        let row = entries.entry(entry).or_default();
+        match kind.as_str() {
+            "shown" => {
+                row.0 += 1;
+                answered += 1;
+                deflected += u64::from(!followed);
+                let at = chrono::DateTime::from_timestamp_millis(at).unwrap();
+                by_hour[at.hour() as usize] += 1;
+            }
+            "helped" => row.1 += 1,
+            _ => row.2 += 1,
+        }
+    }
+    let entries = entries
+        .into_iter()
+        .map(|(e, (s, h, x))| (e, s, h, x))
+        .collect();
+    (answered, deflected, by_hour, entries)
+}
+
+/// The same seeded history gives the same report on SQLite and on PostgreSQL (ticket facts
+/// grouped with number arrays, FAQ figures from hourly tallies and the first partial hour),
+/// and the FAQ figures are those the interactions give by definition: every figure, every
+/// grouping, short and whole periods.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_and_postgres_report_the_same_seeded_history() {
     use frontdesk::seed::{seed, SeedPlan};
-    use frontdesk::store::Store;
     let now = chrono::DateTime::parse_from_rfc3339("2026-03-10T15:30:00Z")
         .unwrap()
         .with_timezone(&chrono::Utc);
@@ -579,6 +620,9 @@ async fn sqlite_and_postgres_report_the_same_seeded_history() {
     .unwrap();
     let schema = crate::pg::PgSchema::new();
     let pg = schema.open().await;
+    let raw = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.path().join("a.db").display()))
+        .await
+        .unwrap();
     let a = seed(&sqlite, &plan).await.unwrap();
     let b = seed(pg.as_ref(), &plan).await.unwrap();
     assert_eq!(a, b);
@@ -588,16 +632,21 @@ async fn sqlite_and_postgres_report_the_same_seeded_history() {
             let lite = gather(&sqlite, &window, by).await.unwrap();
             let post = gather(pg.as_ref(), &window, by).await.unwrap();
             assert_eq!(lite, post, "{period} {by:?}");
-            // The per-row facts (JSON, next ticket looked up in SQL) agree too.
-            let rows = metrics::compute(
-                &sqlite.ticket_facts(window.since).await.unwrap(),
-                &sqlite.faq_facts(window.since).await.unwrap(),
-                &window,
-                by,
-            );
-            assert_eq!(rows, post, "{period} {by:?}");
             assert!(post.total.created > 0 || period == "today", "{period}");
         }
+        let (answered, deflected, by_hour, entries) = faq_reference(&raw, &window).await;
+        let report = gather(&sqlite, &window, None).await.unwrap();
+        let d = report.total.deflection.unwrap();
+        assert_eq!((d.answered, d.deflected), (answered, deflected), "{period}");
+        assert_eq!(report.total.answers_by_hour, by_hour, "{period}");
+        let mut rows: Vec<_> = report
+            .faq
+            .iter()
+            .map(|r| (r.entry_id.clone(), r.shown, r.helped, r.escalated))
+            .collect();
+        rows.sort();
+        assert_eq!(rows, entries, "{period}");
+        assert!(answered > 0 || period == "today", "{period}");
     }
     let whole = gather(pg.as_ref(), &Period::Days(365).window(now), None)
         .await
@@ -636,7 +685,7 @@ fn report_prints_csv_json_and_tables_from_a_seeded_store() {
         "== queue ==",
         "tickets_queue",
         "== ticket_facts ==",
-        "== faq_facts ==",
+        "== faq_tallies ==",
     ] {
         assert!(plans.contains(part), "{part}: {plans}");
     }

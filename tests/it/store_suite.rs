@@ -770,53 +770,201 @@ pub async fn metric_facts_cover_the_period(store: Arc<dyn Store>) {
     let back = store.ticket_details(busy.no).await.unwrap().unwrap().ticket;
     assert_eq!((back.reopens, back.agent_replies), (1, 1));
 
-    let mut faq = store.faq_facts(since).await.unwrap();
-    faq.sort_by_key(|f| f.at);
-    let seen: Vec<_> = faq
-        .iter()
-        .map(|f| {
-            (
-                f.entry_id.as_str(),
-                f.platform,
-                f.kind,
-                f.at,
-                f.next_ticket_at,
-            )
-        })
-        .collect();
+    // Answers counted per hour of the day; the first one followed by ticket #4.
+    let hour = |t: Timestamp| u8::try_from(chrono::Timelike::hour(&t)).unwrap();
+    let tallies = |since| {
+        let store = Arc::clone(&store);
+        async move {
+            let mut t: Vec<_> = store
+                .faq_tallies(since)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|f| (f.entry_id, f.platform, f.kind, f.hour, f.count, f.followed))
+                .collect();
+            t.sort();
+            t
+        }
+    };
+    let track = || "orders.track".to_string();
     assert_eq!(
-        seen,
+        tallies(since).await,
         vec![
             (
-                "orders.track",
+                track(),
                 Platform::Telegram,
                 FaqFeedback::Shown,
-                at(199_000),
-                Some(at(199_600))
+                hour(at(199_000)),
+                1,
+                1
             ),
             (
-                "orders.track",
+                track(),
                 Platform::Telegram,
                 FaqFeedback::Escalated,
-                at(199_100),
-                None
+                hour(at(199_100)),
+                1,
+                0
             ),
             (
-                "orders.track",
+                track(),
                 Platform::Discord,
                 FaqFeedback::Shown,
-                at(199_500),
-                None
+                hour(at(199_500)),
+                1,
+                0
             ),
             (
-                "orders.track",
+                track(),
                 Platform::Discord,
                 FaqFeedback::Helped,
-                at(199_600),
-                None
+                hour(at(199_600)),
+                1,
+                0
             ),
         ]
     );
+    // A period starting within that hour counts only the interactions after its start.
+    let within = at(199_050);
+    assert_eq!(hour(within), hour(at(199_600)));
+    assert_eq!(
+        tallies(within).await,
+        vec![
+            (
+                track(),
+                Platform::Telegram,
+                FaqFeedback::Escalated,
+                hour(at(199_100)),
+                1,
+                0
+            ),
+            (
+                track(),
+                Platform::Discord,
+                FaqFeedback::Shown,
+                hour(at(199_500)),
+                1,
+                0
+            ),
+            (
+                track(),
+                Platform::Discord,
+                FaqFeedback::Helped,
+                hour(at(199_600)),
+                1,
+                0
+            ),
+        ]
+    );
+    assert!(tallies(at(300_000)).await.is_empty());
+}
+
+/// The hourly FAQ tallies kept one interaction and one ticket at a time give what the
+/// interactions give by definition, whichever comes first: an answer is followed by a
+/// ticket of its customer created within 24 h after it (recorded later, or in the same unit
+/// at the same moment, before or after the answer); other customers' tickets and later
+/// ones do not count; a period starting mid-hour counts the interactions after its start.
+pub async fn faq_tallies_follow_tickets_within_a_day(store: Arc<dyn Store>) {
+    let mut tx = store.begin().await.unwrap();
+    let mut customers = Vec::new();
+    for (user, platform) in [
+        ("1", Platform::Telegram),
+        ("2", Platform::Discord),
+        ("3", Platform::Telegram),
+    ] {
+        let mut who = identity(user);
+        who.platform = platform;
+        let c = tx.upsert_customer(&who, false, t0()).await.unwrap();
+        customers.push((c.id, platform));
+    }
+    tx.commit().await.unwrap();
+    let kinds = [
+        FaqFeedback::Shown,
+        FaqFeedback::Shown,
+        FaqFeedback::Helped,
+        FaqFeedback::Escalated,
+    ];
+    let mut rng = fastrand::Rng::with_seed(7);
+    let (mut events, mut tickets) = (Vec::new(), Vec::new());
+    let mut now = 0;
+    for _ in 0..120 {
+        // Often the same moment; sometimes more than a day later.
+        now += [0, 1, 600, 5_000, 20_000, 90_000][rng.usize(..6)];
+        let (customer, platform) = customers[rng.usize(..customers.len())];
+        let entry = ["a", "b"][rng.usize(..2)];
+        let kind = kinds[rng.usize(..kinds.len())];
+        let mut tx = store.begin().await.unwrap();
+        match rng.usize(..4) {
+            0 => {
+                tx.create_ticket(&new_ticket(customer, at(now)))
+                    .await
+                    .unwrap();
+                tickets.push((customer, now));
+            }
+            1 => {
+                // An answer and a ticket of the same moment, in either order.
+                let ticket_first = rng.bool();
+                if ticket_first {
+                    tx.create_ticket(&new_ticket(customer, at(now)))
+                        .await
+                        .unwrap();
+                }
+                tx.record_faq_feedback(customer, entry, FaqFeedback::Shown, at(now))
+                    .await
+                    .unwrap();
+                if !ticket_first {
+                    tx.create_ticket(&new_ticket(customer, at(now)))
+                        .await
+                        .unwrap();
+                }
+                tickets.push((customer, now));
+                events.push((customer, platform, entry, FaqFeedback::Shown, now));
+            }
+            _ => {
+                tx.record_faq_feedback(customer, entry, kind, at(now))
+                    .await
+                    .unwrap();
+                events.push((customer, platform, entry, kind, now));
+            }
+        }
+        tx.commit().await.unwrap();
+    }
+    let hour = |secs: i64| u8::try_from(chrono::Timelike::hour(&at(secs))).unwrap();
+    for since in [0, 1_799, now / 3, now / 2 + 7, now - 3_000] {
+        let mut expected: std::collections::BTreeMap<_, (u64, u64)> = Default::default();
+        for &(customer, platform, entry, kind, t) in events.iter().filter(|e| e.4 >= since) {
+            let followed = kind == FaqFeedback::Shown
+                && tickets
+                    .iter()
+                    .any(|&(c, created)| c == customer && created >= t && created <= t + 86_400);
+            let e = expected
+                .entry((entry.to_string(), platform, kind, hour(t)))
+                .or_default();
+            e.0 += 1;
+            e.1 += u64::from(followed);
+        }
+        let expected: Vec<_> = expected
+            .into_iter()
+            .map(|((entry, platform, kind, h), (n, f))| (entry, platform, kind, h, n, f))
+            .collect();
+        let mut got: Vec<_> = store
+            .faq_tallies(at(since))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|f| (f.entry_id, f.platform, f.kind, f.hour, f.count, f.followed))
+            .collect();
+        got.sort();
+        assert_eq!(got, expected, "since {since}");
+    }
+    let followed = |since| {
+        let store = Arc::clone(&store);
+        async move {
+            let t = store.faq_tallies(at(since)).await.unwrap();
+            t.iter().map(|f| f.followed).sum::<u64>()
+        }
+    };
+    assert!(followed(0).await > 0, "the scenario has followed answers");
 }
 
 /// A bulk import numbers its tickets after the existing ones and before the next new one
@@ -893,18 +1041,18 @@ pub async fn history_is_imported_in_bulk(store: Arc<dyn Store>) {
     );
     assert_eq!(tx.rating(TicketNo(3)).await.unwrap(), None);
     drop(tx);
-    let mut facts = store.faq_facts(at(900)).await.unwrap();
-    facts.sort_by_key(|f| f.at);
-    let seen: Vec<_> = facts
-        .iter()
-        .map(|f| (f.kind, f.at, f.next_ticket_at))
+    // The imported answer is followed by ticket #4, created after the import.
+    let mut tallies: Vec<_> = store
+        .faq_tallies(at(900))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.kind, f.count, f.followed))
         .collect();
+    tallies.sort();
     assert_eq!(
-        seen,
-        vec![
-            (FaqFeedback::Shown, at(1_000), Some(at(2_000))),
-            (FaqFeedback::Helped, at(1_001), None),
-        ]
+        tallies,
+        vec![(FaqFeedback::Shown, 1, 1), (FaqFeedback::Helped, 1, 0)]
     );
 }
 
@@ -1462,6 +1610,7 @@ suite!(
     unreachable_customer_dead_letters_their_chat,
     outbox_settle_records_a_batch_then_claims,
     metric_facts_cover_the_period,
+    faq_tallies_follow_tickets_within_a_day,
     history_is_imported_in_bulk,
     alert_state_changes_are_recorded_once,
     ratings_are_kept_once_and_take_one_comment,
@@ -1787,7 +1936,7 @@ async fn wal_is_checkpointed_in_the_background() {
 }
 
 /// The large reads use their indexes: `/queue` comes in order straight from
-/// `tickets_queue` (no sort of all active tickets), the tickets, ratings and FAQ events of
+/// `tickets_queue` (no sort of all active tickets), the tickets, ratings and FAQ tallies of
 /// a period come from their indexes.
 #[tokio::test]
 async fn queue_and_report_queries_use_their_indexes() {
@@ -1808,9 +1957,18 @@ async fn queue_and_report_queries_use_their_indexes() {
     let queue = &plans["queue"];
     assert!(queue.contains("USING INDEX tickets_queue"), "{queue}");
     assert!(!queue.contains("TEMP B-TREE"), "{queue}");
-    let faq = &plans["faq_facts"];
-    assert!(faq.contains("faq_events_at"), "{faq}");
-    assert!(!faq.contains("SCAN "), "{faq}");
+    // FAQ figures: the whole hours' tallies and the first hour's interactions by index;
+    // only the few tallies read are scanned again to add them up.
+    let faq = &plans["faq_tallies"];
+    assert!(
+        faq.contains("SEARCH faq_tallies USING PRIMARY KEY (hour>?)"),
+        "{faq}"
+    );
+    assert!(faq.contains("faq_events_at (at>? AND at<?)"), "{faq}");
+    assert!(
+        !faq.contains("SCAN faq_") && !faq.contains("SCAN e"),
+        "{faq}"
+    );
     let ratings = &plans["ratings"];
     assert!(ratings.contains("ratings_at"), "{ratings}");
     // Tickets of a period: the active, the closed and the rated ones, each from an index.
