@@ -859,12 +859,17 @@ pub async fn metric_facts_cover_the_period(store: Arc<dyn Store>) {
     assert!(tallies(at(300_000)).await.is_empty());
 }
 
-/// The hourly FAQ tallies kept one interaction and one ticket at a time give what the
-/// interactions give by definition, whichever comes first: an answer is followed by a
-/// ticket of its customer created within 24 h after it (recorded later, or in the same unit
-/// at the same moment, before or after the answer); other customers' tickets and later
-/// ones do not count; a period starting mid-hour counts the interactions after its start.
-pub async fn faq_tallies_follow_tickets_within_a_day(store: Arc<dyn Store>) {
+/// FAQ interactions and tickets written one unit at a time by [`write_faq_history`]:
+/// `(customer, platform, entry, kind, seconds after t0)` and `(customer, seconds)`.
+pub struct FaqHistory {
+    events: Vec<(CustomerId, Platform, &'static str, FaqFeedback, i64)>,
+    tickets: Vec<(CustomerId, i64)>,
+    end: i64,
+}
+
+/// Three customers on two platforms over several days: answers, presses and tickets, often
+/// at the same moment and in either order within one unit.
+pub async fn write_faq_history(store: &dyn Store) -> FaqHistory {
     let mut tx = store.begin().await.unwrap();
     let mut customers = Vec::new();
     for (user, platform) in [
@@ -885,11 +890,15 @@ pub async fn faq_tallies_follow_tickets_within_a_day(store: Arc<dyn Store>) {
         FaqFeedback::Escalated,
     ];
     let mut rng = fastrand::Rng::with_seed(7);
-    let (mut events, mut tickets) = (Vec::new(), Vec::new());
-    let mut now = 0;
+    let mut h = FaqHistory {
+        events: Vec::new(),
+        tickets: Vec::new(),
+        end: 0,
+    };
     for _ in 0..120 {
         // Often the same moment; sometimes more than a day later.
-        now += [0, 1, 600, 5_000, 20_000, 90_000][rng.usize(..6)];
+        h.end += [0, 1, 600, 5_000, 20_000, 90_000][rng.usize(..6)];
+        let now = h.end;
         let (customer, platform) = customers[rng.usize(..customers.len())];
         let entry = ["a", "b"][rng.usize(..2)];
         let kind = kinds[rng.usize(..kinds.len())];
@@ -899,7 +908,7 @@ pub async fn faq_tallies_follow_tickets_within_a_day(store: Arc<dyn Store>) {
                 tx.create_ticket(&new_ticket(customer, at(now)))
                     .await
                     .unwrap();
-                tickets.push((customer, now));
+                h.tickets.push((customer, now));
             }
             1 => {
                 // An answer and a ticket of the same moment, in either order.
@@ -917,24 +926,39 @@ pub async fn faq_tallies_follow_tickets_within_a_day(store: Arc<dyn Store>) {
                         .await
                         .unwrap();
                 }
-                tickets.push((customer, now));
-                events.push((customer, platform, entry, FaqFeedback::Shown, now));
+                h.tickets.push((customer, now));
+                h.events
+                    .push((customer, platform, entry, FaqFeedback::Shown, now));
             }
             _ => {
                 tx.record_faq_feedback(customer, entry, kind, at(now))
                     .await
                     .unwrap();
-                events.push((customer, platform, entry, kind, now));
+                h.events.push((customer, platform, entry, kind, now));
             }
         }
         tx.commit().await.unwrap();
     }
-    let hour = |secs: i64| u8::try_from(chrono::Timelike::hour(&at(secs))).unwrap();
-    for since in [0, 1_799, now / 3, now / 2 + 7, now - 3_000] {
+    h
+}
+
+type TallyRow = (String, Platform, FaqFeedback, u8, u64, u64);
+
+impl FaqHistory {
+    /// Period starts that cut the history at, between and within hours.
+    pub fn starts(&self) -> [i64; 5] {
+        [0, 1_799, self.end / 3, self.end / 2 + 7, self.end - 3_000]
+    }
+
+    /// The tallies of the period starting `since` seconds after t0, by definition: an
+    /// answer is followed when its customer created a ticket within 24 h after it.
+    pub fn expected(&self, since: i64) -> Vec<TallyRow> {
+        let hour = |secs: i64| u8::try_from(chrono::Timelike::hour(&at(secs))).unwrap();
         let mut expected: std::collections::BTreeMap<_, (u64, u64)> = Default::default();
-        for &(customer, platform, entry, kind, t) in events.iter().filter(|e| e.4 >= since) {
+        for &(customer, platform, entry, kind, t) in self.events.iter().filter(|e| e.4 >= since) {
             let followed = kind == FaqFeedback::Shown
-                && tickets
+                && self
+                    .tickets
                     .iter()
                     .any(|&(c, created)| c == customer && created >= t && created <= t + 86_400);
             let e = expected
@@ -943,28 +967,42 @@ pub async fn faq_tallies_follow_tickets_within_a_day(store: Arc<dyn Store>) {
             e.0 += 1;
             e.1 += u64::from(followed);
         }
-        let expected: Vec<_> = expected
+        expected
             .into_iter()
             .map(|((entry, platform, kind, h), (n, f))| (entry, platform, kind, h, n, f))
-            .collect();
-        let mut got: Vec<_> = store
-            .faq_tallies(at(since))
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|f| (f.entry_id, f.platform, f.kind, f.hour, f.count, f.followed))
-            .collect();
-        got.sort();
-        assert_eq!(got, expected, "since {since}");
+            .collect()
     }
-    let followed = |since| {
-        let store = Arc::clone(&store);
-        async move {
-            let t = store.faq_tallies(at(since)).await.unwrap();
-            t.iter().map(|f| f.followed).sum::<u64>()
-        }
-    };
-    assert!(followed(0).await > 0, "the scenario has followed answers");
+}
+
+/// The store's tallies of the period starting `since` seconds after t0, in order.
+pub async fn tallies_since(store: &dyn Store, since: i64) -> Vec<TallyRow> {
+    let mut got: Vec<_> = store
+        .faq_tallies(at(since))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.entry_id, f.platform, f.kind, f.hour, f.count, f.followed))
+        .collect();
+    got.sort();
+    got
+}
+
+/// The hourly FAQ tallies kept one interaction and one ticket at a time give what the
+/// interactions give by definition, whichever comes first: an answer is followed by a
+/// ticket of its customer created within 24 h after it (recorded later, or in the same unit
+/// at the same moment, before or after the answer); other customers' tickets and later
+/// ones do not count; a period starting mid-hour counts the interactions after its start.
+pub async fn faq_tallies_follow_tickets_within_a_day(store: Arc<dyn Store>) {
+    let history = write_faq_history(store.as_ref()).await;
+    for since in history.starts() {
+        assert_eq!(
+            tallies_since(store.as_ref(), since).await,
+            history.expected(since),
+            "since {since}"
+        );
+    }
+    let followed: u64 = history.expected(0).iter().map(|t| t.5).sum();
+    assert!(followed > 0, "the history has followed answers");
 }
 
 /// A bulk import numbers its tickets after the existing ones and before the next new one
@@ -1933,6 +1971,60 @@ async fn wal_is_checkpointed_in_the_background() {
     .await
     .expect("the WAL was copied into the database file");
     store.close().await;
+}
+
+/// Undoes migration 0010 (FAQ tallies), as on a database from before it.
+const UNDO_0010: [&str; 4] = [
+    "DROP TABLE faq_tallies",
+    "DROP INDEX faq_events_customer_at",
+    "ALTER TABLE faq_events DROP COLUMN followed",
+    "DELETE FROM _sqlx_migrations WHERE version = 10",
+];
+
+/// Migration 0010 tallies the FAQ interactions stored before it: undone on a store with a
+/// history and applied again when the store opens, it gives the tallies the store keeps
+/// one interaction at a time, by definition.
+#[tokio::test]
+async fn migration_0010_tallies_the_interactions_stored_before_it_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("m.db").display());
+    let store = SqliteStore::open(&url).await.unwrap();
+    let history = write_faq_history(&store).await;
+    store.close().await;
+    let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
+    for sql in UNDO_0010 {
+        sqlx::query(sql).execute(&raw).await.unwrap();
+    }
+    raw.close().await;
+    let store = SqliteStore::open(&url).await.unwrap();
+    for since in history.starts() {
+        assert_eq!(
+            tallies_since(&store, since).await,
+            history.expected(since),
+            "since {since}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn migration_0010_tallies_the_interactions_stored_before_it_postgres() {
+    let schema = crate::pg::PgSchema::new();
+    let history = write_faq_history(schema.open().await.as_ref()).await;
+    let raw = sqlx::PgPool::connect_with(schema.connect_options())
+        .await
+        .unwrap();
+    for sql in UNDO_0010 {
+        sqlx::query(sql).execute(&raw).await.unwrap();
+    }
+    raw.close().await;
+    let store = schema.open().await;
+    for since in history.starts() {
+        assert_eq!(
+            tallies_since(store.as_ref(), since).await,
+            history.expected(since),
+            "since {since}"
+        );
+    }
 }
 
 /// The large reads use their indexes: `/queue` comes in order straight from
