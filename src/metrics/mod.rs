@@ -1,4 +1,4 @@
-//! Service metrics (SPEC §6): from compact ticket and FAQ facts to the figures of `/stats`,
+//! Service metrics (SPEC §6): from compact ticket facts and FAQ tallies to the figures of `/stats`,
 //! `frontdesk report` and the threshold alerts.
 //!
 //! Pure: the facts and `now` are passed in; no I/O, no clock reads, no SQL (the store

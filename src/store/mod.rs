@@ -560,7 +560,7 @@ pub trait Store: Send + Sync {
         &self,
         since: Timestamp,
     ) -> Result<Vec<crate::metrics::FaqTally>, StoreError>;
-    /// The database's plans of the large reads (`/queue`, the ticket and FAQ facts of a
+    /// The database's plans of the large reads (`/queue`, the ticket facts and FAQ tallies of a
     /// period starting at `since`); with `analyze`, the queries run and the plans carry
     /// their timings. Shows which indexes they use (`frontdesk explain`).
     async fn query_plans(
