@@ -15,6 +15,7 @@ use crate::adapters::telegram::{TelegramChannel, TelegramConfig};
 use crate::config::{redact_url, Settings};
 use crate::domain::Platform;
 use crate::faq::KnowledgeBase;
+use crate::housekeeping::Housekeeper;
 use crate::leader::{Leader, LeaderConfig};
 use crate::metrics_worker::AlertWorker;
 use crate::outbox::{OutboxConfig, OutboxWorker};
@@ -307,6 +308,14 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     } else {
         None
     };
+    let housekeeping_task = tokio::spawn(
+        Housekeeper::new(
+            app.store.clone(),
+            Arc::new(SystemClock),
+            app.settings.retention.clone(),
+        )
+        .run(shutdown_rx.clone()),
+    );
     let reload_task = tokio::spawn(watch_knowledge(
         app.settings.faq_dir.clone(),
         app.service.knowledge().clone(),
@@ -372,6 +381,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let (outbox, reload, http, sla) = tokio::join!(outbox_task, reload_task, http_task, sla_task);
     sla.context("SLA worker crashed")?;
     heartbeat_task.await.context("replica heartbeat crashed")?;
+    housekeeping_task.await.context("housekeeper crashed")?;
     if let Some(task) = alerts_task {
         task.await.context("metric alert worker crashed")?;
     }

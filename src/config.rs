@@ -78,6 +78,9 @@ pub struct Settings {
     /// Threshold alerts to the supervisors (SPEC §6).
     #[serde(default)]
     pub alerts: crate::metrics::AlertSettings,
+    /// How long processed records are kept (dedup keys, delivered messages, web chats).
+    #[serde(default)]
+    pub retention: crate::housekeeping::RetentionSettings,
     #[serde(default)]
     pub telegram: TelegramSettings,
     #[serde(default)]
@@ -207,6 +210,7 @@ impl Default for Settings {
             sla: SlaPolicy::default(),
             outbox: OutboxSettings::default(),
             alerts: crate::metrics::AlertSettings::default(),
+            retention: crate::housekeeping::RetentionSettings::default(),
             telegram: TelegramSettings::default(),
             discord: DiscordSettings::default(),
             supervisors: SupervisorSettings::default(),
@@ -336,6 +340,7 @@ impl Settings {
             ));
         }
         self.alerts.validate().map_err(ConfigError::Invalid)?;
+        self.retention.validate().map_err(ConfigError::Invalid)?;
         Ok(())
     }
 

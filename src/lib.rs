@@ -18,7 +18,8 @@
 //!   (agents' commands), [`supervisors`] (who hears about complaints, P1 and breaches).
 //! * Ports (traits the core owns): [`store::Store`], [`ports::ChatTransport`], [`ports::Clock`].
 //! * Application: [`service`] (one transaction per inbound message or fired timer),
-//!   [`outbox`] (delivery worker), [`sla_worker`] (persistent SLA timers, each fired once).
+//!   [`outbox`] (delivery worker), [`sla_worker`] (persistent SLA timers, each fired once),
+//!   [`housekeeping`] (deletes dedup keys, delivered messages and web chats past retention).
 //! * Adapters and edges: [`adapters`], [`http`], [`web`] (web chat and console), [`config`], [`app`] (wiring for `frontdesk run`).
 //! * Replicas: [`leader`] runs single-holder work (long polling, a gateway) on one
 //!   replica at a time; the PostgreSQL store shares outbox and timers between them;
@@ -31,6 +32,7 @@ pub mod desk;
 pub mod doctor;
 pub mod domain;
 pub mod faq;
+pub mod housekeeping;
 pub mod http;
 pub mod leader;
 pub mod metrics;

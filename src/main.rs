@@ -89,6 +89,10 @@ enum Command {
     },
     /// Apply database migrations (`run` does too, on start) and print the schema version.
     Migrate,
+    /// Delete what retention (`[retention]`) calls old now — dedup keys, delivered
+    /// messages, fired timers, web chats, expired console sessions — and print how many
+    /// (`run` does it every hour).
+    Prune,
     /// Check the deployment: database, settings, knowledge base, platforms, desk
     /// permissions. One line per check; exits 1 when there is a problem.
     Doctor,
@@ -243,6 +247,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Seed { tickets, days } => runtime.block_on(seed(settings, tickets, days)),
         Command::Explain { since, analyze } => runtime.block_on(explain(settings, since, analyze)),
         Command::Migrate => runtime.block_on(migrate(settings)),
+        Command::Prune => runtime.block_on(prune(settings)),
         Command::Doctor => runtime.block_on(doctor(settings)),
         Command::Export { out } => runtime.block_on(export(settings, out)),
         Command::Import { file } => runtime.block_on(import(settings, file)),
@@ -709,6 +714,25 @@ async fn migrate(settings: Settings) -> anyhow::Result<ExitCode> {
         "database {}: migrated, schema version {}",
         frontdesk::config::redact_url(&settings.database_url),
         version.unwrap_or(0)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn prune(settings: Settings) -> anyhow::Result<ExitCode> {
+    if !settings.retention.enabled {
+        println!("retention is off ([retention] enabled = false): nothing deleted");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let store = app::open_store(&settings.database_url).await?;
+    let housekeeper = frontdesk::housekeeping::Housekeeper::new(
+        store,
+        Arc::new(frontdesk::ports::SystemClock),
+        settings.retention.clone(),
+    );
+    let p = housekeeper.run_once().await?;
+    println!(
+        "deleted {} inbound keys, {} delivered messages, {} settled timers, {} web chat messages, {} console sessions",
+        p.inbound_keys, p.outbox, p.timers, p.web_messages, p.console_sessions
     );
     Ok(ExitCode::SUCCESS)
 }

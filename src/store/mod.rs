@@ -214,6 +214,87 @@ pub struct PastFaqEvent {
     pub at: Timestamp,
 }
 
+/// What [`Store::prune`] deletes: records older than these moments (see
+/// [`crate::housekeeping`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PruneBefore {
+    /// Inbound dedup keys recorded before it.
+    pub inbound_keys: Timestamp,
+    /// Outbox items delivered before it, and SLA timers fired or cancelled that were due
+    /// before it. Dead-lettered items are kept.
+    pub delivered: Timestamp,
+    /// Web chat messages recorded before it.
+    pub web_messages: Timestamp,
+    /// Console sessions expired at it.
+    pub now: Timestamp,
+}
+
+/// Rows deleted by [`Store::prune`], per table.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Pruned {
+    pub inbound_keys: u64,
+    pub outbox: u64,
+    pub timers: u64,
+    pub web_messages: u64,
+    pub console_sessions: u64,
+}
+
+impl PruneBefore {
+    /// The cut-offs in unix milliseconds, in the order of [`Pruned::from_counts`].
+    pub(crate) fn cutoffs_ms(&self) -> [i64; 5] {
+        [
+            rows::ms(self.inbound_keys),
+            rows::ms(self.delivered),
+            rows::ms(self.delivered),
+            rows::ms(self.web_messages),
+            rows::ms(self.now),
+        ]
+    }
+}
+
+impl Pruned {
+    /// Counts in the order inbound keys, outbox, timers, web messages, console sessions.
+    pub(crate) fn from_counts(c: [u64; 5]) -> Pruned {
+        Pruned {
+            inbound_keys: c[0],
+            outbox: c[1],
+            timers: c[2],
+            web_messages: c[3],
+            console_sessions: c[4],
+        }
+    }
+
+    fn counts(&self) -> [u64; 5] {
+        [
+            self.inbound_keys,
+            self.outbox,
+            self.timers,
+            self.web_messages,
+            self.console_sessions,
+        ]
+    }
+
+    /// Rows deleted in all.
+    pub fn total(&self) -> u64 {
+        self.counts().iter().sum()
+    }
+
+    /// The largest count of one table (a batch that reached its limit may have left more).
+    pub fn most(&self) -> u64 {
+        self.counts().into_iter().max().unwrap_or(0)
+    }
+}
+
+impl std::ops::AddAssign for Pruned {
+    fn add_assign(&mut self, other: Pruned) {
+        self.inbound_keys += other.inbound_keys;
+        self.outbox += other.outbox;
+        self.timers += other.timers;
+        self.web_messages += other.web_messages;
+        self.console_sessions += other.console_sessions;
+    }
+}
+
 /// The plan of one of the large reads, as the database prints it (`frontdesk explain`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryPlan {
@@ -655,6 +736,12 @@ pub trait Store: Send + Sync {
 
     /// The version of the newest migration applied to the database (`None`: none).
     async fn schema_version(&self) -> Result<Option<i64>, StoreError>;
+
+    /// Deletes up to `limit` rows of each kind that `before` calls old (a short unit of
+    /// work per table) and returns how many; call again while a count reaches `limit`.
+    /// Never deletes the newest outbox row, so SQLite never hands out an outbox id again
+    /// (web messages remember the id they delivered).
+    async fn prune(&self, before: &PruneBefore, limit: u32) -> Result<Pruned, StoreError>;
 
     /// Records that replica `id` is alive at `now` and returns how many replicas (this one
     /// included) were seen since `alive_since`. Rows of replicas gone long ago are removed.

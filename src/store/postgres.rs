@@ -38,9 +38,9 @@ use super::rows::{
 use super::REPLICA_FORGOTTEN_AFTER_MS;
 use super::{
     AlertState, ConsoleSession, DueTimer, FaqFeedback, Leadership, ListedTicket, NewTicket,
-    OutboxClaim, OutboxItem, OutboxStats, OutboxUpdate, PastFaqEvent, PastTicket, QueryPlan,
-    Rating, Settled, Store, StoreError, TicketDetails, TicketEvent, TicketFilter, TicketMessage,
-    Tx, Unanswered, WebMessage, WebMessageWatcher, WorkKind,
+    OutboxClaim, OutboxItem, OutboxStats, OutboxUpdate, PastFaqEvent, PastTicket, PruneBefore,
+    Pruned, QueryPlan, Rating, Settled, Store, StoreError, TicketDetails, TicketEvent,
+    TicketFilter, TicketMessage, Tx, Unanswered, WebMessage, WebMessageWatcher, WorkKind,
 };
 use crate::domain::{
     ChatAddress, Customer, CustomerId, CustomerIdentity, Language, Outbound, Platform, Ticket,
@@ -570,6 +570,25 @@ const RATINGS_SQL: &str = "SELECT COALESCE(array_agg(ticket), '{}'), \
 /// FAQ interactions of a period (`$1`) per entry, platform, kind and hour of the day: the
 /// hourly tallies from the first whole hour (`$2`) on, the interactions before it
 /// (`faq_events_at`).
+/// [`Store::prune`]'s deletes, in the order of [`Pruned::from_counts`]: `$1` the cut-off,
+/// `$2` the batch size. Each finds its rows through an index (migration 0011) and skips
+/// rows another replica's housekeeper is deleting.
+const PRUNE_SQL: [&str; 5] = [
+    "DELETE FROM inbound_keys WHERE key IN \
+     (SELECT key FROM inbound_keys WHERE at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    "DELETE FROM outbox WHERE id IN \
+     (SELECT id FROM outbox WHERE state = 'sent' AND sent_at < $1 \
+      AND id < (SELECT MAX(id) FROM outbox) LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    "DELETE FROM timers WHERE id IN \
+     (SELECT id FROM timers WHERE state <> 'pending' AND due_at < $1 \
+      LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    "DELETE FROM web_messages WHERE id IN \
+     (SELECT id FROM web_messages WHERE at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    "DELETE FROM console_sessions WHERE id_hash IN \
+     (SELECT id_hash FROM console_sessions WHERE expires_at <= $1 \
+      LIMIT $2 FOR UPDATE SKIP LOCKED)",
+];
+
 const FAQ_TALLIES_SQL: &str = "SELECT entry_id, platform, kind, \
             hour % 86400000 / 3600000, SUM(count)::BIGINT, SUM(followed)::BIGINT \
      FROM ( \
@@ -1389,6 +1408,20 @@ impl Store for PgStore {
             .await
             .map_err(|e| self.err(e))?;
         Ok(())
+    }
+
+    async fn prune(&self, before: &PruneBefore, limit: u32) -> Result<Pruned, StoreError> {
+        let mut counts = [0u64; 5];
+        for ((count, sql), cutoff) in counts.iter_mut().zip(PRUNE_SQL).zip(before.cutoffs_ms()) {
+            *count = sqlx::query(sql)
+                .bind(cutoff)
+                .bind(i64::from(limit))
+                .execute(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?
+                .rows_affected();
+        }
+        Ok(Pruned::from_counts(counts))
     }
 
     async fn replica_heartbeat(

@@ -32,9 +32,9 @@ use super::rows::{
 use super::REPLICA_FORGOTTEN_AFTER_MS;
 use super::{
     AlertState, ConsoleSession, DueTimer, FaqFeedback, ListedTicket, NewTicket, OutboxClaim,
-    OutboxItem, OutboxStats, OutboxUpdate, PastFaqEvent, PastTicket, QueryPlan, Rating, Settled,
-    Store, StoreError, TicketDetails, TicketEvent, TicketFilter, TicketMessage, Tx, Unanswered,
-    WebMessage,
+    OutboxItem, OutboxStats, OutboxUpdate, PastFaqEvent, PastTicket, PruneBefore, Pruned,
+    QueryPlan, Rating, Settled, Store, StoreError, TicketDetails, TicketEvent, TicketFilter,
+    TicketMessage, Tx, Unanswered, WebMessage,
 };
 use crate::domain::{
     ChatAddress, Customer, CustomerId, CustomerIdentity, Language, Outbound, Platform, Ticket,
@@ -213,6 +213,26 @@ impl SqliteStore {
             .map(|r| get::<String>(r, &self.ctx, "detail"))
             .collect::<Result<_, _>>()?;
         Ok(details.join("\n"))
+    }
+
+    /// SQLite's plans (`EXPLAIN QUERY PLAN`, one detail line each) of the housekeeper's
+    /// deletes ([`Store::prune`]), for the test that checks they use their indexes.
+    pub async fn prune_plans(&self) -> Result<Vec<String>, StoreError> {
+        let mut plans = Vec::new();
+        for sql in PRUNE_SQL {
+            let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .bind(0_i64)
+                .bind(1_i64)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| map_err(&self.ctx, e))?;
+            let details: Vec<String> = rows
+                .iter()
+                .map(|r| get::<String>(r, &self.ctx, "detail"))
+                .collect::<Result<_, _>>()?;
+            plans.push(details.join("\n"));
+        }
+        Ok(plans)
     }
 
     /// Closes the pool; pending units finish first.
@@ -499,6 +519,22 @@ const REFRESH_TALLIES_SQL: [&str; 3] = [
 ];
 
 /// The FAQ tallies of a period starting at `since` ([`FAQ_TALLIES_SQL`]).
+/// [`Store::prune`]'s deletes, in the order of [`Pruned::from_counts`]: `?1` the cut-off,
+/// `?2` the batch size. Each finds its rows through an index (migration 0011).
+const PRUNE_SQL: [&str; 5] = [
+    "DELETE FROM inbound_keys WHERE key IN \
+     (SELECT key FROM inbound_keys WHERE at < ?1 LIMIT ?2)",
+    "DELETE FROM outbox WHERE id IN \
+     (SELECT id FROM outbox INDEXED BY outbox_sent_at WHERE state = 'sent' AND sent_at < ?1 \
+      AND id < (SELECT MAX(id) FROM outbox) LIMIT ?2)",
+    "DELETE FROM timers WHERE id IN \
+     (SELECT id FROM timers WHERE state <> 'pending' AND due_at < ?1 LIMIT ?2)",
+    "DELETE FROM web_messages WHERE id IN \
+     (SELECT id FROM web_messages WHERE at < ?1 LIMIT ?2)",
+    "DELETE FROM console_sessions WHERE id_hash IN \
+     (SELECT id_hash FROM console_sessions WHERE expires_at <= ?1 LIMIT ?2)",
+];
+
 async fn read_faq_tallies(
     conn: &mut sqlx::SqliteConnection,
     ctx: &Ctx,
@@ -1183,6 +1219,22 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| map_err(&w.ctx, e))?;
         w.commit().await
+    }
+
+    async fn prune(&self, before: &PruneBefore, limit: u32) -> Result<Pruned, StoreError> {
+        let mut counts = [0u64; 5];
+        for ((count, sql), cutoff) in counts.iter_mut().zip(PRUNE_SQL).zip(before.cutoffs_ms()) {
+            let mut w = self.write_tx().await?;
+            *count = sqlx::query(sql)
+                .bind(cutoff)
+                .bind(i64::from(limit))
+                .execute(&mut *w.tx)
+                .await
+                .map_err(|e| map_err(&w.ctx, e))?
+                .rows_affected();
+            w.commit().await?;
+        }
+        Ok(Pruned::from_counts(counts))
     }
 
     async fn replica_heartbeat(

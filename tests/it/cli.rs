@@ -242,3 +242,55 @@ fn faq_list_and_match_speak_the_spec_json() {
     }
     assert_eq!(m["triage"]["priority"], "P1", "{m}");
 }
+
+/// `frontdesk prune` deletes what `[retention]` calls old, says how much, and refuses a
+/// period short enough to let a redelivered update through twice.
+#[tokio::test]
+async fn prune_deletes_old_records_and_refuses_unsafe_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("frontdesk.db").display());
+    let store = frontdesk::store::sqlite::SqliteStore::open(&url)
+        .await
+        .unwrap();
+    let now = chrono::Utc::now();
+    let mut tx = frontdesk::store::Store::begin(&store).await.unwrap();
+    tx.record_inbound("telegram:update:1", now - chrono::Duration::days(4))
+        .await
+        .unwrap();
+    tx.record_inbound("telegram:update:2", now - chrono::Duration::hours(1))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    store.close().await;
+
+    let prune = || frontdesk(dir.path()).arg("prune").output().unwrap();
+    std::fs::write(
+        dir.path().join("frontdesk.toml"),
+        "[retention]\ninbound_keys = \"1d\"\n",
+    )
+    .unwrap();
+    let refused = prune();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("retention.inbound_keys"), "{stderr}");
+
+    std::fs::write(
+        dir.path().join("frontdesk.toml"),
+        "[retention]\ninbound_keys = \"3d\"\n",
+    )
+    .unwrap();
+    let out = prune();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("deleted 1 inbound keys"), "{stdout}");
+    let again = String::from_utf8_lossy(&prune().stdout).to_string();
+    assert!(again.contains("deleted 0 inbound keys"), "{again}");
+
+    // The newer key still stops its duplicate.
+    let store = frontdesk::store::sqlite::SqliteStore::open(&url)
+        .await
+        .unwrap();
+    let mut tx = frontdesk::store::Store::begin(&store).await.unwrap();
+    assert!(!tx.record_inbound("telegram:update:2", now).await.unwrap());
+    assert!(tx.record_inbound("telegram:update:1", now).await.unwrap());
+}

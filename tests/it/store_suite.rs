@@ -1602,6 +1602,168 @@ async fn live_replicas_are_counted_and_the_gone_forgotten(store: Arc<dyn Store>)
     assert_eq!(beat("d", 10_001).await, 2);
 }
 
+/// Retention deletes what is old and nothing else: processed dedup keys, delivered
+/// messages, fired and cancelled timers, web chat messages, expired console sessions —
+/// never a pending or dead outbox item, a pending timer, or the newest outbox row (SQLite
+/// would hand its id out again). Batches stop at the limit.
+async fn prune_deletes_only_what_retention_calls_old(store: Arc<dyn Store>) {
+    use frontdesk::store::{PruneBefore, Pruned};
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.record_inbound("k-old", at(0)).await.unwrap());
+    assert!(tx.record_inbound("k-new", at(1000)).await.unwrap());
+    let c = tx
+        .upsert_customer(&identity("p"), false, t0())
+        .await
+        .unwrap();
+    let ticket = tx.create_ticket(&new_ticket(c.id, t0())).await.unwrap().no;
+    tx.schedule_timer(ticket, "reminder", at(10), t0())
+        .await
+        .unwrap();
+    // Replaces (cancels) the first reminder.
+    tx.schedule_timer(ticket, "reminder", at(20), t0())
+        .await
+        .unwrap();
+    tx.schedule_timer(ticket, "breach", at(30), t0())
+        .await
+        .unwrap();
+    tx.schedule_timer(ticket, "progress", at(900), t0())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let fire = |kind: &'static str, now: i64| {
+        let store = store.clone();
+        async move {
+            let due = store
+                .claim_due_timers("w", at(now), Duration::from_secs(60), 10)
+                .await
+                .unwrap();
+            let timer = due.iter().find(|t| t.kind == kind).expect("due");
+            let mut tx = store.begin().await.unwrap();
+            assert!(tx.fire_timer(timer.id, "w", at(now)).await.unwrap());
+            tx.commit().await.unwrap();
+        }
+    };
+    fire("reminder", 20).await;
+    fire("progress", 900).await; // `breach` stays pending although it is long due
+    for chat in ["w1", "w2", "w3", "w4"] {
+        enqueue(
+            store.as_ref(),
+            &ChatAddress::new(Platform::Web, chat),
+            chat,
+            at(0),
+        )
+        .await;
+    }
+    let items = store
+        .claim_outbox("w", at(0), Duration::from_secs(60), 10, &[Platform::Web])
+        .await
+        .unwrap();
+    let id = |chat: &str| items.iter().find(|i| text_of(i) == chat).unwrap().id;
+    store.outbox_sent(id("w1"), at(10), None).await.unwrap();
+    store.outbox_sent(id("w2"), at(900), None).await.unwrap();
+    store.outbox_dead(id("w3"), at(10), "gone").await.unwrap();
+    for (text, t) in [("old", 10), ("new", 900)] {
+        store
+            .append_web_message("chat-p", text, &[], None, at(t))
+            .await
+            .unwrap();
+    }
+    let session = |hash: &str, start: i64, end: i64| frontdesk::store::ConsoleSession {
+        id_hash: hash.into(),
+        operator: "ana".into(),
+        csrf: "x".into(),
+        created_at: at(start),
+        expires_at: at(end),
+    };
+    store
+        .start_console_session(&session("s-old", 0, 100))
+        .await
+        .unwrap();
+    store
+        .start_console_session(&session("s-new", 50, 2000))
+        .await
+        .unwrap();
+
+    let before = PruneBefore {
+        inbound_keys: at(500),
+        delivered: at(500),
+        web_messages: at(500),
+        now: at(1000),
+    };
+    let mut total = Pruned::default();
+    loop {
+        let batch = store.prune(&before, 1).await.unwrap();
+        assert!(batch.most() <= 1, "{batch:?}");
+        if batch.total() == 0 {
+            break;
+        }
+        total += batch;
+    }
+    assert_eq!(
+        total,
+        Pruned {
+            inbound_keys: 1,
+            outbox: 1,
+            timers: 2,
+            web_messages: 1,
+            console_sessions: 1,
+        }
+    );
+
+    // What stayed is intact.
+    let mut tx = store.begin().await.unwrap();
+    assert!(
+        tx.record_inbound("k-old", at(1001)).await.unwrap(),
+        "forgotten"
+    );
+    assert!(!tx.record_inbound("k-new", at(1001)).await.unwrap(), "kept");
+    drop(tx);
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!((stats.pending, stats.sent, stats.dead), (1, 1, 1));
+    // `breach` is still pending (leased by the claim that fired `progress`).
+    assert_eq!(
+        store.next_timer_due().await.unwrap(),
+        Some(at(960) + chrono::Duration::milliseconds(1))
+    );
+    let chat = store.web_messages("chat-p", None, 10).await.unwrap();
+    assert_eq!(
+        chat.iter().map(|m| m.text.as_str()).collect::<Vec<_>>(),
+        ["new"]
+    );
+    assert!(store
+        .console_session("s-new", at(1000))
+        .await
+        .unwrap()
+        .is_some());
+
+    // The newest outbox row stays even when it is old, so ids keep growing.
+    store.outbox_sent(id("w4"), at(10), None).await.unwrap();
+    let later = PruneBefore {
+        delivered: at(5000),
+        ..before
+    };
+    let pruned = store.prune(&later, 100).await.unwrap();
+    assert_eq!((pruned.outbox, pruned.timers), (1, 1), "w2 and progress");
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!((stats.pending, stats.sent, stats.dead), (0, 1, 1));
+    enqueue(
+        store.as_ref(),
+        &ChatAddress::new(Platform::Web, "w5"),
+        "w5",
+        at(6000),
+    )
+    .await;
+    let next = store
+        .claim_outbox("w", at(6000), Duration::from_secs(60), 10, &[Platform::Web])
+        .await
+        .unwrap();
+    assert_eq!(next.len(), 1);
+    assert!(
+        items.iter().all(|i| i.id < next[0].id),
+        "a new outbox id is never one handed out before"
+    );
+}
+
 macro_rules! suite {
     ($($name:ident),+ $(,)?) => {
         mod sqlite_file {
@@ -1659,6 +1821,7 @@ suite!(
     web_messages_replay_in_order_after_an_id,
     console_sessions_expire_and_end,
     live_replicas_are_counted_and_the_gone_forgotten,
+    prune_deletes_only_what_retention_calls_old,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -2024,6 +2187,31 @@ async fn migration_0010_tallies_the_interactions_stored_before_it_postgres() {
             history.expected(since),
             "since {since}"
         );
+    }
+}
+
+/// The housekeeper's deletes find their rows through an index, never by reading a whole
+/// table (a large store has millions of dedup keys and delivered messages).
+#[tokio::test]
+async fn prune_deletes_use_their_indexes() {
+    let store = SqliteStore::open("sqlite::memory:").await.unwrap();
+    let plans = store.prune_plans().await.unwrap();
+    let expected = [
+        "inbound_keys_at",
+        "outbox_sent_at",
+        "timers_settled_due",
+        "web_messages_at",
+        "console_sessions_expires",
+    ];
+    assert_eq!(plans.len(), expected.len());
+    for (plan, index) in plans.iter().zip(expected) {
+        assert!(plan.contains(index), "{index}:\n{plan}");
+        for line in plan.lines() {
+            assert!(
+                !line.starts_with("SCAN") || line.contains("USING"),
+                "a full scan:\n{plan}"
+            );
+        }
     }
 }
 
