@@ -7,6 +7,7 @@ mod discord;
 mod faq_check;
 mod faq_eval;
 mod faq_matcher;
+mod housekeeping;
 mod metrics;
 mod outbox;
 mod pg;
