@@ -196,6 +196,22 @@ impl SqliteStore {
     /// list with `filter`, for tests that check the filters use their indexes.
     pub async fn ticket_list_plan(&self, filter: &TicketFilter) -> Result<String, StoreError> {
         let (sql, binds) = rows::ticket_list_query(filter, rows::Dialect::Sqlite);
+        self.query_plan(&sql, binds).await
+    }
+
+    /// SQLite's plans (`EXPLAIN QUERY PLAN`, one detail line each) of the housekeeper's
+    /// deletes ([`Store::prune`]), for the test that checks they use their indexes.
+    pub async fn prune_plans(&self) -> Result<Vec<String>, StoreError> {
+        let mut plans = Vec::new();
+        for sql in PRUNE_SQL {
+            let binds = vec![rows::Bind::Int(0), rows::Bind::Int(1)];
+            plans.push(self.query_plan(sql, binds).await?);
+        }
+        Ok(plans)
+    }
+
+    /// `EXPLAIN QUERY PLAN` of `sql` with `binds`: the detail lines.
+    async fn query_plan(&self, sql: &str, binds: Vec<rows::Bind>) -> Result<String, StoreError> {
         let explain = format!("EXPLAIN QUERY PLAN {sql}");
         let mut query = sqlx::query(&explain);
         for bind in binds {
@@ -213,26 +229,6 @@ impl SqliteStore {
             .map(|r| get::<String>(r, &self.ctx, "detail"))
             .collect::<Result<_, _>>()?;
         Ok(details.join("\n"))
-    }
-
-    /// SQLite's plans (`EXPLAIN QUERY PLAN`, one detail line each) of the housekeeper's
-    /// deletes ([`Store::prune`]), for the test that checks they use their indexes.
-    pub async fn prune_plans(&self) -> Result<Vec<String>, StoreError> {
-        let mut plans = Vec::new();
-        for sql in PRUNE_SQL {
-            let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
-                .bind(0_i64)
-                .bind(1_i64)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(|e| map_err(&self.ctx, e))?;
-            let details: Vec<String> = rows
-                .iter()
-                .map(|r| get::<String>(r, &self.ctx, "detail"))
-                .collect::<Result<_, _>>()?;
-            plans.push(details.join("\n"));
-        }
-        Ok(plans)
     }
 
     /// Closes the pool; pending units finish first.
