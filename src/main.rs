@@ -18,7 +18,7 @@ use frontdesk::faq::{Decision, Matcher};
 use frontdesk::metrics::{render, GroupBy, Period};
 use frontdesk::metrics_worker;
 use frontdesk::seed::SeedPlan;
-use frontdesk::store::TicketFilter;
+use frontdesk::store::{Erasure, TicketFilter};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
@@ -89,6 +89,11 @@ enum Command {
     },
     /// Apply database migrations (`run` does too, on start) and print the schema version.
     Migrate,
+    /// Customers' data (SPEC §7).
+    Customer {
+        #[command(subcommand)]
+        command: CustomerCommand,
+    },
     /// Delete what retention (`[retention]`) calls old now — dedup keys, delivered
     /// messages, fired timers, web chats, expired console sessions — and print how many
     /// (`run` does it every hour).
@@ -190,6 +195,17 @@ struct EvalArgs {
 }
 
 #[derive(Subcommand)]
+enum CustomerCommand {
+    /// Erase a customer's personal data on request: name, platform ids, message texts,
+    /// web chat, unanswered questions, rating comments. Ticket numbers, states, times
+    /// and scores stay, so reports do not change. Refused while a ticket of theirs is open.
+    Purge {
+        /// The customer as `platform:user_id`, e.g. `telegram:12345` (`tickets show N` prints both).
+        who: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum TicketsCommand {
     /// List tickets (open ones unless --all).
     List {
@@ -248,6 +264,9 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Explain { since, analyze } => runtime.block_on(explain(settings, since, analyze)),
         Command::Migrate => runtime.block_on(migrate(settings)),
         Command::Prune => runtime.block_on(prune(settings)),
+        Command::Customer {
+            command: CustomerCommand::Purge { who },
+        } => runtime.block_on(purge_customer(settings, &who)),
         Command::Doctor => runtime.block_on(doctor(settings)),
         Command::Export { out } => runtime.block_on(export(settings, out)),
         Command::Import { file } => runtime.block_on(import(settings, file)),
@@ -735,6 +754,51 @@ async fn prune(settings: Settings) -> anyhow::Result<ExitCode> {
         p.inbound_keys, p.outbox, p.timers, p.web_messages, p.console_sessions
     );
     Ok(ExitCode::SUCCESS)
+}
+
+async fn purge_customer(settings: Settings, who: &str) -> anyhow::Result<ExitCode> {
+    let Some((platform, user_id)) = who
+        .split_once(':')
+        .and_then(|(p, id)| Some((p.parse::<frontdesk::domain::Platform>().ok()?, id)))
+        .filter(|(_, id)| !id.is_empty())
+    else {
+        eprintln!("frontdesk: `{who}` must look like `telegram:12345` (platform:user_id)");
+        return Ok(ExitCode::from(2));
+    };
+    let store = app::open_store(&settings.database_url).await?;
+    let now = chrono::Utc::now();
+    match store.erase_customer(platform, user_id, now).await? {
+        Erasure::Erased(e) => {
+            println!(
+                "erased customer {who} (now customer {}): {} tickets, {} messages, {} rating comments, \
+                 {} unanswered questions, {} web chat messages, {} outbox items",
+                e.customer,
+                e.tickets,
+                e.messages,
+                e.rating_comments,
+                e.unanswered,
+                e.web_messages,
+                e.outbox
+            );
+            println!(
+                "copies outside frontdesk (the customer's chat, the desk's threads on the platform) \
+                 are not touched"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Erasure::NoSuchCustomer => {
+            eprintln!("frontdesk: no customer {who} (erased already, or never wrote)");
+            Ok(ExitCode::FAILURE)
+        }
+        Erasure::OpenTickets(open) => {
+            let list: Vec<String> = open.iter().map(|n| format!("#{}", n.0)).collect();
+            eprintln!(
+                "frontdesk: {who} has open tickets {}: resolve or close them first; nothing was erased",
+                list.join(", ")
+            );
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
 
 async fn export(settings: Settings, out: Option<PathBuf>) -> anyhow::Result<ExitCode> {

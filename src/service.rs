@@ -489,7 +489,7 @@ impl Service {
             }
             _ => {
                 turn.tx
-                    .record_unanswered(trimmed, turn.language, turn.now)
+                    .record_unanswered(turn.customer.id, trimmed, turn.language, turn.now)
                     .await?;
                 self.escalate(turn, &text, attachments, false, "not answered by the FAQ")
                     .await

@@ -392,11 +392,86 @@ impl Outbound {
         self.ticket = Some(no);
         self
     }
+
+    /// Erases what this message says about a customer whose data is erased on request
+    /// (SPEC §7): a text, a file or a thread title becomes [`ERASED`] (buttons dropped), and
+    /// a message to `chat` (the customer's) is readdressed to `erased_chat`. Thread
+    /// operations without content stay as they are. Returns whether the content changed.
+    pub fn erase(&mut self, chat: &ChatAddress, erased_chat: &str) -> bool {
+        if self.to.platform == chat.platform && self.to.chat_id == chat.chat_id {
+            self.to.chat_id = erased_chat.to_string();
+        }
+        let erased = match &self.body {
+            OutboundBody::Text { text, buttons } => text != ERASED || !buttons.is_empty(),
+            OutboundBody::File { .. } => true,
+            OutboundBody::OpenThread { title } | OutboundBody::RenameThread { title } => {
+                title != ERASED
+            }
+            OutboundBody::CloseThread | OutboundBody::ReopenThread => false,
+        };
+        if erased {
+            self.body = match &self.body {
+                OutboundBody::OpenThread { .. } => OutboundBody::OpenThread {
+                    title: ERASED.into(),
+                },
+                OutboundBody::RenameThread { .. } => OutboundBody::RenameThread {
+                    title: ERASED.into(),
+                },
+                _ => OutboundBody::Text {
+                    text: ERASED.into(),
+                    buttons: Vec::new(),
+                },
+            };
+        }
+        erased
+    }
 }
+
+/// What erased personal data reads as (SPEC §7, `frontdesk customer purge`).
+pub const ERASED: &str = "[erased]";
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn erasing_a_message_keeps_only_what_carries_nothing_personal() {
+        let chat = ChatAddress::new(Platform::Telegram, "42");
+        let mut reply = Outbound::text(chat.clone(), "your order to 5 Main St").with_buttons(vec![
+            vec![Button {
+                label: "Solved".into(),
+                data: "solved:1".into(),
+            }],
+        ]);
+        assert!(reply.erase(&chat, "erased:7"));
+        assert_eq!(reply.to, ChatAddress::new(Platform::Telegram, "erased:7"));
+        assert_eq!(reply.text_body(), Some(ERASED));
+        assert!(!reply.erase(&chat, "erased:7"), "erased already");
+
+        let desk = ChatAddress::ticket_thread(Platform::Telegram, "-100", TicketNo(3));
+        let mut title = Outbound {
+            to: desk.clone(),
+            ticket: Some(TicketNo(3)),
+            body: OutboundBody::RenameThread {
+                title: "#3 Ana: refund".into(),
+            },
+        };
+        assert!(title.erase(&chat, "erased:7"));
+        assert_eq!(title.to, desk, "the desk's address stays");
+        assert_eq!(
+            title.body,
+            OutboundBody::RenameThread {
+                title: ERASED.into()
+            }
+        );
+        let mut close = Outbound {
+            to: desk,
+            ticket: Some(TicketNo(3)),
+            body: OutboundBody::CloseThread,
+        };
+        assert!(!close.erase(&chat, "erased:7"));
+        assert_eq!(close.body, OutboundBody::CloseThread);
+    }
 
     #[test]
     fn names_parse_case_insensitively_and_round_trip() {

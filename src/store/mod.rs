@@ -15,11 +15,14 @@ use crate::domain::{
     Priority, Ticket, TicketNo, TicketState, Timestamp,
 };
 
+pub mod erase;
 mod facts;
 pub mod postgres;
 pub(crate) mod rows;
 pub mod sqlite;
 pub mod transfer;
+
+pub use erase::{Erased, Erasure};
 
 /// A replica not seen for this long is removed from `replicas` (milliseconds).
 const REPLICA_FORGOTTEN_AFTER_MS: i64 = 3_600_000;
@@ -743,6 +746,16 @@ pub trait Store: Send + Sync {
     /// (web messages remember the id they delivered).
     async fn prune(&self, before: &PruneBefore, limit: u32) -> Result<Pruned, StoreError>;
 
+    /// Erases the personal data of the customer with these platform ids on request
+    /// (SPEC §7), in one unit of work: see [`erase`] for what goes and what stays.
+    /// Refused while one of their tickets is not closed.
+    async fn erase_customer(
+        &self,
+        platform: crate::domain::Platform,
+        user_id: &str,
+        now: Timestamp,
+    ) -> Result<Erasure, StoreError>;
+
     /// Records that replica `id` is alive at `now` and returns how many replicas (this one
     /// included) were seen since `alive_since`. Rows of replicas gone long ago are removed.
     async fn replica_heartbeat(
@@ -818,8 +831,11 @@ pub trait Tx: Send {
     ) -> Result<(), StoreError>;
     async fn last_question(&mut self, customer: CustomerId) -> Result<Option<String>, StoreError>;
 
+    /// Keeps a question the FAQ did not answer, with who asked it (so that erasing the
+    /// customer's data deletes it too).
     async fn record_unanswered(
         &mut self,
+        customer: CustomerId,
         text: &str,
         language: crate::domain::Language,
         now: Timestamp,

@@ -31,6 +31,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow}
 use sqlx::{ConnectOptions, Connection, PgConnection, Postgres, Row, Transaction};
 use tokio::sync::Notify;
 
+use super::erase::{self, Erased, Erasure};
 use super::rows::{
     self, corrupt, feedback_counts, from_ms, lease_ms, ms, Cols, CUSTOMER_COLUMNS, TICKET_COLUMNS,
     UNREACHABLE_REASON, URGENCY,
@@ -1424,6 +1425,98 @@ impl Store for PgStore {
         Ok(Pruned::from_counts(counts))
     }
 
+    async fn erase_customer(
+        &self,
+        platform: Platform,
+        user_id: &str,
+        now: Timestamp,
+    ) -> Result<Erasure, StoreError> {
+        let ctx = &self.ctx;
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let found = sqlx::query(
+            "SELECT id, chat_id FROM customers WHERE platform = $1 AND user_id = $2 FOR UPDATE",
+        )
+        .bind(platform.as_str())
+        .bind(user_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        let Some(row) = found else {
+            return Ok(Erasure::NoSuchCustomer);
+        };
+        let id: i64 = Named(&row, ctx).get("id")?;
+        let chat_id: String = Named(&row, ctx).get("chat_id")?;
+        let open: Vec<i64> = sqlx::query_scalar(
+            "SELECT number FROM tickets WHERE customer = $1 AND state <> 'closed' ORDER BY number",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        if !open.is_empty() {
+            return Ok(Erasure::OpenTickets(
+                open.into_iter().map(TicketNo).collect(),
+            ));
+        }
+        let mut erased = Erased::new(id);
+        let rows = sqlx::query(&erase::outbox_rows_sql(rows::Dialect::Postgres))
+            .bind(platform.as_str())
+            .bind(&chat_id)
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        let chat = ChatAddress::new(platform, chat_id.clone());
+        let erased_chat = erase::erased_id(id);
+        let update = erase::outbox_update_sql(rows::Dialect::Postgres);
+        for row in rows {
+            let named = Named(&row, ctx);
+            let row_platform: String = named.get("platform")?;
+            let row_chat: String = named.get("chat_id")?;
+            let payload: String = named.get("payload")?;
+            let state: String = named.get("state")?;
+            let Some(new) = erase::rewrite_outbox(
+                &payload,
+                row_platform.parse().unwrap_or(platform),
+                &row_chat,
+                state == "pending",
+                &chat,
+                &erased_chat,
+            ) else {
+                continue;
+            };
+            sqlx::query(&update)
+                .bind(new.payload)
+                .bind(new.lane)
+                .bind(new.chat_id)
+                .bind(i64::from(new.dead))
+                .bind(ms(now))
+                .bind(erase::ERASED_ERROR)
+                .bind(named.get::<i64>("id")?)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+            erased.outbox += 1;
+        }
+        for step in erase::steps(rows::Dialect::Postgres, id, platform, &chat_id, ms(now)) {
+            let query = step
+                .binds
+                .into_iter()
+                .fold(sqlx::query(&step.sql), |q, bind| match bind {
+                    rows::Bind::Int(v) => q.bind(v),
+                    rows::Bind::Text(v) => q.bind(v),
+                });
+            let n = query
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?
+                .rows_affected();
+            erased.count(step.counted, n);
+        }
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(Erasure::Erased(erased))
+    }
+
     async fn replica_heartbeat(
         &self,
         id: &str,
@@ -2187,17 +2280,21 @@ impl Tx for PgTx {
 
     async fn record_unanswered(
         &mut self,
+        customer: CustomerId,
         text: &str,
         language: Language,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO unanswered (text, language, at) VALUES ($1, $2, $3)")
-            .bind(text)
-            .bind(language.as_str())
-            .bind(ms(now))
-            .execute(&mut *self.tx)
-            .await
-            .map_err(|e| map_err(&self.ctx, e))?;
+        sqlx::query(
+            "INSERT INTO unanswered (customer, text, language, at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(customer.0)
+        .bind(text)
+        .bind(language.as_str())
+        .bind(ms(now))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| map_err(&self.ctx, e))?;
         Ok(())
     }
 

@@ -26,6 +26,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use super::erase::{self, Erased, Erasure};
 use super::rows::{
     self, corrupt, feedback_counts, from_ms, ms, Cols, CUSTOMER_COLUMNS, TICKET_COLUMNS, URGENCY,
 };
@@ -1233,6 +1234,96 @@ impl Store for SqliteStore {
         Ok(Pruned::from_counts(counts))
     }
 
+    async fn erase_customer(
+        &self,
+        platform: Platform,
+        user_id: &str,
+        now: Timestamp,
+    ) -> Result<Erasure, StoreError> {
+        let mut w = self.write_tx().await?;
+        let ctx = Arc::clone(&w.ctx);
+        let found =
+            sqlx::query("SELECT id, chat_id FROM customers WHERE platform = ?1 AND user_id = ?2")
+                .bind(platform.as_str())
+                .bind(user_id)
+                .fetch_optional(&mut *w.tx)
+                .await
+                .map_err(|e| map_err(&ctx, e))?;
+        let Some(row) = found else {
+            return Ok(Erasure::NoSuchCustomer);
+        };
+        let id: i64 = get(&row, &ctx, "id")?;
+        let chat_id: String = get(&row, &ctx, "chat_id")?;
+        let open: Vec<i64> = sqlx::query_scalar(
+            "SELECT number FROM tickets WHERE customer = ?1 AND state <> 'closed' ORDER BY number",
+        )
+        .bind(id)
+        .fetch_all(&mut *w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?;
+        if !open.is_empty() {
+            return Ok(Erasure::OpenTickets(
+                open.into_iter().map(TicketNo).collect(),
+            ));
+        }
+        let mut erased = Erased::new(id);
+        let rows = sqlx::query(&erase::outbox_rows_sql(rows::Dialect::Sqlite))
+            .bind(platform.as_str())
+            .bind(&chat_id)
+            .bind(id)
+            .fetch_all(&mut *w.tx)
+            .await
+            .map_err(|e| map_err(&ctx, e))?;
+        let chat = ChatAddress::new(platform, chat_id.clone());
+        let erased_chat = erase::erased_id(id);
+        let update = erase::outbox_update_sql(rows::Dialect::Sqlite);
+        for row in rows {
+            let row_platform: String = get(&row, &ctx, "platform")?;
+            let row_chat: String = get(&row, &ctx, "chat_id")?;
+            let payload: String = get(&row, &ctx, "payload")?;
+            let state: String = get(&row, &ctx, "state")?;
+            let Some(new) = erase::rewrite_outbox(
+                &payload,
+                row_platform.parse().unwrap_or(platform),
+                &row_chat,
+                state == "pending",
+                &chat,
+                &erased_chat,
+            ) else {
+                continue;
+            };
+            sqlx::query(&update)
+                .bind(new.payload)
+                .bind(new.lane)
+                .bind(new.chat_id)
+                .bind(i64::from(new.dead))
+                .bind(ms(now))
+                .bind(erase::ERASED_ERROR)
+                .bind(get::<i64>(&row, &ctx, "id")?)
+                .execute(&mut *w.tx)
+                .await
+                .map_err(|e| map_err(&ctx, e))?;
+            erased.outbox += 1;
+        }
+        for step in erase::steps(rows::Dialect::Sqlite, id, platform, &chat_id, ms(now)) {
+            let query = step
+                .binds
+                .into_iter()
+                .fold(sqlx::query(&step.sql), |q, bind| match bind {
+                    rows::Bind::Int(v) => q.bind(v),
+                    rows::Bind::Text(v) => q.bind(v),
+                });
+            let n = query
+                .execute(&mut *w.tx)
+                .await
+                .map_err(|e| map_err(&ctx, e))?
+                .rows_affected();
+            erased.count(step.counted, n);
+        }
+        w.commit().await?;
+        Ok(Erasure::Erased(erased))
+    }
+
     async fn replica_heartbeat(
         &self,
         id: &str,
@@ -1964,18 +2055,22 @@ impl Tx for SqliteTx {
 
     async fn record_unanswered(
         &mut self,
+        customer: CustomerId,
         text: &str,
         language: Language,
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let ctx = self.ctx();
-        sqlx::query("INSERT INTO unanswered (text, language, at) VALUES (?1, ?2, ?3)")
-            .bind(text)
-            .bind(language.as_str())
-            .bind(ms(now))
-            .execute(&mut *self.w.tx)
-            .await
-            .map_err(|e| map_err(&ctx, e))?;
+        sqlx::query(
+            "INSERT INTO unanswered (customer, text, language, at) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(customer.0)
+        .bind(text)
+        .bind(language.as_str())
+        .bind(ms(now))
+        .execute(&mut *self.w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?;
         Ok(())
     }
 

@@ -294,3 +294,53 @@ async fn prune_deletes_old_records_and_refuses_unsafe_retention() {
     assert!(!tx.record_inbound("telegram:update:2", now).await.unwrap());
     assert!(tx.record_inbound("telegram:update:1", now).await.unwrap());
 }
+
+/// `frontdesk customer purge` erases a customer on request (SPEC §7), refuses while one of
+/// their tickets is open, and says so when there is nobody to erase.
+#[test]
+fn customer_purge_erases_on_request_and_refuses_with_an_open_ticket() {
+    let dir = tempfile::tempdir().unwrap();
+    chat(dir.path(), "bob", "How do I reset my password?\n");
+    chat(
+        dir.path(),
+        "ana",
+        "My order arrived with a cracked screen and the box was crushed, what now?\n2\n",
+    );
+    let purge = |who: &str| {
+        frontdesk(dir.path())
+            .args(["customer", "purge", who])
+            .output()
+            .unwrap()
+    };
+
+    let refused = purge("console:ana");
+    assert_eq!(refused.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("open tickets #1"), "{stderr}");
+    assert!(stderr.contains("nothing was erased"), "{stderr}");
+
+    let done = purge("console:bob");
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    assert!(done.status.success(), "{stdout}");
+    assert!(stdout.contains("erased customer console:bob"), "{stdout}");
+    assert!(stdout.contains("0 tickets"), "{stdout}");
+    assert!(
+        !stdout.contains("0 outbox items"),
+        "the FAQ answer sent to bob is erased: {stdout}"
+    );
+
+    let again = purge("console:bob");
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no customer console:bob"));
+    let malformed = purge("bob");
+    assert_eq!(malformed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&malformed.stderr).contains("platform:user_id"));
+
+    // Ana's ticket is untouched.
+    let show = frontdesk(dir.path())
+        .args(["tickets", "show", "1", "--json"])
+        .output()
+        .unwrap();
+    let details: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(details["customer"]["display_name"], "ana");
+}

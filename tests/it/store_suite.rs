@@ -173,7 +173,7 @@ pub async fn ticket_with_history_round_trips(store: Arc<dyn Store>) {
     tx.record_faq_feedback(customer.id, "login", FaqFeedback::Escalated, t0())
         .await
         .unwrap();
-    tx.record_unanswered("我无法登录", Language::Zh, t0())
+    tx.record_unanswered(customer.id, "我无法登录", Language::Zh, t0())
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -1302,13 +1302,17 @@ pub async fn schema_version_is_the_newest_migration(store: Arc<dyn Store>) {
 
 pub async fn unanswered_questions_newest_first_since(store: Arc<dyn Store>) {
     let mut tx = store.begin().await.unwrap();
-    tx.record_unanswered("old question", Language::En, at(0))
+    let c = tx
+        .upsert_customer(&identity("u"), false, t0())
         .await
         .unwrap();
-    tx.record_unanswered("我无法登录", Language::Zh, at(60))
+    tx.record_unanswered(c.id, "old question", Language::En, at(0))
         .await
         .unwrap();
-    tx.record_unanswered("do you ship to iceland", Language::En, at(120))
+    tx.record_unanswered(c.id, "我无法登录", Language::Zh, at(60))
+        .await
+        .unwrap();
+    tx.record_unanswered(c.id, "do you ship to iceland", Language::En, at(120))
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -1764,6 +1768,266 @@ async fn prune_deletes_only_what_retention_calls_old(store: Arc<dyn Store>) {
     );
 }
 
+/// Erasing a customer on request (SPEC §7) forgets the person — name, platform ids, what
+/// they wrote and what was written to them — and keeps the figures: ticket numbers,
+/// states, times, scores, FAQ interactions. Refused while a ticket of theirs is open.
+async fn erase_customer_forgets_the_person_and_keeps_the_figures(store: Arc<dyn Store>) {
+    use frontdesk::domain::{OutboundBody, ERASED};
+    use frontdesk::store::Erasure;
+    let web_identity = CustomerIdentity {
+        platform: Platform::Web,
+        user_id: "v-123".into(),
+        chat_id: "v-123".into(),
+        display_name: "Visitor".into(),
+        language: None,
+    };
+    let mut tx = store.begin().await.unwrap();
+    let ana = tx
+        .upsert_customer(&identity("ana"), false, t0())
+        .await
+        .unwrap();
+    let bob = tx
+        .upsert_customer(&identity("bob"), false, t0())
+        .await
+        .unwrap();
+    let web = tx
+        .upsert_customer(&web_identity, false, t0())
+        .await
+        .unwrap();
+    let mut closed = tx.create_ticket(&new_ticket(ana.id, t0())).await.unwrap();
+    let open = tx.create_ticket(&new_ticket(bob.id, t0())).await.unwrap();
+    let mut web_ticket = tx.create_ticket(&new_ticket(web.id, t0())).await.unwrap();
+    for (ticket, direction, author, text) in [
+        (
+            closed.no,
+            Direction::Inbound,
+            "customer",
+            "call me on +49 170 1234567",
+        ),
+        (closed.no, Direction::Outbound, "sam", "Ana, we called you"),
+        (open.no, Direction::Inbound, "customer", "bob's words"),
+    ] {
+        tx.add_message(&TicketMessage {
+            ticket,
+            direction,
+            author: author.into(),
+            text: text.into(),
+            attachments: Vec::new(),
+            at: at(1),
+        })
+        .await
+        .unwrap();
+    }
+    for t in [&mut closed, &mut web_ticket] {
+        t.state = TicketState::Closed;
+        t.closed_at = Some(at(100));
+        tx.save_ticket(t).await.unwrap();
+    }
+    tx.record_rating(&Rating {
+        ticket: closed.no,
+        customer: ana.id,
+        score: 4,
+        comment: Some("Sam was kind to me, Ana".into()),
+        at: at(101),
+    })
+    .await
+    .unwrap();
+    tx.record_unanswered(ana.id, "ana@example.com cannot log in", Language::En, at(0))
+        .await
+        .unwrap();
+    tx.record_unanswered(bob.id, "bob's question", Language::En, at(0))
+        .await
+        .unwrap();
+    tx.remember_question(ana.id, "where is my parcel", at(0))
+        .await
+        .unwrap();
+    tx.record_faq_feedback(ana.id, "login", FaqFeedback::Shown, at(0))
+        .await
+        .unwrap();
+    let desk = ChatAddress::ticket_thread(Platform::Telegram, "-100", closed.no);
+    tx.enqueue(&Outbound::text(ana.chat(), "Hi Ana, an answer"), at(0))
+        .await
+        .unwrap();
+    tx.enqueue(
+        &Outbound::text(desk.clone(), "Ana: call me on +49 170 1234567").for_ticket(closed.no),
+        at(0),
+    )
+    .await
+    .unwrap();
+    tx.enqueue(
+        &Outbound {
+            to: desk.clone(),
+            ticket: Some(closed.no),
+            body: OutboundBody::CloseThread,
+        },
+        at(0),
+    )
+    .await
+    .unwrap();
+    tx.enqueue(&Outbound::text(bob.chat(), "Hi Bob"), at(0))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // The answer to Ana was delivered; the desk's copy and thread closing are pending.
+    let claimed = store
+        .claim_outbox(
+            "w",
+            at(1),
+            Duration::from_secs(60),
+            10,
+            &[Platform::Telegram],
+        )
+        .await
+        .unwrap();
+    let to_ana = claimed
+        .iter()
+        .find(|i| i.message.to == ana.chat())
+        .expect("claimed");
+    store.outbox_sent(to_ana.id, at(2), None).await.unwrap();
+    for (chat, text) in [("v-123", "Hello Visitor"), ("desk:3", "claimed by sam")] {
+        store
+            .append_web_message(chat, text, &[], None, at(3))
+            .await
+            .unwrap();
+    }
+    let before = store.metric_facts(t0()).await.unwrap();
+
+    // Refused while a ticket is open; unknown customers are said so.
+    assert_eq!(
+        store
+            .erase_customer(Platform::Telegram, "bob", at(200))
+            .await
+            .unwrap(),
+        Erasure::OpenTickets(vec![open.no])
+    );
+    assert_eq!(
+        store
+            .erase_customer(Platform::Telegram, "nobody", at(200))
+            .await
+            .unwrap(),
+        Erasure::NoSuchCustomer
+    );
+
+    let Erasure::Erased(erased) = store
+        .erase_customer(Platform::Telegram, "ana", at(200))
+        .await
+        .unwrap()
+    else {
+        panic!("ana is erased")
+    };
+    assert_eq!(erased.customer, ana.id.0);
+    assert_eq!(
+        (
+            erased.tickets,
+            erased.messages,
+            erased.rating_comments,
+            erased.unanswered,
+            erased.outbox
+        ),
+        (1, 2, 1, 1, 2),
+        "the CloseThread item carries nothing personal"
+    );
+    let web_erased = match store
+        .erase_customer(Platform::Web, "v-123", at(200))
+        .await
+        .unwrap()
+    {
+        Erasure::Erased(e) => e,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        web_erased.web_messages, 2,
+        "the chat log and the desk notices"
+    );
+
+    // The person is gone …
+    let customer = store.customer(ana.id).await.unwrap().unwrap();
+    assert_eq!(customer.display_name, ERASED);
+    assert_eq!(customer.user_id, format!("erased:{}", ana.id.0));
+    assert_eq!(customer.chat_id, customer.user_id);
+    assert!(customer.unreachable);
+    let details = store.ticket_details(closed.no).await.unwrap().unwrap();
+    assert_eq!(details.ticket.subject, ERASED);
+    assert!(details.messages.iter().all(|m| m.text == ERASED));
+    assert_eq!(details.messages.len(), 2, "who wrote when stays");
+    let mut tx = store.begin().await.unwrap();
+    assert_eq!(tx.last_question(ana.id).await.unwrap(), None);
+    let rating = tx.rating(closed.no).await.unwrap().unwrap();
+    assert_eq!((rating.score, rating.comment), (4, None));
+    drop(tx);
+    let questions = store.unanswered_questions(t0(), 10).await.unwrap();
+    assert_eq!(
+        questions
+            .iter()
+            .map(|q| q.text.as_str())
+            .collect::<Vec<_>>(),
+        ["bob's question"]
+    );
+    assert!(store
+        .web_messages("v-123", None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!(
+        (stats.pending, stats.sent, stats.dead),
+        (2, 1, 1),
+        "the desk's copy is dead; the thread closing and Bob's message still go"
+    );
+    // … what is still to be delivered names nobody.
+    let left = store
+        .claim_outbox(
+            "w2",
+            at(300),
+            Duration::from_secs(60),
+            10,
+            &[Platform::Telegram],
+        )
+        .await
+        .unwrap();
+    assert_eq!(left.len(), 2);
+    assert!(left
+        .iter()
+        .any(|i| i.message.body == OutboundBody::CloseThread));
+    assert!(left.iter().any(|i| i.message.text_body() == Some("Hi Bob")));
+
+    // … and the figures stay: same ticket facts, FAQ tallies, scores.
+    let sorted = |(tickets, faq): (Vec<_>, Vec<_>)| {
+        let mut rows: Vec<String> = tickets.iter().map(|t| format!("{t:?}")).collect();
+        rows.extend(faq.iter().map(|f| format!("{f:?}")));
+        rows.sort();
+        rows
+    };
+    let after = store.metric_facts(t0()).await.unwrap();
+    assert_eq!(sorted(before), sorted(after));
+    // Bob is untouched; Ana writing again is a new customer.
+    let details = store.ticket_details(open.no).await.unwrap().unwrap();
+    assert_eq!(details.messages[0].text, "bob's words");
+    let mut tx = store.begin().await.unwrap();
+    let again = tx
+        .upsert_customer(&identity("ana"), false, at(400))
+        .await
+        .unwrap();
+    assert_ne!(again.id, ana.id);
+    tx.commit().await.unwrap();
+    assert_eq!(
+        store
+            .erase_customer(Platform::Telegram, &customer.user_id, at(500))
+            .await
+            .unwrap(),
+        Erasure::Erased(frontdesk::store::Erased {
+            customer: ana.id.0,
+            tickets: 0,
+            messages: 0,
+            rating_comments: 0,
+            unanswered: 0,
+            web_messages: 0,
+            outbox: 0,
+        }),
+        "erasing again finds nothing more to erase"
+    );
+}
+
 macro_rules! suite {
     ($($name:ident),+ $(,)?) => {
         mod sqlite_file {
@@ -1822,6 +2086,7 @@ suite!(
     console_sessions_expire_and_end,
     live_replicas_are_counted_and_the_gone_forgotten,
     prune_deletes_only_what_retention_calls_old,
+    erase_customer_forgets_the_person_and_keeps_the_figures,
 );
 
 // ---------------------------------------------------------------------------------------

@@ -583,7 +583,22 @@ async fn overview_shows_the_stats_figures_and_faq_insights_group_unanswered_ques
     // A question asked earlier that the FAQ could not answer, as the pipeline records it,
     // and a similar one asked now in the web chat: it becomes a ticket.
     let mut tx = site.store.begin().await.unwrap();
+    let earlier = tx
+        .upsert_customer(
+            &frontdesk::domain::CustomerIdentity {
+                platform: frontdesk::domain::Platform::Telegram,
+                user_id: "earlier".into(),
+                chat_id: "earlier".into(),
+                display_name: "Earlier".into(),
+                language: None,
+            },
+            false,
+            chrono::Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap(),
+        )
+        .await
+        .unwrap();
     tx.record_unanswered(
+        earlier.id,
         "Student discount for the premium plan?",
         frontdesk::domain::Language::En,
         chrono::Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap(),
