@@ -20,7 +20,8 @@
 //! * Application: [`service`] (one transaction per inbound message or fired timer),
 //!   [`outbox`] (delivery worker), [`sla_worker`] (persistent SLA timers, each fired once),
 //!   [`housekeeping`] (deletes dedup keys, delivered messages and web chats past retention).
-//! * Adapters and edges: [`adapters`], [`http`], [`web`] (web chat and console), [`config`], [`app`] (wiring for `frontdesk run`).
+//! * Adapters and edges: [`adapters`], [`http`], [`web`] (web chat and console), [`config`], [`app`] (wiring for `frontdesk run`),
+//!   [`redact`] (masks personal data in every log line).
 //! * Replicas: [`leader`] runs single-holder work (long polling, a gateway) on one
 //!   replica at a time; the PostgreSQL store shares outbox and timers between them;
 //!   [`replicas`] splits the bots' overall send limits between the live replicas.
@@ -39,6 +40,7 @@ pub mod metrics;
 pub mod metrics_worker;
 pub mod outbox;
 pub mod ports;
+pub mod redact;
 pub mod replicas;
 pub mod replies;
 pub mod seed;

@@ -294,7 +294,8 @@ fn init_logging(filter: &str, quiet: bool) {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| "info".into()),
         )
-        .with_writer(std::io::stderr)
+        // Personal data that slips into a line is masked (SPEC §7).
+        .with_writer(frontdesk::redact::Masked(std::io::stderr))
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
