@@ -7,10 +7,12 @@
 //! * delivered outbox items and SLA timers that fired or were cancelled (`delivered`,
 //!   default 30 d) — dead-lettered items are kept for people to see;
 //! * web chat messages (`web_chat`, default 90 d; a visitor's cookie lasts 30 d);
-//! * console sessions once they have expired.
+//! * console sessions once they have expired;
+//! * when `closed_tickets` is set (off by default), the texts of tickets closed longer ago:
+//!   subject, messages, rating comment become `[erased]` (numbers, times, scores stay).
 //!
-//! Tickets, their conversations and events, ratings, FAQ interactions and unanswered
-//! questions are the service's history and are never deleted here. The store deletes in
+//! Tickets, their events, ratings' scores, FAQ interactions and unanswered questions are
+//! the service's history and are never deleted here. The store deletes in
 //! small batches ([`Store::prune`]) so that a first run on a large database never holds
 //! the single SQLite writer (or PostgreSQL row locks) for long; every replica may run a
 //! housekeeper (PostgreSQL batches skip rows another replica is deleting).
@@ -49,6 +51,11 @@ pub struct RetentionSettings {
     /// Web chat messages (and the web console's desk notices).
     #[serde(with = "humantime_secs")]
     pub web_chat: Duration,
+    /// The texts of closed tickets — subject, messages both ways, rating comment — are
+    /// erased this long after closing (numbers, times, states and scores stay, so reports
+    /// do not change). `"off"` (the default): kept for ever.
+    #[serde(with = "optional_period")]
+    pub closed_tickets: Option<Duration>,
     /// How often the housekeeper runs.
     #[serde(with = "humantime_secs")]
     pub every: Duration,
@@ -62,6 +69,7 @@ impl Default for RetentionSettings {
             inbound_keys: Duration::from_secs(7 * DAY),
             delivered: Duration::from_secs(30 * DAY),
             web_chat: Duration::from_secs(90 * DAY),
+            closed_tickets: None,
             every: Duration::from_secs(3600),
         }
     }
@@ -77,7 +85,12 @@ impl RetentionSettings {
                     .into(),
             );
         }
-        for (name, keep) in [("delivered", self.delivered), ("web_chat", self.web_chat)] {
+        let closed = self.closed_tickets.unwrap_or(Duration::MAX);
+        for (name, keep) in [
+            ("delivered", self.delivered),
+            ("web_chat", self.web_chat),
+            ("closed_tickets", closed),
+        ] {
             if keep < MIN_KEEP {
                 return Err(format!("retention.{name} must be at least 1d"));
             }
@@ -101,6 +114,37 @@ impl RetentionSettings {
             delivered: before(self.delivered),
             web_messages: before(self.web_chat),
             now,
+            closed_tickets: self.closed_tickets.map(before),
+        }
+    }
+}
+
+/// A period that may be `"off"` (`None`), else as [`humantime_secs`].
+mod optional_period {
+    use std::time::Duration;
+
+    use serde::{de, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.serialize_u64(d.as_secs()),
+            None => s.serialize_str("off"),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Secs(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Secs(s) => Ok(Some(Duration::from_secs(s))),
+            Raw::Text(t) if t.trim().eq_ignore_ascii_case("off") => Ok(None),
+            Raw::Text(t) => crate::sla::parse_duration(&t)
+                .map(Some)
+                .map_err(de::Error::custom),
         }
     }
 }
@@ -157,6 +201,7 @@ impl Housekeeper {
                     timers = p.timers,
                     web_messages = p.web_messages,
                     console_sessions = p.console_sessions,
+                    ticket_texts = p.ticket_texts,
                     "housekeeping deleted old records"
                 ),
                 Ok(_) => {}
@@ -207,6 +252,28 @@ mod tests {
             ..RetentionSettings::default()
         };
         assert!(busy.validate().unwrap_err().contains("every"));
+    }
+
+    #[test]
+    fn closed_tickets_keep_their_texts_unless_a_period_is_set() {
+        let now = chrono::Utc.with_ymd_and_hms(2026, 12, 6, 12, 0, 0).unwrap();
+        assert_eq!(
+            RetentionSettings::default().cutoffs(now).closed_tickets,
+            None
+        );
+        let parse = |toml: &str| toml::from_str::<RetentionSettings>(toml);
+        let year = parse("closed_tickets = \"365d\"").unwrap();
+        assert_eq!(
+            year.cutoffs(now).closed_tickets,
+            Some(now - chrono::Duration::days(365))
+        );
+        assert_eq!(
+            parse("closed_tickets = \"off\"").unwrap().closed_tickets,
+            None
+        );
+        assert!(parse("closed_tickets = \"soon\"").is_err());
+        let hasty = parse("closed_tickets = \"1h\"").unwrap();
+        assert!(hasty.validate().unwrap_err().contains("closed_tickets"));
     }
 
     #[test]

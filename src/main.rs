@@ -751,8 +751,8 @@ async fn prune(settings: Settings) -> anyhow::Result<ExitCode> {
     );
     let p = housekeeper.run_once().await?;
     println!(
-        "deleted {} inbound keys, {} delivered messages, {} settled timers, {} web chat messages, {} console sessions",
-        p.inbound_keys, p.outbox, p.timers, p.web_messages, p.console_sessions
+        "deleted {} inbound keys, {} delivered messages, {} settled timers, {} web chat messages, {} console sessions; erased the texts of {} closed tickets",
+        p.inbound_keys, p.outbox, p.timers, p.web_messages, p.console_sessions, p.ticket_texts
     );
     Ok(ExitCode::SUCCESS)
 }

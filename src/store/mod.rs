@@ -230,6 +230,9 @@ pub struct PruneBefore {
     pub web_messages: Timestamp,
     /// Console sessions expired at it.
     pub now: Timestamp,
+    /// The texts of tickets closed before it (subject, messages, rating comment) are
+    /// erased; `None`: kept for ever.
+    pub closed_tickets: Option<Timestamp>,
 }
 
 /// Rows deleted by [`Store::prune`], per table.
@@ -240,6 +243,8 @@ pub struct Pruned {
     pub timers: u64,
     pub web_messages: u64,
     pub console_sessions: u64,
+    /// Closed tickets whose texts were erased.
+    pub ticket_texts: u64,
 }
 
 impl PruneBefore {
@@ -264,16 +269,18 @@ impl Pruned {
             timers: c[2],
             web_messages: c[3],
             console_sessions: c[4],
+            ticket_texts: 0,
         }
     }
 
-    fn counts(&self) -> [u64; 5] {
+    fn counts(&self) -> [u64; 6] {
         [
             self.inbound_keys,
             self.outbox,
             self.timers,
             self.web_messages,
             self.console_sessions,
+            self.ticket_texts,
         ]
     }
 
@@ -295,6 +302,7 @@ impl std::ops::AddAssign for Pruned {
         self.timers += other.timers;
         self.web_messages += other.web_messages;
         self.console_sessions += other.console_sessions;
+        self.ticket_texts += other.ticket_texts;
     }
 }
 

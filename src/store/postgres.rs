@@ -590,6 +590,17 @@ const PRUNE_SQL: [&str; 5] = [
       LIMIT $2 FOR UPDATE SKIP LOCKED)",
 ];
 
+/// Erases the texts of up to `$2` tickets closed before `$1` (oldest first; `$3` the
+/// erased text, `$4` now): their messages, rating comments and subjects, in one statement.
+const ERASE_CLOSED_SQL: &str = "WITH t AS ( \
+         SELECT number FROM tickets \
+         WHERE state = 'closed' AND erased_at IS NULL AND closed_at < $1 \
+         ORDER BY closed_at LIMIT $2 FOR UPDATE SKIP LOCKED), \
+     m AS (UPDATE ticket_messages SET text = $3, attachments = '[]' \
+           WHERE ticket IN (SELECT number FROM t)), \
+     r AS (UPDATE ratings SET comment = NULL WHERE ticket IN (SELECT number FROM t)) \
+     UPDATE tickets SET subject = $3, erased_at = $4 WHERE number IN (SELECT number FROM t)";
+
 const FAQ_TALLIES_SQL: &str = "SELECT entry_id, platform, kind, \
             hour % 86400000 / 3600000, SUM(count)::BIGINT, SUM(followed)::BIGINT \
      FROM ( \
@@ -1422,7 +1433,19 @@ impl Store for PgStore {
                 .map_err(|e| self.err(e))?
                 .rows_affected();
         }
-        Ok(Pruned::from_counts(counts))
+        let mut pruned = Pruned::from_counts(counts);
+        if let Some(closed) = before.closed_tickets {
+            pruned.ticket_texts = sqlx::query(ERASE_CLOSED_SQL)
+                .bind(ms(closed))
+                .bind(i64::from(limit))
+                .bind(crate::domain::ERASED)
+                .bind(ms(before.now))
+                .execute(&self.pool)
+                .await
+                .map_err(|e| self.err(e))?
+                .rows_affected();
+        }
+        Ok(pruned)
     }
 
     async fn erase_customer(

@@ -232,6 +232,69 @@ impl SqliteStore {
         Ok(details.join("\n"))
     }
 
+    /// Erases the texts of up to `limit` tickets closed before `closed` (oldest first) in
+    /// one unit of work; returns how many ([`Store::prune`]).
+    async fn erase_closed_tickets(
+        &self,
+        closed: Timestamp,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        let mut w = self.write_tx().await?;
+        let ctx = Arc::clone(&w.ctx);
+        let numbers: Vec<i64> = sqlx::query_scalar(
+            "SELECT number FROM tickets INDEXED BY tickets_erasable \
+             WHERE state = 'closed' AND erased_at IS NULL AND closed_at < ?1 \
+             ORDER BY closed_at LIMIT ?2",
+        )
+        .bind(ms(closed))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?;
+        if numbers.is_empty() {
+            return Ok(0);
+        }
+        let list = serde_json::to_string(&numbers)
+            .map_err(|e| StoreError::Other(format!("ticket numbers: {e}")))?;
+        const IN_LIST: &str = "(SELECT value FROM json_each(?1))";
+        for (sql, binds_erased, binds_now) in [
+            (
+                format!(
+                    "UPDATE ticket_messages SET text = ?2, attachments = '[]' WHERE ticket IN {IN_LIST}"
+                ),
+                true,
+                false,
+            ),
+            (
+                format!("UPDATE ratings SET comment = NULL WHERE ticket IN {IN_LIST}"),
+                false,
+                false,
+            ),
+            (
+                format!(
+                    "UPDATE tickets SET subject = ?2, erased_at = ?3 WHERE number IN {IN_LIST}"
+                ),
+                true,
+                true,
+            ),
+        ] {
+            let mut query = sqlx::query(&sql).bind(&list);
+            if binds_erased {
+                query = query.bind(crate::domain::ERASED);
+            }
+            if binds_now {
+                query = query.bind(ms(now));
+            }
+            query
+                .execute(&mut *w.tx)
+                .await
+                .map_err(|e| map_err(&ctx, e))?;
+        }
+        w.commit().await?;
+        Ok(numbers.len() as u64)
+    }
+
     /// Closes the pool; pending units finish first.
     pub async fn close(&self) {
         self.pool.close().await;
@@ -1231,7 +1294,11 @@ impl Store for SqliteStore {
                 .rows_affected();
             w.commit().await?;
         }
-        Ok(Pruned::from_counts(counts))
+        let mut pruned = Pruned::from_counts(counts);
+        if let Some(closed) = before.closed_tickets {
+            pruned.ticket_texts = self.erase_closed_tickets(closed, before.now, limit).await?;
+        }
+        Ok(pruned)
     }
 
     async fn erase_customer(

@@ -1693,6 +1693,7 @@ async fn prune_deletes_only_what_retention_calls_old(store: Arc<dyn Store>) {
         delivered: at(500),
         web_messages: at(500),
         now: at(1000),
+        closed_tickets: None,
     };
     let mut total = Pruned::default();
     loop {
@@ -1711,6 +1712,7 @@ async fn prune_deletes_only_what_retention_calls_old(store: Arc<dyn Store>) {
             timers: 2,
             web_messages: 1,
             console_sessions: 1,
+            ticket_texts: 0,
         }
     );
 
@@ -2028,6 +2030,99 @@ async fn erase_customer_forgets_the_person_and_keeps_the_figures(store: Arc<dyn 
     );
 }
 
+/// With a retention period for closed tickets, the housekeeper erases the texts of those
+/// closed longer ago — subject, messages, rating comment — once each, oldest first, and
+/// leaves the figures, newer tickets and open ones alone.
+async fn closed_tickets_texts_are_erased_after_their_period(store: Arc<dyn Store>) {
+    use frontdesk::domain::ERASED;
+    use frontdesk::store::PruneBefore;
+    let mut tx = store.begin().await.unwrap();
+    let c = tx
+        .upsert_customer(&identity("old"), false, t0())
+        .await
+        .unwrap();
+    let mut tickets = Vec::new();
+    for closed_at in [Some(10), Some(20), Some(1000), None] {
+        let mut t = tx.create_ticket(&new_ticket(c.id, t0())).await.unwrap();
+        tx.add_message(&TicketMessage {
+            ticket: t.no,
+            direction: Direction::Inbound,
+            author: "customer".into(),
+            text: format!("words of #{}", t.no.0),
+            attachments: Vec::new(),
+            at: at(1),
+        })
+        .await
+        .unwrap();
+        if let Some(closed_at) = closed_at {
+            t.state = TicketState::Closed;
+            t.closed_at = Some(at(closed_at));
+            tx.save_ticket(&t).await.unwrap();
+            tx.record_rating(&Rating {
+                ticket: t.no,
+                customer: c.id,
+                score: 5,
+                comment: Some("thanks".into()),
+                at: at(closed_at),
+            })
+            .await
+            .unwrap();
+        }
+        tickets.push(t.no);
+    }
+    tx.commit().await.unwrap();
+    let figures = |store: Arc<dyn Store>| async move {
+        let (tickets, _) = store.metric_facts(t0()).await.unwrap();
+        let mut rows: Vec<String> = tickets.iter().map(|t| format!("{t:?}")).collect();
+        rows.sort();
+        rows
+    };
+    let before_figures = figures(store.clone()).await;
+    let keep_all = PruneBefore {
+        inbound_keys: t0(),
+        delivered: t0(),
+        web_messages: t0(),
+        now: at(2000),
+        closed_tickets: None,
+    };
+    assert_eq!(store.prune(&keep_all, 10).await.unwrap().ticket_texts, 0);
+    let erase_old = PruneBefore {
+        closed_tickets: Some(at(500)),
+        ..keep_all
+    };
+    let first = store.prune(&erase_old, 1).await.unwrap();
+    assert_eq!(first.ticket_texts, 1, "one batch of one");
+    let oldest = store.ticket_details(tickets[0]).await.unwrap().unwrap();
+    assert_eq!(oldest.ticket.subject, ERASED, "oldest first");
+    assert_eq!(
+        store
+            .ticket_details(tickets[1])
+            .await
+            .unwrap()
+            .unwrap()
+            .messages[0]
+            .text,
+        "words of #2"
+    );
+    assert_eq!(store.prune(&erase_old, 10).await.unwrap().ticket_texts, 1);
+    assert_eq!(
+        store.prune(&erase_old, 10).await.unwrap().ticket_texts,
+        0,
+        "each is erased once"
+    );
+    for (no, erased) in tickets.iter().zip([true, true, false, false]) {
+        let details = store.ticket_details(*no).await.unwrap().unwrap();
+        let texts_erased = details.ticket.subject == ERASED && details.messages[0].text == ERASED;
+        assert_eq!(texts_erased, erased, "#{}", no.0);
+        let mut tx = store.begin().await.unwrap();
+        if let Some(rating) = tx.rating(*no).await.unwrap() {
+            assert_eq!(rating.score, 5);
+            assert_eq!(rating.comment.is_none(), erased, "#{}", no.0);
+        }
+    }
+    assert_eq!(figures(store.clone()).await, before_figures);
+}
+
 macro_rules! suite {
     ($($name:ident),+ $(,)?) => {
         mod sqlite_file {
@@ -2087,6 +2182,7 @@ suite!(
     live_replicas_are_counted_and_the_gone_forgotten,
     prune_deletes_only_what_retention_calls_old,
     erase_customer_forgets_the_person_and_keeps_the_figures,
+    closed_tickets_texts_are_erased_after_their_period,
 );
 
 // ---------------------------------------------------------------------------------------
