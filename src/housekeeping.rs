@@ -125,6 +125,8 @@ mod optional_period {
 
     use serde::{de, Deserialize, Deserializer, Serializer};
 
+    use crate::sla::humantime_secs::Raw;
+
     pub fn serialize<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
         match d {
             Some(d) => s.serialize_u64(d.as_secs()),
@@ -133,18 +135,9 @@ mod optional_period {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Secs(u64),
-            Text(String),
-        }
         match Raw::deserialize(d)? {
-            Raw::Secs(s) => Ok(Some(Duration::from_secs(s))),
             Raw::Text(t) if t.trim().eq_ignore_ascii_case("off") => Ok(None),
-            Raw::Text(t) => crate::sla::parse_duration(&t)
-                .map(Some)
-                .map_err(de::Error::custom),
+            raw => raw.duration().map(Some).map_err(de::Error::custom),
         }
     }
 }

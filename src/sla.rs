@@ -475,17 +475,25 @@ pub(crate) mod humantime_secs {
         s.serialize_u64(d.as_secs())
     }
 
+    /// A period as written: seconds or text.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    pub(crate) enum Raw {
+        Secs(u64),
+        Text(String),
+    }
+
+    impl Raw {
+        pub(crate) fn duration(self) -> Result<Duration, String> {
+            match self {
+                Raw::Secs(s) => Ok(Duration::from_secs(s)),
+                Raw::Text(t) => super::parse_duration(&t),
+            }
+        }
+    }
+
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Secs(u64),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Secs(s) => Ok(Duration::from_secs(s)),
-            Raw::Text(t) => super::parse_duration(&t).map_err(de::Error::custom),
-        }
+        Raw::deserialize(d)?.duration().map_err(de::Error::custom)
     }
 }
 
