@@ -164,12 +164,18 @@ impl Housekeeper {
 
     /// One pass: batches until nothing old is left. Returns what was deleted.
     pub async fn run_once(&self) -> Result<Pruned, StoreError> {
+        self.pass(None).await
+    }
+
+    /// A pass that also stops between batches once `shutdown` turns true (a first pass over
+    /// a large store must not outlast a container's stop timeout).
+    async fn pass(&self, shutdown: Option<&watch::Receiver<bool>>) -> Result<Pruned, StoreError> {
         let before = self.settings.cutoffs(self.clock.now());
         let mut total = Pruned::default();
         loop {
             let pruned = self.store.prune(&before, BATCH).await?;
             total += pruned;
-            if pruned.most() < u64::from(BATCH) {
+            if pruned.most() < u64::from(BATCH) || shutdown.is_some_and(|s| *s.borrow()) {
                 return Ok(total);
             }
             // Let deliveries and inbound messages take the writer between batches.
@@ -187,7 +193,7 @@ impl Housekeeper {
             if *shutdown.borrow() {
                 return;
             }
-            match self.run_once().await {
+            match self.pass(Some(&shutdown)).await {
                 Ok(p) if p.total() > 0 => tracing::info!(
                     inbound_keys = p.inbound_keys,
                     outbox = p.outbox,

@@ -794,7 +794,7 @@ async fn purge_customer(settings: Settings, who: &str) -> anyhow::Result<ExitCod
         Erasure::OpenTickets(open) => {
             let list: Vec<String> = open.iter().map(|n| format!("#{}", n.0)).collect();
             eprintln!(
-                "frontdesk: {who} has open tickets {}: resolve or close them first; nothing was erased",
+                "frontdesk: {who} has open tickets {}: they must be closed first (a resolved ticket closes by itself once confirmed or after its confirmation window); nothing was erased",
                 list.join(", ")
             );
             Ok(ExitCode::FAILURE)

@@ -393,13 +393,16 @@ impl Outbound {
         self
     }
 
-    /// Erases what this message says about a customer whose data is erased on request
-    /// (SPEC §7): a text, a file or a thread title becomes [`ERASED`] (buttons dropped), and
-    /// a message to `chat` (the customer's) is readdressed to `erased_chat`. Thread
-    /// operations without content stay as they are. Returns whether the content changed.
-    pub fn erase(&mut self, chat: &ChatAddress, erased_chat: &str) -> bool {
-        if self.to.platform == chat.platform && self.to.chat_id == chat.chat_id {
-            self.to.chat_id = erased_chat.to_string();
+    /// Erases what this message says (SPEC §7: a customer's data erased on request, or a
+    /// closed ticket's texts after their retention period): a text, a file or a thread
+    /// title becomes [`ERASED`] (buttons dropped); with `readdress` = (the customer's chat,
+    /// what it becomes), a message to that chat is readdressed. Thread operations without
+    /// content stay as they are. Returns whether the content changed.
+    pub fn erase(&mut self, readdress: Option<(&ChatAddress, &str)>) -> bool {
+        if let Some((chat, erased_chat)) = readdress {
+            if self.to.platform == chat.platform && self.to.chat_id == chat.chat_id {
+                self.to.chat_id = erased_chat.to_string();
+            }
         }
         let erased = match &self.body {
             OutboundBody::Text { text, buttons } => text != ERASED || !buttons.is_empty(),
@@ -443,10 +446,10 @@ mod tests {
                 data: "solved:1".into(),
             }],
         ]);
-        assert!(reply.erase(&chat, "erased:7"));
+        assert!(reply.erase(Some((&chat, "erased:7"))));
         assert_eq!(reply.to, ChatAddress::new(Platform::Telegram, "erased:7"));
         assert_eq!(reply.text_body(), Some(ERASED));
-        assert!(!reply.erase(&chat, "erased:7"), "erased already");
+        assert!(!reply.erase(Some((&chat, "erased:7"))), "erased already");
 
         let desk = ChatAddress::ticket_thread(Platform::Telegram, "-100", TicketNo(3));
         let mut title = Outbound {
@@ -456,7 +459,7 @@ mod tests {
                 title: "#3 Ana: refund".into(),
             },
         };
-        assert!(title.erase(&chat, "erased:7"));
+        assert!(title.erase(Some((&chat, "erased:7"))));
         assert_eq!(title.to, desk, "the desk's address stays");
         assert_eq!(
             title.body,
@@ -469,7 +472,7 @@ mod tests {
             ticket: Some(TicketNo(3)),
             body: OutboundBody::CloseThread,
         };
-        assert!(!close.erase(&chat, "erased:7"));
+        assert!(!close.erase(None));
         assert_eq!(close.body, OutboundBody::CloseThread);
     }
 

@@ -710,13 +710,15 @@ pub trait Store: Send + Sync {
     /// `desk:N` for the web console's desk answers about ticket N) and tells every
     /// process watching ([`Store::watch_web_messages`]). Returns the message's id. A
     /// message of an `outbox_id` already recorded (a repeated delivery) is not added
-    /// again: its id is returned.
+    /// again: its id is returned. `ticket`: the ticket the message is about, so that
+    /// erasing its customer finds it.
     async fn append_web_message(
         &self,
         chat: &str,
         text: &str,
         buttons: &[Vec<crate::domain::Button>],
         outbox_id: Option<i64>,
+        ticket: Option<TicketNo>,
         now: Timestamp,
     ) -> Result<i64, StoreError>;
     /// A web chat's messages, oldest first: the first `limit` after the message `after`,

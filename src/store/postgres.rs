@@ -225,6 +225,34 @@ impl PgStore {
         self.pool.close().await;
     }
 
+    /// Erases the texts of up to `limit` tickets closed before `closed` (oldest first, skipping
+    /// those another replica's housekeeper holds) in one unit of work; returns how many.
+    async fn erase_closed_tickets(
+        &self,
+        closed: Timestamp,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
+        let numbers: Vec<i64> = sqlx::query_scalar(
+            "SELECT number FROM tickets \
+             WHERE state = 'closed' AND erased_at IS NULL AND closed_at < $1 \
+             ORDER BY closed_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(ms(closed))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        if numbers.is_empty() {
+            return Ok(0);
+        }
+        let mut erased = Erased::new(0);
+        erase_tickets_in(&mut tx, &self.ctx, &numbers, None, now, &mut erased).await?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(numbers.len() as u64)
+    }
+
     fn err(&self, e: sqlx::Error) -> StoreError {
         map_err(&self.ctx, e)
     }
@@ -568,9 +596,6 @@ const RATINGS_SQL: &str = "SELECT COALESCE(array_agg(ticket), '{}'), \
      COALESCE(array_agg(score::BIGINT), '{}'), COALESCE(array_agg(at), '{}') \
      FROM ratings WHERE at >= $1";
 
-/// FAQ interactions of a period (`$1`) per entry, platform, kind and hour of the day: the
-/// hourly tallies from the first whole hour (`$2`) on, the interactions before it
-/// (`faq_events_at`).
 /// [`Store::prune`]'s deletes, in the order of [`Pruned::from_counts`]: `$1` the cut-off,
 /// `$2` the batch size. Each finds its rows through an index (migration 0011) and skips
 /// rows another replica's housekeeper is deleting.
@@ -590,17 +615,9 @@ const PRUNE_SQL: [&str; 5] = [
       LIMIT $2 FOR UPDATE SKIP LOCKED)",
 ];
 
-/// Erases the texts of up to `$2` tickets closed before `$1` (oldest first; `$3` the
-/// erased text, `$4` now): their messages, rating comments and subjects, in one statement.
-const ERASE_CLOSED_SQL: &str = "WITH t AS ( \
-         SELECT number FROM tickets \
-         WHERE state = 'closed' AND erased_at IS NULL AND closed_at < $1 \
-         ORDER BY closed_at LIMIT $2 FOR UPDATE SKIP LOCKED), \
-     m AS (UPDATE ticket_messages SET text = $3, attachments = '[]' \
-           WHERE ticket IN (SELECT number FROM t)), \
-     r AS (UPDATE ratings SET comment = NULL WHERE ticket IN (SELECT number FROM t)) \
-     UPDATE tickets SET subject = $3, erased_at = $4 WHERE number IN (SELECT number FROM t)";
-
+/// FAQ interactions of a period (`$1`) per entry, platform, kind and hour of the day: the
+/// hourly tallies from the first whole hour (`$2`) on, the interactions before it
+/// (`faq_events_at`).
 const FAQ_TALLIES_SQL: &str = "SELECT entry_id, platform, kind, \
             hour % 86400000 / 3600000, SUM(count)::BIGINT, SUM(followed)::BIGINT \
      FROM ( \
@@ -1307,20 +1324,22 @@ impl Store for PgStore {
         text: &str,
         buttons: &[Vec<crate::domain::Button>],
         outbox_id: Option<i64>,
+        ticket: Option<TicketNo>,
         now: Timestamp,
     ) -> Result<i64, StoreError> {
         let buttons = serde_json::to_string(buttons)
             .map_err(|e| StoreError::Other(format!("web message buttons: {e}")))?;
         // One statement, so one transaction: the notification goes out at its commit.
         let added: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO web_messages (chat, text, buttons, outbox_id, at) \
-             SELECT $1, $2, $3, $4, $5 FROM (SELECT pg_notify($6, current_schema() || chr(10) || $1)) n \
+            "INSERT INTO web_messages (chat, text, buttons, outbox_id, ticket, at) \
+             SELECT $1, $2, $3, $4, $5, $6 FROM (SELECT pg_notify($7, current_schema() || chr(10) || $1)) n \
              ON CONFLICT (outbox_id) DO NOTHING RETURNING id",
         )
         .bind(chat)
         .bind(text)
         .bind(buttons)
         .bind(outbox_id)
+        .bind(ticket.map(|t| t.0))
         .bind(ms(now))
         .bind(WEB_CHANNEL)
         .fetch_optional(&self.pool)
@@ -1435,15 +1454,7 @@ impl Store for PgStore {
         }
         let mut pruned = Pruned::from_counts(counts);
         if let Some(closed) = before.closed_tickets {
-            pruned.ticket_texts = sqlx::query(ERASE_CLOSED_SQL)
-                .bind(ms(closed))
-                .bind(i64::from(limit))
-                .bind(crate::domain::ERASED)
-                .bind(ms(before.now))
-                .execute(&self.pool)
-                .await
-                .map_err(|e| self.err(e))?
-                .rows_affected();
+            pruned.ticket_texts = self.erase_closed_tickets(closed, before.now, limit).await?;
         }
         Ok(pruned)
     }
@@ -1469,72 +1480,31 @@ impl Store for PgStore {
         };
         let id: i64 = Named(&row, ctx).get("id")?;
         let chat_id: String = Named(&row, ctx).get("chat_id")?;
-        let open: Vec<i64> = sqlx::query_scalar(
-            "SELECT number FROM tickets WHERE customer = $1 AND state <> 'closed' ORDER BY number",
+        // Locked, so that no agent reopens one while it is erased.
+        let tickets: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT number, state FROM tickets WHERE customer = $1 ORDER BY number FOR UPDATE",
         )
         .bind(id)
         .fetch_all(&mut *tx)
         .await
         .map_err(|e| self.err(e))?;
+        let open: Vec<TicketNo> = tickets
+            .iter()
+            .filter(|(_, state)| state != "closed")
+            .map(|(n, _)| TicketNo(*n))
+            .collect();
         if !open.is_empty() {
-            return Ok(Erasure::OpenTickets(
-                open.into_iter().map(TicketNo).collect(),
-            ));
+            return Ok(Erasure::OpenTickets(open));
         }
+        let numbers: Vec<i64> = tickets.into_iter().map(|(n, _)| n).collect();
         let mut erased = Erased::new(id);
-        let rows = sqlx::query(&erase::outbox_rows_sql(rows::Dialect::Postgres))
-            .bind(platform.as_str())
-            .bind(&chat_id)
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
         let chat = ChatAddress::new(platform, chat_id.clone());
         let erased_chat = erase::erased_id(id);
-        let update = erase::outbox_update_sql(rows::Dialect::Postgres);
-        for row in rows {
-            let named = Named(&row, ctx);
-            let row_platform: String = named.get("platform")?;
-            let row_chat: String = named.get("chat_id")?;
-            let payload: String = named.get("payload")?;
-            let state: String = named.get("state")?;
-            let Some(new) = erase::rewrite_outbox(
-                &payload,
-                row_platform.parse().unwrap_or(platform),
-                &row_chat,
-                state == "pending",
-                &chat,
-                &erased_chat,
-            ) else {
-                continue;
-            };
-            sqlx::query(&update)
-                .bind(new.payload)
-                .bind(new.lane)
-                .bind(new.chat_id)
-                .bind(i64::from(new.dead))
-                .bind(ms(now))
-                .bind(erase::ERASED_ERROR)
-                .bind(named.get::<i64>("id")?)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
-            erased.outbox += 1;
-        }
-        for step in erase::steps(rows::Dialect::Postgres, id, platform, &chat_id, ms(now)) {
-            let query = step
-                .binds
-                .into_iter()
-                .fold(sqlx::query(&step.sql), |q, bind| match bind {
-                    rows::Bind::Int(v) => q.bind(v),
-                    rows::Bind::Text(v) => q.bind(v),
-                });
-            let n = query
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?
-                .rows_affected();
-            erased.count(step.counted, n);
+        let readdress = Some((&chat, erased_chat.as_str()));
+        erase_tickets_in(&mut tx, ctx, &numbers, readdress, now, &mut erased).await?;
+        for step in erase::customer_steps(rows::Dialect::Postgres, id, platform, &chat_id, ms(now))
+        {
+            run_erase_step(&mut tx, ctx, step, &[], &mut erased).await?;
         }
         tx.commit().await.map_err(|e| self.err(e))?;
         Ok(Erasure::Erased(erased))
@@ -1623,6 +1593,88 @@ impl PgStore {
         }
         tx.commit().await.map_err(|e| self.err(e))
     }
+}
+
+/// Erases the texts of tickets `numbers` in `tx` ([`erase::ticket_steps`]) and rewrites
+/// their outbox items, readdressing those to the customer's chat with `readdress`.
+async fn erase_tickets_in(
+    tx: &mut Transaction<'static, Postgres>,
+    ctx: &Ctx,
+    numbers: &[i64],
+    readdress: Option<(&ChatAddress, &str)>,
+    now: Timestamp,
+    erased: &mut Erased,
+) -> Result<(), StoreError> {
+    let (platform, chat) = readdress.map_or((String::new(), String::new()), |(c, _)| {
+        (c.platform.as_str().to_string(), c.chat_id.clone())
+    });
+    let items = sqlx::query(&erase::outbox_rows_sql(rows::Dialect::Postgres))
+        .bind(numbers)
+        .bind(platform)
+        .bind(chat)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(|e| map_err(ctx, e))?;
+    let update = erase::outbox_update_sql(rows::Dialect::Postgres);
+    for row in items {
+        let named = Named(&row, ctx);
+        let row_platform: String = named.get("platform")?;
+        let row_chat: String = named.get("chat_id")?;
+        let payload: String = named.get("payload")?;
+        let state: String = named.get("state")?;
+        let Some(new) = erase::rewrite_outbox(
+            &payload,
+            row_platform.parse().unwrap_or(Platform::Console),
+            &row_chat,
+            state == "pending",
+            readdress,
+        ) else {
+            continue;
+        };
+        sqlx::query(&update)
+            .bind(new.payload)
+            .bind(new.lane)
+            .bind(new.chat_id)
+            .bind(i64::from(new.dead))
+            .bind(ms(now))
+            .bind(erase::ERASED_ERROR)
+            .bind(named.get::<i64>("id")?)
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| map_err(ctx, e))?;
+        erased.outbox += 1;
+    }
+    for step in erase::ticket_steps(rows::Dialect::Postgres, ms(now)) {
+        run_erase_step(tx, ctx, step, numbers, erased).await?;
+    }
+    Ok(())
+}
+
+/// Runs one statement of an erasure (`list`: the ticket numbers) and counts it.
+async fn run_erase_step(
+    tx: &mut Transaction<'static, Postgres>,
+    ctx: &Ctx,
+    step: erase::Step,
+    list: &[i64],
+    erased: &mut Erased,
+) -> Result<(), StoreError> {
+    let mut query = sqlx::query(&step.sql);
+    if step.list {
+        query = query.bind(list);
+    }
+    for bind in step.binds {
+        query = match bind {
+            rows::Bind::Int(v) => query.bind(v),
+            rows::Bind::Text(v) => query.bind(v),
+        };
+    }
+    let rows = query
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| map_err(ctx, e))?
+        .rows_affected();
+    erased.count(step.counted, rows);
+    Ok(())
 }
 
 async fn unreachable_in(
@@ -1990,7 +2042,8 @@ impl Tx for PgTx {
             "UPDATE tickets SET state = $2, category = $3, priority = $4, department = $5, \
                  assignee = $6, subject = $7, updated_at = $8, first_response_due = $9, \
                  resolution_due = $10, first_response_at = $11, resolved_at = $12, \
-                 closed_at = $13, waiting_since = $14, reopens = $15, agent_replies = $16 \
+                 closed_at = $13, waiting_since = $14, reopens = $15, agent_replies = $16, \
+                 erased_at = CASE WHEN $2 = 'closed' THEN erased_at ELSE NULL END \
              WHERE number = $1",
         )
         .bind(ticket.no.0)
@@ -2444,6 +2497,14 @@ impl Tx for PgTx {
         .fetch_optional(&mut *self.tx)
         .await
         .map_err(|e| map_err(&self.ctx, e))?;
+        if let Some(no) = ticket {
+            // Retention erases the ticket's texts again, this comment included.
+            sqlx::query("UPDATE tickets SET erased_at = NULL WHERE number = $1")
+                .bind(no)
+                .execute(&mut *self.tx)
+                .await
+                .map_err(|e| map_err(&self.ctx, e))?;
+        }
         Ok(ticket.map(TicketNo))
     }
 

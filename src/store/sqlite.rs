@@ -255,42 +255,7 @@ impl SqliteStore {
         if numbers.is_empty() {
             return Ok(0);
         }
-        let list = serde_json::to_string(&numbers)
-            .map_err(|e| StoreError::Other(format!("ticket numbers: {e}")))?;
-        const IN_LIST: &str = "(SELECT value FROM json_each(?1))";
-        for (sql, binds_erased, binds_now) in [
-            (
-                format!(
-                    "UPDATE ticket_messages SET text = ?2, attachments = '[]' WHERE ticket IN {IN_LIST}"
-                ),
-                true,
-                false,
-            ),
-            (
-                format!("UPDATE ratings SET comment = NULL WHERE ticket IN {IN_LIST}"),
-                false,
-                false,
-            ),
-            (
-                format!(
-                    "UPDATE tickets SET subject = ?2, erased_at = ?3 WHERE number IN {IN_LIST}"
-                ),
-                true,
-                true,
-            ),
-        ] {
-            let mut query = sqlx::query(&sql).bind(&list);
-            if binds_erased {
-                query = query.bind(crate::domain::ERASED);
-            }
-            if binds_now {
-                query = query.bind(ms(now));
-            }
-            query
-                .execute(&mut *w.tx)
-                .await
-                .map_err(|e| map_err(&ctx, e))?;
-        }
+        erase_tickets_in(&mut w, &numbers, None, now, &mut Erased::new(0)).await?;
         w.commit().await?;
         Ok(numbers.len() as u64)
     }
@@ -578,7 +543,6 @@ const REFRESH_TALLIES_SQL: [&str; 3] = [
      GROUP BY 1, 2, 3, 4",
 ];
 
-/// The FAQ tallies of a period starting at `since` ([`FAQ_TALLIES_SQL`]).
 /// [`Store::prune`]'s deletes, in the order of [`Pruned::from_counts`]: `?1` the cut-off,
 /// `?2` the batch size. Each finds its rows through an index (migration 0011).
 const PRUNE_SQL: [&str; 5] = [
@@ -595,6 +559,7 @@ const PRUNE_SQL: [&str; 5] = [
      (SELECT id_hash FROM console_sessions WHERE expires_at <= ?1 LIMIT ?2)",
 ];
 
+/// The FAQ tallies of a period starting at `since` ([`FAQ_TALLIES_SQL`]).
 async fn read_faq_tallies(
     conn: &mut sqlx::SqliteConnection,
     ctx: &Ctx,
@@ -1170,19 +1135,21 @@ impl Store for SqliteStore {
         text: &str,
         buttons: &[Vec<crate::domain::Button>],
         outbox_id: Option<i64>,
+        ticket: Option<TicketNo>,
         now: Timestamp,
     ) -> Result<i64, StoreError> {
         let buttons = serde_json::to_string(buttons)
             .map_err(|e| StoreError::Other(format!("web message buttons: {e}")))?;
         let mut w = self.write_tx().await?;
         let added: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO web_messages (chat, text, buttons, outbox_id, at) \
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (outbox_id) DO NOTHING RETURNING id",
+            "INSERT INTO web_messages (chat, text, buttons, outbox_id, ticket, at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (outbox_id) DO NOTHING RETURNING id",
         )
         .bind(chat)
         .bind(text)
         .bind(buttons)
         .bind(outbox_id)
+        .bind(ticket.map(|t| t.0))
         .bind(ms(now))
         .fetch_optional(&mut *w.tx)
         .await
@@ -1321,71 +1288,34 @@ impl Store for SqliteStore {
         };
         let id: i64 = get(&row, &ctx, "id")?;
         let chat_id: String = get(&row, &ctx, "chat_id")?;
-        let open: Vec<i64> = sqlx::query_scalar(
-            "SELECT number FROM tickets WHERE customer = ?1 AND state <> 'closed' ORDER BY number",
-        )
-        .bind(id)
-        .fetch_all(&mut *w.tx)
-        .await
-        .map_err(|e| map_err(&ctx, e))?;
-        if !open.is_empty() {
-            return Ok(Erasure::OpenTickets(
-                open.into_iter().map(TicketNo).collect(),
-            ));
-        }
-        let mut erased = Erased::new(id);
-        let rows = sqlx::query(&erase::outbox_rows_sql(rows::Dialect::Sqlite))
-            .bind(platform.as_str())
-            .bind(&chat_id)
-            .bind(id)
-            .fetch_all(&mut *w.tx)
-            .await
-            .map_err(|e| map_err(&ctx, e))?;
-        let chat = ChatAddress::new(platform, chat_id.clone());
-        let erased_chat = erase::erased_id(id);
-        let update = erase::outbox_update_sql(rows::Dialect::Sqlite);
-        for row in rows {
-            let row_platform: String = get(&row, &ctx, "platform")?;
-            let row_chat: String = get(&row, &ctx, "chat_id")?;
-            let payload: String = get(&row, &ctx, "payload")?;
-            let state: String = get(&row, &ctx, "state")?;
-            let Some(new) = erase::rewrite_outbox(
-                &payload,
-                row_platform.parse().unwrap_or(platform),
-                &row_chat,
-                state == "pending",
-                &chat,
-                &erased_chat,
-            ) else {
-                continue;
-            };
-            sqlx::query(&update)
-                .bind(new.payload)
-                .bind(new.lane)
-                .bind(new.chat_id)
-                .bind(i64::from(new.dead))
-                .bind(ms(now))
-                .bind(erase::ERASED_ERROR)
-                .bind(get::<i64>(&row, &ctx, "id")?)
-                .execute(&mut *w.tx)
+        let tickets: Vec<(i64, String)> =
+            sqlx::query_as("SELECT number, state FROM tickets WHERE customer = ?1 ORDER BY number")
+                .bind(id)
+                .fetch_all(&mut *w.tx)
                 .await
                 .map_err(|e| map_err(&ctx, e))?;
-            erased.outbox += 1;
+        let open: Vec<TicketNo> = tickets
+            .iter()
+            .filter(|(_, state)| state != "closed")
+            .map(|(n, _)| TicketNo(*n))
+            .collect();
+        if !open.is_empty() {
+            return Ok(Erasure::OpenTickets(open));
         }
-        for step in erase::steps(rows::Dialect::Sqlite, id, platform, &chat_id, ms(now)) {
-            let query = step
-                .binds
-                .into_iter()
-                .fold(sqlx::query(&step.sql), |q, bind| match bind {
-                    rows::Bind::Int(v) => q.bind(v),
-                    rows::Bind::Text(v) => q.bind(v),
-                });
-            let n = query
-                .execute(&mut *w.tx)
-                .await
-                .map_err(|e| map_err(&ctx, e))?
-                .rows_affected();
-            erased.count(step.counted, n);
+        let numbers: Vec<i64> = tickets.into_iter().map(|(n, _)| n).collect();
+        let mut erased = Erased::new(id);
+        let chat = ChatAddress::new(platform, chat_id.clone());
+        let erased_chat = erase::erased_id(id);
+        erase_tickets_in(
+            &mut w,
+            &numbers,
+            Some((&chat, &erased_chat)),
+            now,
+            &mut erased,
+        )
+        .await?;
+        for step in erase::customer_steps(rows::Dialect::Sqlite, id, platform, &chat_id, ms(now)) {
+            run_erase_step(&mut w, step, "", &mut erased).await?;
         }
         w.commit().await?;
         Ok(Erasure::Erased(erased))
@@ -1515,6 +1445,88 @@ impl SqliteStore {
             None => Err(StoreError::NotFound(format!("outbox item {id}"))),
         }
     }
+}
+
+/// Erases the texts of tickets `numbers` in `w` ([`erase::ticket_steps`]) and rewrites
+/// their outbox items, readdressing those to the customer's chat with `readdress`.
+async fn erase_tickets_in(
+    w: &mut WriteTx,
+    numbers: &[i64],
+    readdress: Option<(&ChatAddress, &str)>,
+    now: Timestamp,
+    erased: &mut Erased,
+) -> Result<(), StoreError> {
+    let ctx = Arc::clone(&w.ctx);
+    let list = serde_json::to_string(numbers)
+        .map_err(|e| StoreError::Other(format!("ticket numbers: {e}")))?;
+    let (platform, chat) = readdress.map_or((String::new(), String::new()), |(c, _)| {
+        (c.platform.as_str().to_string(), c.chat_id.clone())
+    });
+    let items = sqlx::query(&erase::outbox_rows_sql(rows::Dialect::Sqlite))
+        .bind(&list)
+        .bind(platform)
+        .bind(chat)
+        .fetch_all(&mut *w.tx)
+        .await
+        .map_err(|e| map_err(&ctx, e))?;
+    let update = erase::outbox_update_sql(rows::Dialect::Sqlite);
+    for row in items {
+        let row_platform: String = get(&row, &ctx, "platform")?;
+        let row_chat: String = get(&row, &ctx, "chat_id")?;
+        let payload: String = get(&row, &ctx, "payload")?;
+        let state: String = get(&row, &ctx, "state")?;
+        let Some(new) = erase::rewrite_outbox(
+            &payload,
+            row_platform.parse().unwrap_or(Platform::Console),
+            &row_chat,
+            state == "pending",
+            readdress,
+        ) else {
+            continue;
+        };
+        sqlx::query(&update)
+            .bind(new.payload)
+            .bind(new.lane)
+            .bind(new.chat_id)
+            .bind(i64::from(new.dead))
+            .bind(ms(now))
+            .bind(erase::ERASED_ERROR)
+            .bind(get::<i64>(&row, &ctx, "id")?)
+            .execute(&mut *w.tx)
+            .await
+            .map_err(|e| map_err(&ctx, e))?;
+        erased.outbox += 1;
+    }
+    for step in erase::ticket_steps(rows::Dialect::Sqlite, ms(now)) {
+        run_erase_step(w, step, &list, erased).await?;
+    }
+    Ok(())
+}
+
+/// Runs one statement of an erasure (`list`: the ticket numbers as JSON) and counts it.
+async fn run_erase_step(
+    w: &mut WriteTx,
+    step: erase::Step,
+    list: &str,
+    erased: &mut Erased,
+) -> Result<(), StoreError> {
+    let mut query = sqlx::query(&step.sql);
+    if step.list {
+        query = query.bind(list);
+    }
+    for bind in step.binds {
+        query = match bind {
+            rows::Bind::Int(v) => query.bind(v),
+            rows::Bind::Text(v) => query.bind(v),
+        };
+    }
+    let rows = query
+        .execute(&mut *w.tx)
+        .await
+        .map_err(|e| map_err(&w.ctx, e))?
+        .rows_affected();
+    erased.count(step.counted, rows);
+    Ok(())
 }
 
 /// Claims lane heads inside `w` (see [`Store::claim_outbox`]).
@@ -1872,7 +1884,8 @@ impl Tx for SqliteTx {
             "UPDATE tickets SET state = ?2, category = ?3, priority = ?4, department = ?5, \
                  assignee = ?6, subject = ?7, updated_at = ?8, first_response_due = ?9, \
                  resolution_due = ?10, first_response_at = ?11, resolved_at = ?12, \
-                 closed_at = ?13, waiting_since = ?14, reopens = ?15, agent_replies = ?16 \
+                 closed_at = ?13, waiting_since = ?14, reopens = ?15, agent_replies = ?16, \
+                 erased_at = CASE WHEN ?2 = 'closed' THEN erased_at ELSE NULL END \
              WHERE number = ?1",
         )
         .bind(ticket.no.0)
@@ -2316,6 +2329,14 @@ impl Tx for SqliteTx {
         .fetch_optional(&mut *self.w.tx)
         .await
         .map_err(|e| map_err(&ctx, e))?;
+        if let Some(no) = ticket {
+            // Retention erases the ticket's texts again, this comment included.
+            sqlx::query("UPDATE tickets SET erased_at = NULL WHERE number = ?1")
+                .bind(no)
+                .execute(&mut *self.w.tx)
+                .await
+                .map_err(|e| map_err(&ctx, e))?;
+        }
         Ok(ticket.map(TicketNo))
     }
 

@@ -277,7 +277,14 @@ impl WebTransport {
         };
         let id = self
             .store
-            .append_web_message(&key, &text, &buttons, outbox_id, self.clock.now())
+            .append_web_message(
+                &key,
+                &text,
+                &buttons,
+                outbox_id,
+                message.ticket,
+                self.clock.now(),
+            )
             .await
             .map_err(|e| DeliveryError::Transient(format!("web chat not recorded: {e}")))?;
         self.streams.wake(Some(&key));

@@ -1492,19 +1492,26 @@ async fn web_messages_replay_in_order_after_an_id(store: Arc<dyn Store>) {
         };
         ids.push(
             store
-                .append_web_message("chat-a", &format!("a{i}"), &buttons, Some(100 + i), at(i))
+                .append_web_message(
+                    "chat-a",
+                    &format!("a{i}"),
+                    &buttons,
+                    Some(100 + i),
+                    None,
+                    at(i),
+                )
                 .await
                 .unwrap(),
         );
         store
-            .append_web_message("chat-b", &format!("b{i}"), &[], None, at(i))
+            .append_web_message("chat-b", &format!("b{i}"), &[], None, None, at(i))
             .await
             .unwrap();
     }
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
     // The same outbox item delivered again: the message it already made, nothing added.
     let again = store
-        .append_web_message("chat-a", "a1", &[], Some(101), at(9))
+        .append_web_message("chat-a", "a1", &[], Some(101), None, at(9))
         .await
         .unwrap();
     assert_eq!(again, ids[1]);
@@ -1668,7 +1675,7 @@ async fn prune_deletes_only_what_retention_calls_old(store: Arc<dyn Store>) {
     store.outbox_dead(id("w3"), at(10), "gone").await.unwrap();
     for (text, t) in [("old", 10), ("new", 900)] {
         store
-            .append_web_message("chat-p", text, &[], None, at(t))
+            .append_web_message("chat-p", text, &[], None, None, at(t))
             .await
             .unwrap();
     }
@@ -1888,10 +1895,22 @@ async fn erase_customer_forgets_the_person_and_keeps_the_figures(store: Arc<dyn 
     store.outbox_sent(to_ana.id, at(2), None).await.unwrap();
     for (chat, text) in [("v-123", "Hello Visitor"), ("desk:3", "claimed by sam")] {
         store
-            .append_web_message(chat, text, &[], None, at(3))
+            .append_web_message(chat, text, &[], None, None, at(3))
             .await
             .unwrap();
     }
+    // The web console's desk log announcing Ana's ticket (it quotes her subject).
+    store
+        .append_web_message(
+            "desk",
+            "#1 new: cannot log in",
+            &[],
+            None,
+            Some(closed.no),
+            at(3),
+        )
+        .await
+        .unwrap();
     let before = store.metric_facts(t0()).await.unwrap();
 
     // Refused while a ticket is open; unknown customers are said so.
@@ -1924,9 +1943,10 @@ async fn erase_customer_forgets_the_person_and_keeps_the_figures(store: Arc<dyn 
             erased.messages,
             erased.rating_comments,
             erased.unanswered,
-            erased.outbox
+            erased.outbox,
+            erased.web_messages
         ),
-        (1, 2, 1, 1, 2),
+        (1, 2, 1, 1, 2, 1),
         "the CloseThread item carries nothing personal"
     );
     let web_erased = match store
@@ -1967,6 +1987,11 @@ async fn erase_customer_forgets_the_person_and_keeps_the_figures(store: Arc<dyn 
     );
     assert!(store
         .web_messages("v-123", None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .web_messages("desk", None, 10)
         .await
         .unwrap()
         .is_empty());
@@ -2121,6 +2146,29 @@ async fn closed_tickets_texts_are_erased_after_their_period(store: Arc<dyn Store
         }
     }
     assert_eq!(figures(store.clone()).await, before_figures);
+
+    // Reopened and closed again, a ticket's new words are erased in their turn.
+    let mut tx = store.begin().await.unwrap();
+    let mut reopened = tx.ticket(tickets[0]).await.unwrap().unwrap();
+    reopened.state = TicketState::Open;
+    tx.save_ticket(&reopened).await.unwrap();
+    tx.add_message(&TicketMessage {
+        ticket: reopened.no,
+        direction: Direction::Inbound,
+        author: "customer".into(),
+        text: "it broke again".into(),
+        attachments: Vec::new(),
+        at: at(30),
+    })
+    .await
+    .unwrap();
+    reopened.state = TicketState::Closed;
+    reopened.closed_at = Some(at(40));
+    tx.save_ticket(&reopened).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(store.prune(&erase_old, 10).await.unwrap().ticket_texts, 1);
+    let details = store.ticket_details(tickets[0]).await.unwrap().unwrap();
+    assert!(details.messages.iter().all(|m| m.text == ERASED));
 }
 
 macro_rules! suite {

@@ -1258,7 +1258,7 @@ async fn postgres_tells_other_replicas_which_web_chat_has_news() {
     assert_eq!(first, Some(None));
     // ... then names the chat of each message recorded by another process.
     writer
-        .append_web_message("chat-x", "hello", &[], None, start_clock().now())
+        .append_web_message("chat-x", "hello", &[], None, None, start_clock().now())
         .await
         .unwrap();
     let named = tokio::time::timeout(deadline, rx.recv())
