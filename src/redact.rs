@@ -54,8 +54,9 @@ fn replacement<'a>(c: &'a Captures) -> &'a str {
     let digits: String = whole.chars().filter(char::is_ascii_digit).collect();
     if c.name("grouped").is_some() {
         return match digits.len() {
+            _ if is_date(whole) => whole,
             13..=19 if luhn(&digits) => "[card]",
-            9..=15 => "[phone]",
+            10..=15 => "[phone]",
             _ => whole,
         };
     }
@@ -65,6 +66,19 @@ fn replacement<'a>(c: &'a Captures) -> &'a str {
         11 if digits.as_bytes()[1].wrapping_sub(b'3') <= 6 && digits.starts_with('1') => "[phone]",
         _ => whole,
     }
+}
+
+/// Starts like a date, `YYYY-MM-DD` (a date and time written with a space).
+fn is_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() >= 10
+        && (text.starts_with("19") || text.starts_with("20"))
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[..10]
+            .iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
 }
 
 /// The Luhn check of a card number.
@@ -201,6 +215,7 @@ mod tests {
             "2026-12-06T02:57:08.123456Z  INFO frontdesk: outbox delivered id=42",
             "version 0.17.0, sqlx 0.8.6, 127.0.0.1:8080",
             "uuid 550e8400-e29b-41d4-a716-446655440000",
+            "at 2026-12-06 02:57:08 UTC, ids 123 456 789",
             // Luhn-invalid 16 digits, an 11-digit number not a Chinese mobile.
             "4111111111111112 and 12345678901",
         ] {
