@@ -238,6 +238,38 @@ pub(crate) struct OutboxRewrite {
 /// Why an erasure dead-lettered an item.
 pub(crate) const ERASED_ERROR: &str = "erased on request";
 
+/// The customer's tickets (number, state) as the list to erase, or the ones not closed
+/// yet (which refuse the erasure).
+pub(crate) fn closed_only(tickets: Vec<(i64, String)>) -> Result<Vec<i64>, Vec<TicketNo>> {
+    let open: Vec<TicketNo> = tickets
+        .iter()
+        .filter(|(_, state)| state != "closed")
+        .map(|(n, _)| TicketNo(*n))
+        .collect();
+    if open.is_empty() {
+        Ok(tickets.into_iter().map(|(n, _)| n).collect())
+    } else {
+        Err(open)
+    }
+}
+
+/// An outbox row as [`outbox_rows_sql`] reads it: id, platform, chat id, payload, state.
+pub(crate) type OutboxRow = (i64, String, String, String, String);
+
+/// The rows that change ([`rewrite_outbox`]), with their ids.
+pub(crate) fn rewrite_rows(
+    rows: Vec<OutboxRow>,
+    readdress: Option<(&ChatAddress, &str)>,
+) -> Vec<(i64, OutboxRewrite)> {
+    rows.into_iter()
+        .filter_map(|(id, platform, chat, payload, state)| {
+            let platform = platform.parse().unwrap_or(Platform::Console);
+            rewrite_outbox(&payload, platform, &chat, state == "pending", readdress)
+                .map(|new| (id, new))
+        })
+        .collect()
+}
+
 /// The row `payload` (to `row_platform`/`row_chat`, `pending` or not) with its content
 /// erased and, with `readdress` (the customer's chat and what it becomes), no longer
 /// naming the customer's chat; `None` when nothing changes. A payload that does not

@@ -1488,15 +1488,10 @@ impl Store for PgStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(|e| self.err(e))?;
-        let open: Vec<TicketNo> = tickets
-            .iter()
-            .filter(|(_, state)| state != "closed")
-            .map(|(n, _)| TicketNo(*n))
-            .collect();
-        if !open.is_empty() {
-            return Ok(Erasure::OpenTickets(open));
-        }
-        let numbers: Vec<i64> = tickets.into_iter().map(|(n, _)| n).collect();
+        let numbers = match erase::closed_only(tickets) {
+            Ok(numbers) => numbers,
+            Err(open) => return Ok(Erasure::OpenTickets(open)),
+        };
         let mut erased = Erased::new(id);
         let chat = ChatAddress::new(platform, chat_id.clone());
         let erased_chat = erase::erased_id(id);
@@ -1608,29 +1603,16 @@ async fn erase_tickets_in(
     let (platform, chat) = readdress.map_or((String::new(), String::new()), |(c, _)| {
         (c.platform.as_str().to_string(), c.chat_id.clone())
     });
-    let items = sqlx::query(&erase::outbox_rows_sql(rows::Dialect::Postgres))
-        .bind(numbers)
-        .bind(platform)
-        .bind(chat)
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(|e| map_err(ctx, e))?;
+    let items: Vec<erase::OutboxRow> =
+        sqlx::query_as(&erase::outbox_rows_sql(rows::Dialect::Postgres))
+            .bind(numbers)
+            .bind(platform)
+            .bind(chat)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(|e| map_err(ctx, e))?;
     let update = erase::outbox_update_sql(rows::Dialect::Postgres);
-    for row in items {
-        let named = Named(&row, ctx);
-        let row_platform: String = named.get("platform")?;
-        let row_chat: String = named.get("chat_id")?;
-        let payload: String = named.get("payload")?;
-        let state: String = named.get("state")?;
-        let Some(new) = erase::rewrite_outbox(
-            &payload,
-            row_platform.parse().unwrap_or(Platform::Console),
-            &row_chat,
-            state == "pending",
-            readdress,
-        ) else {
-            continue;
-        };
+    for (id, new) in erase::rewrite_rows(items, readdress) {
         sqlx::query(&update)
             .bind(new.payload)
             .bind(new.lane)
@@ -1638,7 +1620,7 @@ async fn erase_tickets_in(
             .bind(i64::from(new.dead))
             .bind(ms(now))
             .bind(erase::ERASED_ERROR)
-            .bind(named.get::<i64>("id")?)
+            .bind(id)
             .execute(&mut **tx)
             .await
             .map_err(|e| map_err(ctx, e))?;

@@ -1294,15 +1294,10 @@ impl Store for SqliteStore {
                 .fetch_all(&mut *w.tx)
                 .await
                 .map_err(|e| map_err(&ctx, e))?;
-        let open: Vec<TicketNo> = tickets
-            .iter()
-            .filter(|(_, state)| state != "closed")
-            .map(|(n, _)| TicketNo(*n))
-            .collect();
-        if !open.is_empty() {
-            return Ok(Erasure::OpenTickets(open));
-        }
-        let numbers: Vec<i64> = tickets.into_iter().map(|(n, _)| n).collect();
+        let numbers = match erase::closed_only(tickets) {
+            Ok(numbers) => numbers,
+            Err(open) => return Ok(Erasure::OpenTickets(open)),
+        };
         let mut erased = Erased::new(id);
         let chat = ChatAddress::new(platform, chat_id.clone());
         let erased_chat = erase::erased_id(id);
@@ -1462,28 +1457,16 @@ async fn erase_tickets_in(
     let (platform, chat) = readdress.map_or((String::new(), String::new()), |(c, _)| {
         (c.platform.as_str().to_string(), c.chat_id.clone())
     });
-    let items = sqlx::query(&erase::outbox_rows_sql(rows::Dialect::Sqlite))
-        .bind(&list)
-        .bind(platform)
-        .bind(chat)
-        .fetch_all(&mut *w.tx)
-        .await
-        .map_err(|e| map_err(&ctx, e))?;
+    let items: Vec<erase::OutboxRow> =
+        sqlx::query_as(&erase::outbox_rows_sql(rows::Dialect::Sqlite))
+            .bind(&list)
+            .bind(platform)
+            .bind(chat)
+            .fetch_all(&mut *w.tx)
+            .await
+            .map_err(|e| map_err(&ctx, e))?;
     let update = erase::outbox_update_sql(rows::Dialect::Sqlite);
-    for row in items {
-        let row_platform: String = get(&row, &ctx, "platform")?;
-        let row_chat: String = get(&row, &ctx, "chat_id")?;
-        let payload: String = get(&row, &ctx, "payload")?;
-        let state: String = get(&row, &ctx, "state")?;
-        let Some(new) = erase::rewrite_outbox(
-            &payload,
-            row_platform.parse().unwrap_or(Platform::Console),
-            &row_chat,
-            state == "pending",
-            readdress,
-        ) else {
-            continue;
-        };
+    for (id, new) in erase::rewrite_rows(items, readdress) {
         sqlx::query(&update)
             .bind(new.payload)
             .bind(new.lane)
@@ -1491,7 +1474,7 @@ async fn erase_tickets_in(
             .bind(i64::from(new.dead))
             .bind(ms(now))
             .bind(erase::ERASED_ERROR)
-            .bind(get::<i64>(&row, &ctx, "id")?)
+            .bind(id)
             .execute(&mut *w.tx)
             .await
             .map_err(|e| map_err(&ctx, e))?;
