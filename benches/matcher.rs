@@ -97,6 +97,7 @@ fn small_kb() -> KnowledgeBase {
                     en: format!("About {s}."),
                     zh: format!("关于{s}。"),
                 },
+                opens_ticket: false,
             }
         })
         .collect();
@@ -172,6 +173,7 @@ fn large_kb(entries: usize) -> (KnowledgeBase, Vec<(String, String)>) {
             keywords: Vec::new(),
             patterns: Vec::new(),
             answer: Answer::default(),
+            opens_ticket: false,
         });
     }
     messages.truncate(1000);

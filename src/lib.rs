@@ -29,6 +29,7 @@
 pub mod adapters;
 pub mod app;
 pub mod config;
+pub mod decision;
 pub mod desk;
 pub mod doctor;
 pub mod domain;

@@ -14,7 +14,8 @@ use frontdesk::config::Settings;
 use frontdesk::domain::{Language, TicketNo, TicketState};
 use frontdesk::faq::eval::{self, EvalOptions, Row};
 use frontdesk::faq::matcher::MatcherOptions;
-use frontdesk::faq::{Decision, Matcher};
+use frontdesk::decision::{decide, eval as door_eval, Verdict};
+use frontdesk::faq::Matcher;
 use frontdesk::metrics::{render, GroupBy, Period};
 use frontdesk::metrics_worker;
 use frontdesk::seed::SeedPlan;
@@ -58,6 +59,11 @@ enum Command {
     Faq {
         #[command(subcommand)]
         command: FaqCommand,
+    },
+    /// Triage and the whole front door's decision.
+    Triage {
+        #[command(subcommand)]
+        command: TriageCommand,
     },
     /// Read tickets from the store.
     Tickets {
@@ -133,6 +139,20 @@ struct ReportArgs {
     /// JSON rows with the CSV's field names.
     #[arg(long, conflicts_with = "csv")]
     json: bool,
+}
+
+#[derive(Subcommand)]
+enum TriageCommand {
+    /// Score the front door (matcher + triage + decision) on labelled customer messages:
+    /// JSONL rows {"text","category","priority","expect"}, expect = entry id or `ticket`.
+    Eval {
+        file: PathBuf,
+        /// Knowledge base directory (default: FRONTDESK_FAQ_DIR or `faq`).
+        #[arg(long)]
+        faq: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -258,6 +278,9 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             .block_on(desk(settings, agent))
             .map(|_| ExitCode::SUCCESS),
         Command::Faq { command } => faq(settings, command),
+        Command::Triage {
+            command: TriageCommand::Eval { file, faq, json },
+        } => triage_eval(settings, &file, faq, json),
         Command::Tickets { command } => runtime.block_on(tickets(settings, command)),
         Command::Report(args) => runtime.block_on(report(settings, args)),
         Command::Seed { tickets, days } => runtime.block_on(seed(settings, tickets, days)),
@@ -408,22 +431,33 @@ fn faq(settings: Settings, command: FaqCommand) -> anyhow::Result<ExitCode> {
             let matcher = Matcher::new(Arc::new(kb));
             let outcome = matcher.match_text(&text);
             let triage = triage.classify(&text, vip);
-            let answered = outcome
-                .best
-                .as_ref()
-                .filter(|_| outcome.decision == Decision::Answer);
+            let door = decide(&outcome, &triage, matcher.kb());
+            let answered = match &door.verdict {
+                Verdict::Answer { entry, .. } => Some(entry.as_str()),
+                _ => None,
+            };
+            let meanwhile = match &door.verdict {
+                Verdict::Escalate { meanwhile } => meanwhile.as_deref(),
+                _ => None,
+            };
             let answer = answered
-                .and_then(|b| matcher.kb().entries.iter().find(|e| e.id == b.entry_id))
+                .and_then(|id| matcher.kb().entries.iter().find(|e| e.id == id))
                 .map(|e| e.answer.get(outcome.language).trim().to_string());
+            let suggestions = match &door.verdict {
+                Verdict::Suggest { entries } => entries.as_slice(),
+                _ => &[],
+            };
             if json {
                 let report = serde_json::json!({
-                    "decision": outcome.decision,
-                    "faq_id": answered.map(|b| &b.entry_id),
+                    "decision": door.decision(),
+                    "reason": door.reason,
+                    "faq_id": answered,
                     "score": outcome.best.as_ref().map_or(0.0, |b| b.confidence),
                     "answer": answer,
-                    "suggestions": outcome.suggestions.iter()
+                    "suggestions": suggestions.iter()
                         .map(|c| serde_json::json!({"faq_id": c.entry_id, "score": c.confidence}))
                         .collect::<Vec<_>>(),
+                    "meanwhile": meanwhile,
                     "small_talk": outcome.small_talk,
                     "language": outcome.language,
                     "triage": triage,
@@ -434,12 +468,16 @@ fn faq(settings: Settings, command: FaqCommand) -> anyhow::Result<ExitCode> {
                     Some(b) => format!("{} (confidence {:.2})", b.entry_id, b.confidence),
                     None => "-".into(),
                 };
-                println!("decision: {:?}   best: {best}", outcome.decision);
+                println!("decision: {:?}   best: {best}", door.decision());
+                println!("reason: {}", door.reason);
                 if let Some(kind) = outcome.small_talk {
                     println!("small talk: {kind:?}");
                 }
-                for s in &outcome.suggestions {
+                for s in suggestions {
                     println!("  did you mean: {} ({:.2})", s.entry_id, s.confidence);
+                }
+                if let Some(id) = meanwhile {
+                    println!("meanwhile, this may help: {id}");
                 }
                 if let Some(answer) = answer {
                     println!("answer:\n{answer}");
@@ -460,6 +498,76 @@ fn faq(settings: Settings, command: FaqCommand) -> anyhow::Result<ExitCode> {
         }
         FaqCommand::Eval(args) => faq_eval(args),
     }
+}
+
+fn triage_eval(
+    settings: Settings,
+    file: &Path,
+    faq: Option<PathBuf>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let rows = door_eval::parse_jsonl(&text, &file.display().to_string())?;
+    let kb = app::load_knowledge(&faq.unwrap_or(settings.faq_dir.clone()))?;
+    let rules = app::load_triage(&settings)?;
+    let matcher = Matcher::new(Arc::new(kb));
+    let report = door_eval::evaluate(&matcher, &rules, &rows);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.3}"));
+    println!(
+        "{} rows: {} routine, {} for a person",
+        report.n, report.routine, report.tickets
+    );
+    println!("category accuracy   {:.3}", report.category_accuracy);
+    println!("priority accuracy   {:.3}", report.priority_accuracy);
+    println!(
+        "P1 recall           {:.3}  ({} P1 rows not escalated at once; triage calls {:.3} of P1 rows P1)",
+        report.p1_recall, report.p1_missed, report.p1_triaged
+    );
+    println!("tickets escalated   {:.3}", report.escalated);
+    println!("routine answered    {:.3}", report.routine_answered);
+    println!("answer precision    {}", opt(report.answer_precision));
+    println!(
+        "suggestions hit     {}  ({} rows shown \"did you mean\")",
+        opt(report.suggestions_hit),
+        report.suggested
+    );
+    println!();
+    println!("label    outcome          rows");
+    for (label, outcomes) in &report.confusion {
+        for (outcome, n) in outcomes {
+            let outcome = serde_json::to_value(outcome)?;
+            println!("{label:<8} {:<16} {n}", outcome.as_str().unwrap_or("?"));
+        }
+    }
+    println!();
+    println!("category (labelled → triaged)");
+    for (want, got) in &report.category_confusion {
+        let cells: Vec<String> = got.iter().map(|(c, n)| format!("{c} {n}")).collect();
+        println!("  {want:<12} {}", cells.join(", "));
+    }
+    println!();
+    println!("worst rows");
+    for s in &report.worst {
+        let outcome = serde_json::to_value(s.outcome)?;
+        println!(
+            "  [{} {} {}] → {} {} ({}/{}; {})\n      {}",
+            s.expect,
+            s.category,
+            s.priority.label(),
+            outcome.as_str().unwrap_or("?"),
+            s.entries.join(","),
+            s.got_category,
+            s.got_priority.label(),
+            s.reason,
+            s.text
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn read_rows(path: &Path) -> anyhow::Result<Vec<Row>> {

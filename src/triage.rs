@@ -41,7 +41,7 @@ use regex::{RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::domain::{is_han, Category, Priority};
+use crate::domain::{is_han, Category, Priority, Signal};
 
 /// The shipped default rules, as embedded in the binary (`rules/triage.toml`).
 pub const BUILTIN_RULES_TOML: &str = include_str!("../rules/triage.toml");
@@ -55,9 +55,20 @@ pub struct Triage {
     pub department: String,
     /// Complaints and safety/security issues alert the supervisors at once.
     pub notify_supervisors: bool,
+    /// What the fired rules say beyond category and priority (sorted, no repeats).
+    pub signals: Vec<Signal>,
+    /// Set when a person must see this message at once, whatever the knowledge base says
+    /// (the `[escalate]` table): which condition decided, e.g. `P1 (rule login_failure)`.
+    pub escalate: Option<String>,
     /// Which rules fired and how the decision was reached, for agents and `--json` output.
     /// Quotes only rule text (keywords, pattern sources), never the customer's message.
     pub reasons: Vec<String>,
+}
+
+impl Triage {
+    pub fn has(&self, signal: Signal) -> bool {
+        self.signals.contains(&signal)
+    }
 }
 
 /// A rules file that cannot be used. Every variant names where the problem is.
@@ -70,6 +81,12 @@ pub enum TriageError {
     UnknownCategory { line: usize, value: String },
     #[error("triage rules, line {line}: unknown priority `{value}` (expected one of: p1, p2, p3)")]
     UnknownPriority { line: usize, value: String },
+    #[error("triage rules, line {line}: unknown signal `{value}` (expected one of: {known})")]
+    UnknownSignal {
+        line: usize,
+        value: String,
+        known: String,
+    },
     #[error("triage rules, line {line}: unknown department `{value}` (the `departments` list has: {known})")]
     UnknownDepartment {
         line: usize,
@@ -103,11 +120,18 @@ pub struct TriageRules {
     /// Per automaton pattern: the rules that listed this (normalised) keyword.
     keyword_uses: Vec<Vec<KeywordUse>>,
     patterns: RegexSet,
+    /// The same patterns one by one, to find where a problem report's pattern matched.
+    pattern_regexes: Vec<regex::Regex>,
     /// Per regex of `patterns`: the rule it belongs to.
     pattern_rule: Vec<usize>,
     /// Per regex of `patterns`: the pattern as written in the file, for `reasons`.
     pattern_display: Vec<String>,
+    /// `cased_patterns` of every rule, run on the text before lower-casing (shouting).
+    cased: RegexSet,
+    cased_rule: Vec<usize>,
+    cased_display: Vec<String>,
     categories: [CategoryPolicy; 4],
+    escalation: Escalation,
     departments: Vec<String>,
     precedence: [Category; 4],
     strong_complaint: Option<f64>,
@@ -122,6 +146,21 @@ struct Rule {
     priority: Option<Priority>,
     notify_supervisors: bool,
     department: Option<String>,
+    signal: Option<Signal>,
+    /// A keyword right after a negation ("not urgent", "不着急") does not fire the rule.
+    negatable: bool,
+}
+
+/// When a person must see a message at once (the `[escalate]` table).
+#[derive(Debug, Clone, Default)]
+struct Escalation {
+    priorities: Vec<Priority>,
+    categories: Vec<Category>,
+    signals: Vec<Signal>,
+    when_supervisors_notified: bool,
+    /// A reference to the customer's own order or device together with one of these
+    /// categories asks for action on it ("return NB-48213").
+    with_reference: Vec<Category>,
 }
 
 #[derive(Debug, Clone)]
@@ -145,6 +184,7 @@ struct CategoryPolicy {
 enum Evidence {
     Keyword { pattern: usize, rule_use: usize },
     Pattern(usize),
+    Cased(usize),
 }
 
 // ---------------------------------------------------------------------------------------
@@ -159,6 +199,23 @@ struct RawRules {
     category: BTreeMap<String, RawCategory>,
     #[serde(default, rename = "rule")]
     rules: Vec<RawRule>,
+    #[serde(default)]
+    escalate: Option<RawEscalate>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawEscalate {
+    #[serde(default)]
+    priorities: Vec<Spanned<String>>,
+    #[serde(default)]
+    categories: Vec<Spanned<String>>,
+    #[serde(default)]
+    signals: Vec<Spanned<String>>,
+    #[serde(default)]
+    when_supervisors_notified: bool,
+    #[serde(default)]
+    with_reference: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -196,9 +253,15 @@ struct RawRule {
     #[serde(default)]
     department: Option<Spanned<String>>,
     #[serde(default)]
+    signal: Option<Spanned<String>>,
+    #[serde(default)]
+    negatable: bool,
+    #[serde(default)]
     keywords: Vec<Spanned<String>>,
     #[serde(default)]
     patterns: Vec<Spanned<String>>,
+    #[serde(default)]
+    cased_patterns: Vec<Spanned<String>>,
 }
 
 /// Default precedence for equal scores: the more specific, more consequential reading wins.
@@ -295,6 +358,41 @@ impl TriageRules {
                     value: s.get_ref().clone(),
                 })
         };
+        let parse_signal = |s: &Spanned<String>| -> Result<Signal, TriageError> {
+            s.get_ref()
+                .parse::<Signal>()
+                .map_err(|_| TriageError::UnknownSignal {
+                    line: line(s.span()),
+                    value: s.get_ref().clone(),
+                    known: Signal::ALL
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })
+        };
+        let escalation = match &raw.escalate {
+            None => Escalation::default(),
+            Some(e) => Escalation {
+                priorities: e
+                    .priorities
+                    .iter()
+                    .map(parse_priority)
+                    .collect::<Result<_, _>>()?,
+                categories: e
+                    .categories
+                    .iter()
+                    .map(parse_category)
+                    .collect::<Result<_, _>>()?,
+                signals: e.signals.iter().map(parse_signal).collect::<Result<_, _>>()?,
+                when_supervisors_notified: e.when_supervisors_notified,
+                with_reference: e
+                    .with_reference
+                    .iter()
+                    .map(parse_category)
+                    .collect::<Result<_, _>>()?,
+            },
+        };
 
         // Categories: every one must be configured, nothing else may be.
         let mut policies: [Option<CategoryPolicy>; 4] = [None, None, None, None];
@@ -374,6 +472,9 @@ impl TriageRules {
         let mut pattern_sources: Vec<String> = Vec::new();
         let mut pattern_rule: Vec<usize> = Vec::new();
         let mut pattern_display: Vec<String> = Vec::new();
+        let mut cased_sources: Vec<String> = Vec::new();
+        let mut cased_rule: Vec<usize> = Vec::new();
+        let mut cased_display: Vec<String> = Vec::new();
         let mut seen_names: HashMap<String, usize> = HashMap::new();
 
         for raw_rule in &raw.rules {
@@ -392,6 +493,7 @@ impl TriageRules {
             }
             let category = raw_rule.category.as_ref().map(parse_category).transpose()?;
             let priority = raw_rule.priority.as_ref().map(parse_priority).transpose()?;
+            let signal = raw_rule.signal.as_ref().map(parse_signal).transpose()?;
             let department = raw_rule
                 .department
                 .as_ref()
@@ -414,13 +516,20 @@ impl TriageRules {
                     "sub_category and department need a category on the same rule".into(),
                 ));
             }
-            if category.is_none() && priority.is_none() && !raw_rule.notify_supervisors {
+            if category.is_none()
+                && priority.is_none()
+                && signal.is_none()
+                && !raw_rule.notify_supervisors
+            {
                 return Err(bad(
-                    "rule has no effect: give it a category, a priority or notify_supervisors"
+                    "rule has no effect: give it a category, a priority, a signal or notify_supervisors"
                         .into(),
                 ));
             }
-            if raw_rule.keywords.is_empty() && raw_rule.patterns.is_empty() {
+            if raw_rule.keywords.is_empty()
+                && raw_rule.patterns.is_empty()
+                && raw_rule.cased_patterns.is_empty()
+            {
                 return Err(bad("rule has neither keywords nor patterns".into()));
             }
 
@@ -431,7 +540,7 @@ impl TriageRules {
                     Some(body) => (body, true),
                     None => (written, false),
                 };
-                let normalised = normalize(body);
+                let normalised = stem_words(&normalize(body));
                 if normalised.is_empty() {
                     return Err(TriageError::BadRule {
                         line: line(kw.span()),
@@ -469,6 +578,18 @@ impl TriageRules {
                 pattern_display.push(pat.get_ref().clone());
                 pattern_rule.push(rule_idx);
             }
+            for pat in &raw_rule.cased_patterns {
+                if let Err(error) = regex::Regex::new(pat.get_ref()) {
+                    return Err(TriageError::BadPattern {
+                        line: line(pat.span()),
+                        rule: name.clone(),
+                        error,
+                    });
+                }
+                cased_sources.push(ascii_word_boundaries(pat.get_ref()));
+                cased_display.push(pat.get_ref().clone());
+                cased_rule.push(rule_idx);
+            }
             rules.push(Rule {
                 name,
                 category,
@@ -477,24 +598,42 @@ impl TriageRules {
                 priority,
                 notify_supervisors: raw_rule.notify_supervisors,
                 department,
+                signal,
+                negatable: raw_rule.negatable,
             });
         }
 
         let keywords = AhoCorasick::new(&keyword_texts)
             .map_err(|e| TriageError::Invalid(format!("keyword automaton: {e}")))?;
+        let pattern_regexes = pattern_sources
+            .iter()
+            .map(|p| {
+                regex::RegexBuilder::new(p)
+                    .case_insensitive(true)
+                    .build()
+                    .map_err(|e| TriageError::Invalid(format!("pattern: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let patterns = RegexSetBuilder::new(&pattern_sources)
             .case_insensitive(true)
             .build()
             .map_err(|e| TriageError::Invalid(format!("pattern set: {e}")))?;
+        let cased = RegexSet::new(&cased_sources)
+            .map_err(|e| TriageError::Invalid(format!("cased pattern set: {e}")))?;
 
         Ok(TriageRules {
             rules,
             keywords,
             keyword_uses,
             patterns,
+            pattern_regexes,
             pattern_rule,
             pattern_display,
+            cased,
+            cased_rule,
+            cased_display,
             categories,
+            escalation,
             departments,
             precedence,
             strong_complaint,
@@ -518,38 +657,63 @@ impl TriageRules {
 
     /// Triage one customer message. `vip` raises the priority one level.
     pub fn classify(&self, text: &str, vip: bool) -> Triage {
+        let cased = normalize_cased(text);
         let text = normalize(text);
+        // Keywords are matched on stemmed words ("changed", "changing" → "chang"), patterns
+        // on the normalised text as written.
+        let stemmed = stem_words(&text);
         let mut fired: Vec<Option<Evidence>> = vec![None; self.rules.len()];
+        // Per rule: it fired at least once outside a condition ("if it arrives damaged").
+        // Only problem reports care: a hypothetical one asks about a case, it reports none.
+        let mut asserted = vec![false; self.rules.len()];
+        let is_report = |rule: usize| self.rules[rule].signal == Some(Signal::ProblemReport);
 
-        for m in self.keywords.find_overlapping_iter(&text) {
-            let start_ok = text[..m.start()]
-                .chars()
-                .next_back()
-                .is_none_or(|c| !is_word_char(c));
-            let end_ok = ends_word(&text[m.end()..]);
+        for m in self.keywords.find_overlapping_iter(&stemmed) {
+            let before = &stemmed[..m.start()];
+            let start_ok = before.chars().next_back().is_none_or(|c| !is_word_char(c));
+            let end_ok = ends_word(&stemmed[m.end()..]);
             let pattern = m.pattern().as_usize();
             for (rule_use, u) in self.keyword_uses[pattern].iter().enumerate() {
                 if fired[u.rule].is_some()
                     || (u.needs_start_boundary && !start_ok)
                     || (u.needs_end_boundary && !end_ok)
+                    || (self.rules[u.rule].negatable && negated(before))
                 {
                     continue;
+                }
+                if is_report(u.rule) && !conditional(&stemmed, m.start(), m.end()) {
+                    asserted[u.rule] = true;
                 }
                 fired[u.rule] = Some(Evidence::Keyword { pattern, rule_use });
             }
         }
         if !self.pattern_rule.is_empty() {
             for idx in self.patterns.matches(&text).iter() {
-                fired[self.pattern_rule[idx]].get_or_insert(Evidence::Pattern(idx));
+                let rule = self.pattern_rule[idx];
+                if is_report(rule) && !asserted[rule] {
+                    asserted[rule] = self.pattern_regexes[idx]
+                        .find_iter(&text)
+                        .any(|m| !conditional(&text, m.start(), m.end()));
+                }
+                fired[rule].get_or_insert(Evidence::Pattern(idx));
+            }
+        }
+        if !self.cased_rule.is_empty() {
+            for idx in self.cased.matches(&cased).iter() {
+                fired[self.cased_rule[idx]].get_or_insert(Evidence::Cased(idx));
             }
         }
 
         let mut reasons = Vec::new();
         let mut scores = [0.0f64; 4];
-        for (rule, evidence) in self.rules.iter().zip(&fired) {
+        let mut signals: Vec<Signal> = Vec::new();
+        for (i, (rule, evidence)) in self.rules.iter().zip(&fired).enumerate() {
             let Some(evidence) = evidence else { continue };
             if let Some(c) = rule.category {
                 scores[category_index(c)] += rule.weight;
+            }
+            if rule.signal != Some(Signal::ProblemReport) || asserted[i] {
+                signals.extend(rule.signal);
             }
             let what = match *evidence {
                 Evidence::Keyword { pattern, rule_use } => format!(
@@ -559,9 +723,14 @@ impl TriageRules {
                 Evidence::Pattern(idx) => {
                     format!("pattern /{}/", shorten(&self.pattern_display[idx], 48))
                 }
+                Evidence::Cased(idx) => {
+                    format!("pattern /{}/", shorten(&self.cased_display[idx], 48))
+                }
             };
             reasons.push(format!("rule {}: {what}", rule.name));
         }
+        signals.sort();
+        signals.dedup();
 
         let (category, why) = self.choose_category(&scores);
         reasons.push(format!("category {category}: {why}"));
@@ -583,7 +752,10 @@ impl TriageRules {
 
         let mut priority = policy.priority;
         let mut priority_source = format!("base for {category}");
-        for (rule, evidence) in self.rules.iter().zip(&fired) {
+        for (i, (rule, evidence)) in self.rules.iter().zip(&fired).enumerate() {
+            if is_report(i) && !asserted[i] {
+                continue;
+            }
             if let (Some(p), Some(_)) = (rule.priority, evidence) {
                 // Ord on Priority: P1 < P2 < P3, so smaller is more urgent.
                 if p < priority {
@@ -593,6 +765,9 @@ impl TriageRules {
             }
         }
         reasons.push(format!("priority {}: {priority_source}", priority.label()));
+        // Whether a person must see it is judged on the message, before the VIP raise: a
+        // VIP's routine question is still answered at once.
+        let message_priority = priority;
         if vip {
             let raised = priority.raised();
             reasons.push(format!("vip: {} -> {}", priority.label(), raised.label()));
@@ -603,11 +778,41 @@ impl TriageRules {
         if notify_supervisors {
             reasons.push(format!("supervisors: category {category}"));
         }
+        let mut notifying_rule = None;
         for (rule, evidence) in self.rules.iter().zip(&fired) {
             if rule.notify_supervisors && evidence.is_some() {
                 notify_supervisors = true;
+                notifying_rule.get_or_insert(rule.name.as_str());
                 reasons.push(format!("supervisors: rule {}", rule.name));
             }
+        }
+
+        let e = &self.escalation;
+        let escalate = if e.priorities.contains(&message_priority) {
+            Some(format!("{} ({priority_source})", message_priority.label()))
+        } else if e.categories.contains(&category) {
+            Some(format!("category {category}"))
+        } else if let Some(signal) = signals.iter().find(|s| e.signals.contains(s)) {
+            let rule = self
+                .rules
+                .iter()
+                .zip(&fired)
+                .find(|(r, f)| f.is_some() && r.signal == Some(*signal))
+                .map_or(String::new(), |(r, _)| format!(" (rule {})", r.name));
+            Some(format!("signal {signal}{rule}"))
+        } else if e.when_supervisors_notified && notify_supervisors {
+            Some(format!(
+                "supervisors notified{}",
+                notifying_rule.map_or(String::new(), |r| format!(" (rule {r})"))
+            ))
+        } else if signals.contains(&Signal::OwnReference) && e.with_reference.contains(&category)
+        {
+            Some(format!("{category} about the customer's own order or device"))
+        } else {
+            None
+        };
+        if let Some(why) = &escalate {
+            reasons.push(format!("escalate: {why}"));
         }
 
         Triage {
@@ -616,6 +821,8 @@ impl TriageRules {
             priority,
             department,
             notify_supervisors,
+            signals,
+            escalate,
             reasons,
         }
     }
@@ -649,6 +856,127 @@ impl TriageRules {
             .collect();
         (winner, format!("highest score ({})", detail.join(", ")))
     }
+}
+
+/// Every run of letters replaced by its base form, everything else kept: applied to
+/// keywords when the rules load and to each message, so `change my password` also finds
+/// "changed my password" and "changing my password". Chinese text passes unchanged.
+fn stem_words(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut word_start: Option<usize> = None;
+    for (i, c) in text.char_indices() {
+        if is_word_char(c) {
+            word_start.get_or_insert(i);
+            continue;
+        }
+        if let Some(start) = word_start.take() {
+            out.push_str(&inflection_base(&text[start..i]));
+        }
+        out.push(c);
+    }
+    if let Some(start) = word_start {
+        out.push_str(&inflection_base(&text[start..]));
+    }
+    out
+}
+
+/// An English word without its inflection: plural and third-person `s`/`es`/`ies`, past
+/// `ed`/`ied`, `ing`, a doubled final consonant (stopped → stop) and a final `e` (change,
+/// changed, changing → chang). Only inflections: a Porter stemmer would also fold
+/// "reporter" into "report" and "organ" into "organisation", which keywords must keep apart.
+fn inflection_base(word: &str) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    if word.len() <= 3 || !word.bytes().all(|b| b.is_ascii_lowercase()) {
+        return Cow::Borrowed(word);
+    }
+    let n = word.len();
+    let mut base: String = if (word.ends_with("ies") || word.ends_with("ied")) && n > 4 {
+        format!("{}y", &word[..n - 3])
+    } else if word.ends_with("sses") {
+        word[..n - 2].to_string()
+    } else if word.ends_with("ss") || word.ends_with("us") || word.ends_with("is") {
+        word.to_string()
+    } else if word.ends_with("ing") && n >= 6 {
+        undouble(&word[..n - 3])
+    } else if word.ends_with("ed") && n >= 5 {
+        undouble(&word[..n - 2])
+    } else if ["ches", "shes", "xes", "zes"].iter().any(|e| word.ends_with(e)) {
+        word[..n - 2].to_string()
+    } else if let Some(stem) = word.strip_suffix('s') {
+        stem.to_string()
+    } else {
+        word.to_string()
+    };
+    if base.len() >= 4 && base.ends_with('e') {
+        base.pop();
+    }
+    Cow::Owned(base)
+}
+
+/// "stopp" → "stop"; l, s and z stay doubled (fill, pass, buzz).
+fn undouble(stem: &str) -> String {
+    let b = stem.as_bytes();
+    match b {
+        [.., x, y] if x == y && !b"aeiouylsz".contains(x) => stem[..stem.len() - 1].to_string(),
+        _ => stem.to_string(),
+    }
+}
+
+/// Words that make what follows in the same sentence a condition rather than a fact:
+/// "what do you do if the parcel never arrives", "does the warranty cover it if I crack
+/// it", "why would there be two charges", 如果收到的是坏的.
+const CONDITIONS: &[&str] = &[
+    "if", "whether", "suppos", "hypothetically", "normally", "usually", "generally",
+    "typically", "would", "happen", "case",
+];
+const CONDITIONS_ZH: &[&str] = &["如果", "万一", "萬一", "要是", "假如", "假设", "假設", "一般", "通常"];
+/// Chinese puts the condition after the case: 发错货的话怎么办.
+const CONDITIONS_ZH_AFTER: &[&str] = &["的话", "的話"];
+
+/// True when the match at `start..end` sits in a condition (see [`CONDITIONS`]).
+fn conditional(text: &str, start: usize, end: usize) -> bool {
+    let is_break = |c: char| matches!(c, '.' | '!' | '?' | '。' | '！' | '？' | ';' | '；' | '\n');
+    let sentence_start = text[..start].rfind(is_break).map_or(0, |i| i + 1);
+    let before = &text[sentence_start..start];
+    if CONDITIONS_ZH.iter().any(|c| before.contains(c)) {
+        return true;
+    }
+    if before
+        .split(|c: char| !is_word_char(c))
+        .any(|w| CONDITIONS.contains(&w))
+    {
+        return true;
+    }
+    let after: String = text[end..].chars().take_while(|c| !is_break(*c)).take(10).collect();
+    CONDITIONS_ZH_AFTER.iter().any(|c| after.contains(c))
+}
+
+/// Negation cues (stemmed) that cancel a negatable keyword up to three words later:
+/// "not urgent", "no rush at all", "nothing dangerous".
+const NEGATIONS: &[&str] = &[
+    "not", "no", "never", "isnt", "arent", "wasnt", "werent", "dont", "doesnt", "didnt",
+    "without", "noth", "neither", "nor", "hardly",
+];
+/// Chinese negation characters that cancel a negatable keyword up to two characters
+/// later: 不着急, 不是很急, 没有冒烟.
+const NEGATIONS_ZH: &[char] = &['不', '没', '沒', '别', '別', '无', '無', '非', '未'];
+
+/// True when the text right before a keyword negates it.
+fn negated(before: &str) -> bool {
+    let zh: Vec<char> = before
+        .chars()
+        .rev()
+        .filter(|c| !c.is_whitespace())
+        .take(2)
+        .collect();
+    if zh.iter().any(|c| NEGATIONS_ZH.contains(c)) && zh.iter().all(|c| is_cjk(*c)) {
+        return true;
+    }
+    before
+        .rsplit(|c: char| !is_word_char(c))
+        .filter(|w| !w.is_empty())
+        .take(3)
+        .any(|w| NEGATIONS.contains(&w))
 }
 
 /// Rewrite `\b` as an ASCII word boundary. CJK text has no spaces, so a Unicode `\b`
@@ -704,6 +1032,13 @@ fn is_cjk(c: char) -> bool {
     is_han(c) || matches!(c as u32, 0x3040..=0x30FF | 0xAC00..=0xD7AF)
 }
 
+/// NFKC with white space collapsed but case kept, for `cased_patterns` (shouting).
+fn normalize_cased(text: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let nfkc: String = text.nfkc().collect();
+    nfkc.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Normalise text for matching (see the module docs). Applied to keywords when the rules
 /// are loaded and to each message, so both sides compare in the same form.
 /// The matcher's normalisation (NFKC, case folding, controls, whitespace), then two
@@ -736,6 +1071,33 @@ fn normalize(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inflections_share_a_base_and_derivations_do_not() {
+        for (a, b) in [
+            ("changed", "change"),
+            ("changing", "changes"),
+            ("hacked", "hacking"),
+            ("stopped", "stop"),
+            ("arrives", "arrived"),
+            ("tried", "tries"),
+            ("crashes", "crash"),
+        ] {
+            assert_eq!(inflection_base(a), inflection_base(b), "{a} / {b}");
+        }
+        assert_ne!(inflection_base("reporter"), inflection_base("report"));
+        assert_eq!(inflection_base("this"), "this");
+        assert_eq!(inflection_base("access"), "access");
+    }
+
+    #[test]
+    fn negated_keywords_do_not_fire_negatable_rules() {
+        let rules = TriageRules::builtin();
+        assert!(rules.classify("this is urgent", false).has(Signal::Urgency));
+        assert!(!rules.classify("not urgent at all", false).has(Signal::Urgency));
+        assert!(rules.classify("很着急", false).has(Signal::Urgency));
+        assert!(!rules.classify("不着急，有空再看", false).has(Signal::Urgency));
+    }
 
     #[test]
     fn word_boundaries_become_ascii_only() {

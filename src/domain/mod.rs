@@ -89,6 +89,27 @@ named_enum!(
 );
 
 named_enum!(
+    /// What a triage rule says about a message beyond its category and priority: the
+    /// signals that decide whether a person must see it at once (SPEC §1.2).
+    /// `own_reference` (an order number) marks a specific order of the customer's own.
+    Signal, "signal", {
+        Security => "security",
+        Privacy => "privacy",
+        Safety => "safety",
+        Legal => "legal",
+        Press => "press",
+        Complaint => "complaint",
+        Person => "person" | "human",
+        RepeatContact => "repeat_contact",
+        BrokenPromise => "broken_promise",
+        ProblemReport => "problem_report",
+        Anger => "anger",
+        Urgency => "urgency",
+        OwnReference => "own_reference",
+    }
+);
+
+named_enum!(
     /// Ticket priority; P1 is the most urgent.
     Priority, "priority", {
         P1 => "P1" | "1" | "urgent",

@@ -115,6 +115,7 @@ pub fn kb_from_rows(rows: &[Row], max_phrasings: Option<usize>) -> (KnowledgeBas
                     en: row.label.clone(),
                     zh: row.label.clone(),
                 },
+                opens_ticket: false,
             });
             kb.entries.len() - 1
         });

@@ -72,6 +72,10 @@ pub struct Entry {
     /// Regular expressions that point at this entry.
     pub patterns: Vec<String>,
     pub answer: Answer,
+    /// Matching this entry opens a ticket (complaint, talk to a person): its answer is a
+    /// hand-over, so the customer gets the ticket acknowledgement instead.
+    #[serde(default)]
+    pub opens_ticket: bool,
 }
 
 /// Words that mean the same thing to customers (`refund`, `money back`, `退款`, `退钱`).

@@ -28,6 +28,7 @@ fn entry(id: &str, questions: &[&str], keywords: &[&str], patterns: &[&str]) -> 
             en: format!("answer {id}"),
             zh: format!("答案 {id}"),
         },
+        opens_ticket: false,
     }
 }
 

@@ -78,6 +78,7 @@ fn entry(
             en: answer_en.into(),
             zh: answer_zh.into(),
         },
+        opens_ticket: false,
     }
 }
 

@@ -25,7 +25,14 @@ const RECOMMENDED_ZH_QUESTIONS: usize = 2;
 const TOPIC_FILE_FIELDS: &[&str] = &["topic", "entry"];
 const TOPIC_FIELDS: &[&str] = &["title"];
 const LANGUAGE_FIELDS: &[&str] = &["en", "zh"];
-const ENTRY_FIELDS: &[&str] = &["id", "questions", "keywords", "patterns", "answer"];
+const ENTRY_FIELDS: &[&str] = &[
+    "id",
+    "questions",
+    "keywords",
+    "patterns",
+    "answer",
+    "opens_ticket",
+];
 const SYNONYMS_FILE_FIELDS: &[&str] = &["group"];
 const GROUP_FIELDS: &[&str] = &["terms"];
 
@@ -588,6 +595,23 @@ impl FileCheck<'_> {
             None => Vec::new(),
         };
         let answer = self.answer(table, line, &label);
+        let opens_ticket = match table.get("opens_ticket") {
+            None => false,
+            Some(item) => match item.as_bool() {
+                Some(b) => b,
+                None => {
+                    let at = self.value_line(table, "opens_ticket", line);
+                    self.error(
+                        at,
+                        format!(
+                            "{label}: `opens_ticket` must be true or false, found {}",
+                            item.type_name()
+                        ),
+                    );
+                    false
+                }
+            },
+        };
 
         Entry {
             id: id.unwrap_or_default(),
@@ -596,6 +620,7 @@ impl FileCheck<'_> {
             keywords,
             patterns,
             answer,
+            opens_ticket,
         }
     }
 
