@@ -25,6 +25,13 @@ pub enum ButtonAction {
     NotSolved(TicketNo),
     /// A 1–5 satisfaction rating of a closed ticket.
     Rate(TicketNo, u8),
+    /// "That helped" under the "meanwhile" answer of a new ticket: recorded, and the
+    /// customer is offered to close the ticket (never closed by the press alone).
+    MeanwhileHelped(TicketNo, String),
+    /// "Yes, close it": the customer closes their own open ticket.
+    CloseTicket(TicketNo),
+    /// "No, keep it open".
+    KeepTicket(TicketNo),
 }
 
 impl ButtonAction {
@@ -39,6 +46,9 @@ impl ButtonAction {
             ButtonAction::Solved(no) => format!("solved:{}", no.0),
             ButtonAction::NotSolved(no) => format!("notsolved:{}", no.0),
             ButtonAction::Rate(no, score) => format!("rate:{}:{score}", no.0),
+            ButtonAction::MeanwhileHelped(no, id) => format!("mhelped:{}:{id}", no.0),
+            ButtonAction::CloseTicket(no) => format!("close:{}", no.0),
+            ButtonAction::KeepTicket(no) => format!("keep:{}", no.0),
         }
     }
 
@@ -55,6 +65,12 @@ impl ButtonAction {
             ("status", None) => Some(ButtonAction::Status),
             ("solved", Some(no)) => ticket_arg(&no).map(ButtonAction::Solved),
             ("notsolved", Some(no)) => ticket_arg(&no).map(ButtonAction::NotSolved),
+            ("mhelped", Some(arg)) => {
+                let (no, id) = arg.split_once(':')?;
+                Some(ButtonAction::MeanwhileHelped(ticket_arg(no)?, id.to_string()))
+            }
+            ("close", Some(no)) => ticket_arg(&no).map(ButtonAction::CloseTicket),
+            ("keep", Some(no)) => ticket_arg(&no).map(ButtonAction::KeepTicket),
             ("rate", Some(arg)) => {
                 let (no, score) = arg.split_once(':')?;
                 let score = score.parse::<u8>().ok().filter(|s| (1..=5).contains(s))?;
@@ -230,6 +246,57 @@ pub fn ticket_created(
         )),
     }
     text
+}
+
+/// A new ticket's acknowledgement with an FAQ answer that may help while the customer
+/// waits for a person.
+pub fn ticket_created_meanwhile(language: Language, ack: &str, answer: &str) -> String {
+    let intro = pick(
+        language,
+        "Meanwhile, this may help:",
+        "在等待期间，以下信息或许能帮到您：",
+    );
+    format!("{ack}\n\n{intro}\n{}", answer.trim())
+}
+
+/// The button under a "meanwhile" answer.
+pub fn meanwhile_buttons(language: Language, no: TicketNo, entry_id: &str) -> Vec<Vec<Button>> {
+    vec![vec![ButtonAction::MeanwhileHelped(no, entry_id.to_string())
+        .button(helped_label(language))]]
+}
+
+/// After "That helped" under a "meanwhile" answer: close the ticket?
+pub fn offer_to_close(language: Language, no: TicketNo) -> (String, Vec<Vec<Button>>) {
+    let text = match language {
+        Language::En => format!("Glad it helped! Shall I close ticket {no}? If not, a person will still reply."),
+        Language::Zh => format!("很高兴能帮到您！需要关闭工单 {no} 吗？如果不关闭，人工客服仍会回复您。"),
+    };
+    let buttons = vec![vec![
+        ButtonAction::CloseTicket(no).button(pick(language, "Yes, close it", "关闭工单")),
+        ButtonAction::KeepTicket(no).button(pick(language, "No, keep it open", "保留工单")),
+    ]];
+    (text, buttons)
+}
+
+pub fn closed_by_customer(language: Language, no: TicketNo) -> String {
+    match language {
+        Language::En => format!("Ticket {no} is closed. Write here any time if you need us again."),
+        Language::Zh => format!("工单 {no} 已关闭。如需帮助，随时在这里留言。"),
+    }
+}
+
+pub fn kept_open(language: Language, no: TicketNo) -> String {
+    match language {
+        Language::En => format!("Ticket {no} stays open; a person will reply."),
+        Language::Zh => format!("工单 {no} 保持打开，人工客服会回复您。"),
+    }
+}
+
+pub fn cannot_close(language: Language, no: TicketNo) -> String {
+    match language {
+        Language::En => format!("Ticket {no} is not open any more."),
+        Language::Zh => format!("工单 {no} 已不再处于打开状态。"),
+    }
 }
 
 /// Acknowledgement of a follow-up added to an existing ticket.

@@ -16,7 +16,8 @@ use crate::domain::{
     Attachment, Category, ChatAddress, Customer, CustomerIdentity, Direction, Language, Outbound,
     Platform, Priority, TicketAction, TicketNo, TicketState, Timestamp,
 };
-use crate::faq::{Decision, KnowledgeBase, Matcher, SmallTalk};
+use crate::decision::{self, Verdict};
+use crate::faq::{KnowledgeBase, Matcher, SmallTalk};
 use crate::ports::Clock;
 use crate::replies::{self, ButtonAction};
 use crate::sla::{human_duration, SlaPolicy};
@@ -419,13 +420,13 @@ impl Service {
                         args
                     };
                     return self
-                        .escalate(turn, &text, attachments, false, "asked for a person")
+                        .escalate(turn, &text, attachments, false, "asked for a person".into())
                         .await
                         .map(Some);
                 }
                 "new" => {
                     return self
-                        .escalate(turn, &args, attachments, true, "asked for a new ticket")
+                        .escalate(turn, &args, attachments, true, "asked for a new ticket".into())
                         .await
                         .map(Some);
                 }
@@ -441,12 +442,14 @@ impl Service {
         if !attachments.is_empty() {
             // A file needs a person to look at it.
             return self
-                .escalate(turn, &text, attachments, false, "sent a file")
+                .escalate(turn, &text, attachments, false, "sent a file".into())
                 .await
                 .map(Some);
         }
         let outcome = turn.matcher.match_text(trimmed);
-        if let Some(kind) = outcome.small_talk {
+        let triage = self.triage.classify(trimmed, turn.customer.vip);
+        let door = decision::decide(&outcome, &triage, turn.matcher.kb());
+        if let Verdict::SmallTalk { kind } = door.verdict {
             match kind {
                 SmallTalk::Greeting => self.send_menu(turn, true).await?,
                 SmallTalk::Thanks => turn.say_text(replies::thanks_reply(turn.language)).await?,
@@ -455,7 +458,7 @@ impl Service {
             return Ok(None);
         }
         // Right after a rating, words the FAQ does not answer are the rating's comment.
-        if !matches!(outcome.decision, Decision::Answer) {
+        if !matches!(door.verdict, Verdict::Answer { .. }) {
             if let Some(no) = self.take_rating_comment(turn, trimmed).await? {
                 return Ok(Some(no));
             }
@@ -463,14 +466,14 @@ impl Service {
         turn.tx
             .remember_question(turn.customer.id, trimmed, turn.now)
             .await?;
-        match (outcome.decision, outcome.best) {
-            (Decision::Answer, Some(best)) => {
-                self.send_answer(turn, &best.entry_id).await?;
+        match door.verdict {
+            Verdict::Answer { entry, .. } => {
+                self.send_answer(turn, &entry).await?;
                 Ok(None)
             }
-            (Decision::Suggest, _) if !outcome.suggestions.is_empty() => {
+            Verdict::Suggest { entries } => {
                 let mut rows = Vec::new();
-                for candidate in outcome.suggestions.iter().take(3) {
+                for candidate in entries.iter().take(3) {
                     if let Some(label) =
                         question_label(turn.matcher.kb(), &candidate.entry_id, turn.language)
                     {
@@ -487,14 +490,21 @@ impl Service {
                 turn.say(message).await?;
                 Ok(None)
             }
-            _ => {
-                turn.tx
-                    .record_unanswered(turn.customer.id, trimmed, turn.language, turn.now)
-                    .await?;
-                self.escalate(turn, &text, attachments, false, "not answered by the FAQ")
+            Verdict::Escalate { meanwhile } => {
+                if door.unanswered {
+                    turn.tx
+                        .record_unanswered(turn.customer.id, trimmed, turn.language, turn.now)
+                        .await?;
+                }
+                let why = Escalation {
+                    reason: &door.reason,
+                    meanwhile: meanwhile.as_deref(),
+                };
+                self.escalate(turn, &text, attachments, false, why)
                     .await
                     .map(Some)
             }
+            Verdict::SmallTalk { .. } => Ok(None),
         }
     }
 
@@ -539,7 +549,7 @@ impl Service {
                     &text,
                     Vec::new(),
                     false,
-                    "pressed \"talk to a person\"",
+                    "pressed \"talk to a person\"".into(),
                 )
                 .await
                 .map(Some)
@@ -582,6 +592,23 @@ impl Service {
             ButtonAction::Solved(no) => self.on_confirmation(turn, no, true).await,
             ButtonAction::NotSolved(no) => self.on_confirmation(turn, no, false).await,
             ButtonAction::Rate(no, score) => self.on_rate(turn, no, score).await,
+            ButtonAction::MeanwhileHelped(no, id) => {
+                turn.tx
+                    .record_faq_feedback(turn.customer.id, &id, FaqFeedback::Helped, turn.now)
+                    .await?;
+                crate::telemetry::faq_feedback(FaqFeedback::Helped);
+                let (text, buttons) = replies::offer_to_close(turn.language, no);
+                let message = Outbound::text(turn.chat(), text)
+                    .with_buttons(buttons)
+                    .for_ticket(no);
+                turn.say(message).await?;
+                Ok(Some(no))
+            }
+            ButtonAction::CloseTicket(no) => self.on_close_own(turn, no).await,
+            ButtonAction::KeepTicket(no) => {
+                turn.say_text(replies::kept_open(turn.language, no)).await?;
+                Ok(Some(no))
+            }
         }
     }
 
@@ -658,8 +685,9 @@ impl Service {
         text: &str,
         attachments: Vec<Attachment>,
         separate: bool,
-        reason: &str,
+        why: Escalation<'_>,
     ) -> Result<TicketNo, StoreError> {
+        let reason = why.reason;
         if !separate {
             if let Some(ticket) = turn.tx.active_ticket(turn.customer.id).await? {
                 return self.follow_up(turn, ticket, text, attachments).await;
@@ -732,11 +760,16 @@ impl Service {
             .await?;
         }
         if let Some(desk) = self.desk_for(turn.customer.platform) {
+            let notes = desk_topic::CardNotes {
+                why: reason,
+                meanwhile: why.meanwhile,
+            };
             desk_topic::open(
                 &mut turn.tx,
                 desk,
                 &ticket,
                 &turn.customer,
+                &notes,
                 text,
                 &attachments,
                 turn.now,
@@ -768,8 +801,23 @@ impl Service {
             &promise,
             triage.category == Category::Complaint,
         );
-        let message = Outbound::text(turn.chat(), ack).for_ticket(no);
-        turn.say(message).await?;
+        let meanwhile = why
+            .meanwhile
+            .and_then(|id| turn.matcher.kb().entries.iter().find(|e| e.id == id));
+        let message = match meanwhile {
+            Some(entry) => {
+                let answer = entry.answer.get(turn.language);
+                let text = replies::ticket_created_meanwhile(turn.language, &ack, answer);
+                turn.tx
+                    .record_faq_feedback(turn.customer.id, &entry.id, FaqFeedback::Shown, turn.now)
+                    .await?;
+                crate::telemetry::faq_feedback(FaqFeedback::Shown);
+                Outbound::text(turn.chat(), text)
+                    .with_buttons(replies::meanwhile_buttons(turn.language, no, &entry.id))
+            }
+            None => Outbound::text(turn.chat(), ack),
+        };
+        turn.say(message.for_ticket(no)).await?;
         tracing::info!(ticket = %no, priority = triage.priority.label(), category = %triage.category, "ticket created");
         Ok(no)
     }
@@ -790,6 +838,21 @@ impl Service {
             at: turn.now,
         };
         turn.tx.add_message(&message).await
+    }
+}
+
+/// Why a ticket is opened, and an FAQ entry whose answer goes along "meanwhile".
+pub(crate) struct Escalation<'a> {
+    pub reason: &'a str,
+    pub meanwhile: Option<&'a str>,
+}
+
+impl<'a> From<&'a str> for Escalation<'a> {
+    fn from(reason: &'a str) -> Self {
+        Escalation {
+            reason,
+            meanwhile: None,
+        }
     }
 }
 

@@ -60,6 +60,11 @@ pub struct Triage {
     /// Set when a person must see this message at once, whatever the knowledge base says
     /// (the `[escalate]` table): which condition decided, e.g. `P1 (rule login_failure)`.
     pub escalate: Option<String>,
+    /// Whether an FAQ answer may go along with the ticket as "meanwhile, this may help":
+    /// not for complaints, anger, repeat contact, a broken promise, an explicit request
+    /// for a person or a legal matter (`[escalate] without_meanwhile`), where a canned
+    /// text reads as being brushed off.
+    pub meanwhile_allowed: bool,
     /// Which rules fired and how the decision was reached, for agents and `--json` output.
     /// Quotes only rule text (keywords, pattern sources), never the customer's message.
     pub reasons: Vec<String>,
@@ -161,6 +166,9 @@ struct Escalation {
     /// A reference to the customer's own order or device together with one of these
     /// categories asks for action on it ("return NB-48213").
     with_reference: Vec<Category>,
+    /// Signals and categories after which no FAQ answer goes along with the ticket.
+    without_meanwhile: Vec<Signal>,
+    without_meanwhile_categories: Vec<Category>,
 }
 
 #[derive(Debug, Clone)]
@@ -216,6 +224,10 @@ struct RawEscalate {
     when_supervisors_notified: bool,
     #[serde(default)]
     with_reference: Vec<Spanned<String>>,
+    #[serde(default)]
+    without_meanwhile: Vec<Spanned<String>>,
+    #[serde(default)]
+    without_meanwhile_categories: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -388,6 +400,16 @@ impl TriageRules {
                 when_supervisors_notified: e.when_supervisors_notified,
                 with_reference: e
                     .with_reference
+                    .iter()
+                    .map(parse_category)
+                    .collect::<Result<_, _>>()?,
+                without_meanwhile: e
+                    .without_meanwhile
+                    .iter()
+                    .map(parse_signal)
+                    .collect::<Result<_, _>>()?,
+                without_meanwhile_categories: e
+                    .without_meanwhile_categories
                     .iter()
                     .map(parse_category)
                     .collect::<Result<_, _>>()?,
@@ -814,6 +836,8 @@ impl TriageRules {
         if let Some(why) = &escalate {
             reasons.push(format!("escalate: {why}"));
         }
+        let meanwhile_allowed = !e.without_meanwhile_categories.contains(&category)
+            && !signals.iter().any(|s| e.without_meanwhile.contains(s));
 
         Triage {
             category,
@@ -823,6 +847,7 @@ impl TriageRules {
             notify_supervisors,
             signals,
             escalate,
+            meanwhile_allowed,
             reasons,
         }
     }

@@ -9,7 +9,7 @@
 //! | in this order | decision | reason shown |
 //! |---|---|---|
 //! | greeting, thanks, goodbye | small talk (menu) | `small talk` |
-//! | triage says a person must see it (`[escalate]`: P1, complaint, security, privacy, safety, legal, press, a request for a person, repeat contact, broken promise, a problem report, anger, urgency, supervisors notified) | ticket, with the best entry as "meanwhile, this may help" when the matcher is fairly sure | triage's condition, e.g. `P1 (rule login_failure)` |
+//! | triage says a person must see it (`[escalate]`: P1, complaint, security, privacy, safety, legal, press, a request for a person, repeat contact, broken promise, a problem report, anger, urgency, supervisors notified) | ticket, with the best entry as "meanwhile, this may help" when the matcher is sure and the message is no complaint, anger, repeat contact, broken promise, request for a person or legal matter | triage's condition, e.g. `P1 (rule login_failure)` |
 //! | the matcher is sure of an entry that opens a ticket (complaint, talk to a person) | ticket | `entry contact.complaint opens a ticket` |
 //! | the matcher is sure | answer | `matcher sure of …` |
 //! | the right entry is likely among up to 3 | did you mean (buttons + talk to a person) | `matcher unsure: …` |
@@ -21,11 +21,6 @@ use serde::Serialize;
 
 use crate::faq::{Candidate, Decision, KnowledgeBase, MatchOutcome, SmallTalk};
 use crate::triage::Triage;
-
-/// The lowest confidence at which an escalated message's best entry goes along as
-/// "meanwhile, this may help". Below the answer threshold on purpose: a person reads the
-/// ticket anyway, and a fair guess may spare the customer the wait.
-pub const MEANWHILE_MIN: f32 = 0.5;
 
 /// What happens to one customer message.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -78,10 +73,16 @@ pub fn decide(outcome: &MatchOutcome, triage: &Triage, kb: &KnowledgeBase) -> Fr
         };
     }
     if let Some(why) = &triage.escalate {
+        // Only an answer the matcher is sure of goes along, and not where a canned
+        // text would read as being brushed off (complaints, anger, a request for a person).
         let meanwhile = outcome
             .best
             .as_ref()
-            .filter(|b| b.confidence >= MEANWHILE_MIN && !opens_ticket(&b.entry_id))
+            .filter(|b| {
+                outcome.decision == Decision::Answer
+                    && triage.meanwhile_allowed
+                    && !opens_ticket(&b.entry_id)
+            })
             .map(|b| b.entry_id.clone());
         return escalate(meanwhile, why.clone(), false);
     }

@@ -747,6 +747,39 @@ impl Service {
         Ok(Some(no))
     }
 
+    /// "Yes, close it" after a "meanwhile" answer helped: the customer closes their own
+    /// open ticket; the desk is told. Anything but an open ticket is left alone.
+    pub(super) async fn on_close_own(
+        &self,
+        turn: &mut Turn<'_>,
+        no: TicketNo,
+    ) -> Result<Option<TicketNo>, StoreError> {
+        let Some(mut t) = self.own_ticket(turn, no).await? else {
+            return Ok(None);
+        };
+        let before = ThreadLook::of(&t, &turn.customer.display_name);
+        let original = t.clone();
+        let open = matches!(
+            t.state,
+            TicketState::New | TicketState::Open | TicketState::WaitingOnCustomer
+        );
+        if !open || t.apply(TicketAction::Close, turn.now).is_err() {
+            turn.say_text(replies::cannot_close(turn.language, no)).await?;
+            return Ok(Some(no));
+        }
+        super::sla_flow::save_ticket(&mut turn.tx, &self.sla, Some(&original), &t, turn.now)
+            .await?;
+        let detail = format!("{} → closed; an FAQ answer helped", original.state.as_str());
+        turn.event(no, "closed_by_customer", "customer", detail).await?;
+        turn.say(Outbound::text(turn.chat(), replies::closed_by_customer(turn.language, no)).for_ticket(no))
+            .await?;
+        let line = format!("{no}: the customer closed it — the FAQ answer sent meanwhile helped.");
+        self.tell_desk(turn, no, line).await?;
+        let name = turn.customer.display_name.clone();
+        desk_topic::follow(&mut turn.tx, &before, &t, &name, turn.now).await?;
+        Ok(Some(no))
+    }
+
     pub(super) async fn on_rate(
         &self,
         turn: &mut Turn<'_>,

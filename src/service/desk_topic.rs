@@ -145,14 +145,20 @@ pub fn topic_title(t: &Ticket, customer_name: &str) -> String {
 }
 
 /// The ticket card: who, what, how urgent, until when.
-pub fn card_text(t: &Ticket, customer: &Customer) -> String {
+pub fn card_text(t: &Ticket, customer: &Customer, notes: &CardNotes<'_>) -> String {
     let due = |at: Timestamp| at.format("%Y-%m-%d %H:%M UTC").to_string();
+    let mut extra = format!("\nWhy a person: {}", notes.why);
+    if let Some(id) = notes.meanwhile {
+        extra.push_str(&format!(
+            "\nThe bot sent the FAQ answer {id} meanwhile (\"That helped\" lets the customer close the ticket)."
+        ));
+    }
     format!(
         "Ticket {no} — {priority}, {category}, {department}\n\
          Customer: {name} ({platform}, {language}){vip}\n\
          First response due: {first}\n\
          Resolution due: {resolution}\n\
-         Subject: {subject}\n\
+         Subject: {subject}{extra}\n\
          Write here to answer the customer; /note for internal notes, /info for history.",
         no = t.no,
         priority = t.priority.label(),
@@ -166,6 +172,13 @@ pub fn card_text(t: &Ticket, customer: &Customer) -> String {
         resolution = due(t.resolution_due),
         subject = t.subject,
     )
+}
+
+/// What the card says about how the ticket came to be (reason quotes rule names and
+/// entry ids, never the customer's words).
+pub struct CardNotes<'a> {
+    pub why: &'a str,
+    pub meanwhile: Option<&'a str>,
 }
 
 /// How a customer's words appear in the desk thread.
@@ -207,6 +220,7 @@ pub(super) async fn open(
     route: &DeskRoute,
     t: &Ticket,
     customer: &Customer,
+    notes: &CardNotes<'_>,
     text: &str,
     attachments: &[Attachment],
     now: Timestamp,
@@ -219,7 +233,7 @@ pub(super) async fn open(
             ticket: Some(t.no),
             body: OutboundBody::OpenThread { title },
         },
-        Outbound::text(thread.clone(), card_text(t, customer))
+        Outbound::text(thread.clone(), card_text(t, customer, notes))
             .with_buttons(card_buttons(t.no))
             .for_ticket(t.no),
     ];

@@ -174,7 +174,7 @@ fn unknown_field_names_the_field_and_the_allowed_ones() {
     let text = format!("{TITLE}{}answr.en = \"typo\"\n", entry("account.a", 1));
     assert_eq!(
         account(&text),
-        ["F:10: unknown field `answr` in [[entry]] (allowed: `id`, `questions`, `keywords`, `patterns`, `answer`)"]
+        ["F:10: unknown field `answr` in [[entry]] (allowed: `id`, `questions`, `keywords`, `patterns`, `answer`, `opens_ticket`)"]
     );
 }
 

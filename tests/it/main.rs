@@ -8,6 +8,7 @@ mod faq_check;
 mod faq_eval;
 mod faq_matcher;
 mod housekeeping;
+mod judgement;
 mod metrics;
 mod outbox;
 mod pg;

@@ -25,7 +25,8 @@ const TABLE: &[Row] = &[
     // --- English: inquiry (P3, support) ---
     ("How do I export my invoices as PDF? couldn't find it in the FAQ", NO, Inquiry, Some("billing"), P3, "support", false),
     ("how do i log in with my google account?", NO, Inquiry, Some("how_to"), P3, "support", false),
-    ("Hi, can you tell me if you ship to Canada?", NO, Inquiry, None, P3, "support", false),
+    // Orders and shipping are the after-sales department's, questions included.
+    ("Hi, can you tell me if you ship to Canada?", NO, AfterSales, Some("order_status"), P2, "after_sales", false),
     ("Suggestion: it would be great to have a dark mode", NO, Inquiry, Some("suggestion"), P3, "product", false),
     ("where is my order #5512, tracking number doesnt update", NO, Problem, Some("bug"), P2, "tech", false),
     // --- English: problem, P1 ---
@@ -101,11 +102,11 @@ const TABLE: &[Row] = &[
     ("等了好久都没人回复，太失望了", NO, Complaint, Some("delay"), P2, "complaints", true),
     ("叫你们经理出来", NO, Complaint, Some("escalation"), P2, "complaints", true),
     ("订单一直显示待发货，已经一周了", NO, Complaint, Some("delay"), P2, "complaints", true),
-    ("收不到验证码怎么办", NO, Problem, Some("login"), P2, "tech", false),
+    ("收不到验证码怎么办", NO, Problem, Some("bug"), P2, "tech", false),
     ("再不解决我就找律师起诉你们", NO, Complaint, Some("legal_media"), P1, "complaints", true),
     ("我要去网上曝光你们，还要打12315", NO, Complaint, Some("legal_media"), P1, "complaints", true),
     // --- 中文：VIP ---
-    ("怎么修改收货地址？", VIP, Inquiry, Some("how_to"), P2, "support", false),
+    ("怎么修改收货地址？", VIP, AfterSales, Some("order_status"), P1, "after_sales", false),
     ("订单发错货了，我要换货", VIP, AfterSales, Some("exchange"), P1, "after_sales", false),
     ("系统全部瘫痪了！", VIP, Problem, Some("outage"), P1, "tech", false),
     ("字体太小看不清", VIP, Problem, Some("cosmetic"), P2, "tech", false),
