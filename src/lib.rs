@@ -14,8 +14,10 @@
 //! [`service::Service::handle_desk`]; both record everything, replies included (as outbox
 //! rows), in one store transaction and never call a platform themselves.
 //!
-//! * Pure core, no I/O: [`domain`], [`faq`], [`triage`], [`sla`], [`replies`], [`desk`]
-//!   (agents' commands), [`supervisors`] (who hears about complaints, P1 and breaches).
+//! * Pure core, no I/O: [`domain`], [`faq`] (the matcher), [`triage`] (category, priority,
+//!   signals), [`decision`] (the one decision that hears both: answer, "did you mean", or a
+//!   person at once), [`sla`], [`replies`], [`desk`] (agents' commands), [`supervisors`]
+//!   (who hears about complaints, P1 and breaches).
 //! * Ports (traits the core owns): [`store::Store`], [`ports::ChatTransport`], [`ports::Clock`].
 //! * Application: [`service`] (one transaction per inbound message or fired timer),
 //!   [`outbox`] (delivery worker), [`sla_worker`] (persistent SLA timers, each fired once),

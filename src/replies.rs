@@ -67,7 +67,10 @@ impl ButtonAction {
             ("notsolved", Some(no)) => ticket_arg(&no).map(ButtonAction::NotSolved),
             ("mhelped", Some(arg)) => {
                 let (no, id) = arg.split_once(':')?;
-                Some(ButtonAction::MeanwhileHelped(ticket_arg(no)?, id.to_string()))
+                Some(ButtonAction::MeanwhileHelped(
+                    ticket_arg(no)?,
+                    id.to_string(),
+                ))
             }
             ("close", Some(no)) => ticket_arg(&no).map(ButtonAction::CloseTicket),
             ("keep", Some(no)) => ticket_arg(&no).map(ButtonAction::KeepTicket),
@@ -261,15 +264,22 @@ pub fn ticket_created_meanwhile(language: Language, ack: &str, answer: &str) -> 
 
 /// The button under a "meanwhile" answer.
 pub fn meanwhile_buttons(language: Language, no: TicketNo, entry_id: &str) -> Vec<Vec<Button>> {
-    vec![vec![ButtonAction::MeanwhileHelped(no, entry_id.to_string())
-        .button(helped_label(language))]]
+    vec![vec![ButtonAction::MeanwhileHelped(
+        no,
+        entry_id.to_string(),
+    )
+    .button(helped_label(language))]]
 }
 
 /// After "That helped" under a "meanwhile" answer: close the ticket?
 pub fn offer_to_close(language: Language, no: TicketNo) -> (String, Vec<Vec<Button>>) {
     let text = match language {
-        Language::En => format!("Glad it helped! Shall I close ticket {no}? If not, a person will still reply."),
-        Language::Zh => format!("很高兴能帮到您！需要关闭工单 {no} 吗？如果不关闭，人工客服仍会回复您。"),
+        Language::En => {
+            format!("Glad it helped! Shall I close ticket {no}? If not, a person will still reply.")
+        }
+        Language::Zh => {
+            format!("很高兴能帮到您！需要关闭工单 {no} 吗？如果不关闭，人工客服仍会回复您。")
+        }
     };
     let buttons = vec![vec![
         ButtonAction::CloseTicket(no).button(pick(language, "Yes, close it", "关闭工单")),

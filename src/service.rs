@@ -11,12 +11,12 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::Notify;
 
+use crate::decision::{self, Verdict};
 use crate::desk::Staff;
 use crate::domain::{
     Attachment, Category, ChatAddress, Customer, CustomerIdentity, Direction, Language, Outbound,
     Platform, Priority, TicketAction, TicketNo, TicketState, Timestamp,
 };
-use crate::decision::{self, Verdict};
 use crate::faq::{KnowledgeBase, Matcher, SmallTalk};
 use crate::ports::Clock;
 use crate::replies::{self, ButtonAction};
@@ -426,7 +426,13 @@ impl Service {
                 }
                 "new" => {
                     return self
-                        .escalate(turn, &args, attachments, true, "asked for a new ticket".into())
+                        .escalate(
+                            turn,
+                            &args,
+                            attachments,
+                            true,
+                            "asked for a new ticket".into(),
+                        )
                         .await
                         .map(Some);
                 }
@@ -760,7 +766,9 @@ impl Service {
             .await?;
         }
         if let Some(desk) = self.desk_for(turn.customer.platform) {
-            let notes = desk_topic::CardNotes {
+            let opening = desk_topic::Opening {
+                text,
+                attachments: &attachments,
                 why: reason,
                 meanwhile: why.meanwhile,
             };
@@ -769,9 +777,7 @@ impl Service {
                 desk,
                 &ticket,
                 &turn.customer,
-                &notes,
-                text,
-                &attachments,
+                &opening,
                 turn.now,
             )
             .await?;
@@ -812,8 +818,11 @@ impl Service {
                     .record_faq_feedback(turn.customer.id, &entry.id, FaqFeedback::Shown, turn.now)
                     .await?;
                 crate::telemetry::faq_feedback(FaqFeedback::Shown);
-                Outbound::text(turn.chat(), text)
-                    .with_buttons(replies::meanwhile_buttons(turn.language, no, &entry.id))
+                Outbound::text(turn.chat(), text).with_buttons(replies::meanwhile_buttons(
+                    turn.language,
+                    no,
+                    &entry.id,
+                ))
             }
             None => Outbound::text(turn.chat(), ack),
         };

@@ -396,7 +396,11 @@ impl TriageRules {
                     .iter()
                     .map(parse_category)
                     .collect::<Result<_, _>>()?,
-                signals: e.signals.iter().map(parse_signal).collect::<Result<_, _>>()?,
+                signals: e
+                    .signals
+                    .iter()
+                    .map(parse_signal)
+                    .collect::<Result<_, _>>()?,
                 when_supervisors_notified: e.when_supervisors_notified,
                 with_reference: e
                     .with_reference
@@ -827,9 +831,10 @@ impl TriageRules {
                 "supervisors notified{}",
                 notifying_rule.map_or(String::new(), |r| format!(" (rule {r})"))
             ))
-        } else if signals.contains(&Signal::OwnReference) && e.with_reference.contains(&category)
-        {
-            Some(format!("{category} about the customer's own order or device"))
+        } else if signals.contains(&Signal::OwnReference) && e.with_reference.contains(&category) {
+            Some(format!(
+                "{category} about the customer's own order or device"
+            ))
         } else {
             None
         };
@@ -925,7 +930,10 @@ fn inflection_base(word: &str) -> std::borrow::Cow<'_, str> {
         undouble(&word[..n - 3])
     } else if word.ends_with("ed") && n >= 5 {
         undouble(&word[..n - 2])
-    } else if ["ches", "shes", "xes", "zes"].iter().any(|e| word.ends_with(e)) {
+    } else if ["ches", "shes", "xes", "zes"]
+        .iter()
+        .any(|e| word.ends_with(e))
+    {
         word[..n - 2].to_string()
     } else if let Some(stem) = word.strip_suffix('s') {
         stem.to_string()
@@ -951,10 +959,21 @@ fn undouble(stem: &str) -> String {
 /// "what do you do if the parcel never arrives", "does the warranty cover it if I crack
 /// it", "why would there be two charges", 如果收到的是坏的.
 const CONDITIONS: &[&str] = &[
-    "if", "whether", "suppos", "hypothetically", "normally", "usually", "generally",
-    "typically", "would", "happen", "case",
+    "if",
+    "whether",
+    "suppos",
+    "hypothetically",
+    "normally",
+    "usually",
+    "generally",
+    "typically",
+    "would",
+    "happen",
+    "case",
 ];
-const CONDITIONS_ZH: &[&str] = &["如果", "万一", "萬一", "要是", "假如", "假设", "假設", "一般", "通常"];
+const CONDITIONS_ZH: &[&str] = &[
+    "如果", "万一", "萬一", "要是", "假如", "假设", "假設", "一般", "通常",
+];
 /// Chinese puts the condition after the case: 发错货的话怎么办.
 const CONDITIONS_ZH_AFTER: &[&str] = &["的话", "的話"];
 
@@ -972,15 +991,19 @@ fn conditional(text: &str, start: usize, end: usize) -> bool {
     {
         return true;
     }
-    let after: String = text[end..].chars().take_while(|c| !is_break(*c)).take(10).collect();
+    let after: String = text[end..]
+        .chars()
+        .take_while(|c| !is_break(*c))
+        .take(10)
+        .collect();
     CONDITIONS_ZH_AFTER.iter().any(|c| after.contains(c))
 }
 
 /// Negation cues (stemmed) that cancel a negatable keyword up to three words later:
 /// "not urgent", "no rush at all", "nothing dangerous".
 const NEGATIONS: &[&str] = &[
-    "not", "no", "never", "isnt", "arent", "wasnt", "werent", "dont", "doesnt", "didnt",
-    "without", "noth", "neither", "nor", "hardly",
+    "not", "no", "never", "isnt", "arent", "wasnt", "werent", "dont", "doesnt", "didnt", "without",
+    "noth", "neither", "nor", "hardly",
 ];
 /// Chinese negation characters that cancel a negatable keyword up to two characters
 /// later: 不着急, 不是很急, 没有冒烟.
@@ -1119,9 +1142,13 @@ mod tests {
     fn negated_keywords_do_not_fire_negatable_rules() {
         let rules = TriageRules::builtin();
         assert!(rules.classify("this is urgent", false).has(Signal::Urgency));
-        assert!(!rules.classify("not urgent at all", false).has(Signal::Urgency));
+        assert!(!rules
+            .classify("not urgent at all", false)
+            .has(Signal::Urgency));
         assert!(rules.classify("很着急", false).has(Signal::Urgency));
-        assert!(!rules.classify("不着急，有空再看", false).has(Signal::Urgency));
+        assert!(!rules
+            .classify("不着急，有空再看", false)
+            .has(Signal::Urgency));
     }
 
     #[test]

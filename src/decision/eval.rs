@@ -166,7 +166,9 @@ pub fn evaluate(
                 Outcome::Suggested,
                 entries.iter().map(|c| c.entry_id.clone()).collect(),
             ),
-            Verdict::Escalate { meanwhile } => (Outcome::Escalated, meanwhile.iter().cloned().collect()),
+            Verdict::Escalate { meanwhile } => {
+                (Outcome::Escalated, meanwhile.iter().cloned().collect())
+            }
             Verdict::SmallTalk { .. } => (Outcome::SmallTalk, Vec::new()),
         };
         scored.push(Scored {

@@ -26,11 +26,20 @@ use crate::triage::Triage;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "verdict", rename_all = "snake_case")]
 pub enum Verdict {
-    SmallTalk { kind: SmallTalk },
-    Answer { entry: String, confidence: f32 },
-    Suggest { entries: Vec<Candidate> },
+    SmallTalk {
+        kind: SmallTalk,
+    },
+    Answer {
+        entry: String,
+        confidence: f32,
+    },
+    Suggest {
+        entries: Vec<Candidate>,
+    },
     /// A ticket; `meanwhile` is an entry whose answer goes along with the acknowledgement.
-    Escalate { meanwhile: Option<String> },
+    Escalate {
+        meanwhile: Option<String>,
+    },
 }
 
 /// The decision and why it was taken (shown by `faq match --json` and in the ticket's
@@ -177,8 +186,10 @@ mod tests {
 
     #[test]
     fn triage_beats_a_sure_match_and_the_answer_goes_along() {
-        let triage = TriageRules::builtin()
-            .classify("my account was hacked and someone changed my password", false);
+        let triage = TriageRules::builtin().classify(
+            "my account was hacked and someone changed my password",
+            false,
+        );
         let door = decide(&sure_of("orders.track", 0.99), &triage, &kb());
         assert_eq!(
             door.verdict,

@@ -764,15 +764,20 @@ impl Service {
             TicketState::New | TicketState::Open | TicketState::WaitingOnCustomer
         );
         if !open || t.apply(TicketAction::Close, turn.now).is_err() {
-            turn.say_text(replies::cannot_close(turn.language, no)).await?;
+            turn.say_text(replies::cannot_close(turn.language, no))
+                .await?;
             return Ok(Some(no));
         }
         super::sla_flow::save_ticket(&mut turn.tx, &self.sla, Some(&original), &t, turn.now)
             .await?;
         let detail = format!("{} → closed; an FAQ answer helped", original.state.as_str());
-        turn.event(no, "closed_by_customer", "customer", detail).await?;
-        turn.say(Outbound::text(turn.chat(), replies::closed_by_customer(turn.language, no)).for_ticket(no))
+        turn.event(no, "closed_by_customer", "customer", detail)
             .await?;
+        turn.say(
+            Outbound::text(turn.chat(), replies::closed_by_customer(turn.language, no))
+                .for_ticket(no),
+        )
+        .await?;
         let line = format!("{no}: the customer closed it — the FAQ answer sent meanwhile helped.");
         self.tell_desk(turn, no, line).await?;
         let name = turn.customer.display_name.clone();

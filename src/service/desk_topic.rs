@@ -145,7 +145,7 @@ pub fn topic_title(t: &Ticket, customer_name: &str) -> String {
 }
 
 /// The ticket card: who, what, how urgent, until when.
-pub fn card_text(t: &Ticket, customer: &Customer, notes: &CardNotes<'_>) -> String {
+pub fn card_text(t: &Ticket, customer: &Customer, notes: &Opening<'_>) -> String {
     let due = |at: Timestamp| at.format("%Y-%m-%d %H:%M UTC").to_string();
     let mut extra = format!("\nWhy a person: {}", notes.why);
     if let Some(id) = notes.meanwhile {
@@ -174,9 +174,13 @@ pub fn card_text(t: &Ticket, customer: &Customer, notes: &CardNotes<'_>) -> Stri
     )
 }
 
-/// What the card says about how the ticket came to be (reason quotes rule names and
-/// entry ids, never the customer's words).
-pub struct CardNotes<'a> {
+/// What opened a ticket: the customer's first message and files, why a person is needed
+/// and the FAQ entry sent meanwhile (the card shows the last two; `why` quotes rule names
+/// and entry ids, never the customer's words).
+#[derive(Clone, Copy)]
+pub struct Opening<'a> {
+    pub text: &'a str,
+    pub attachments: &'a [Attachment],
     pub why: &'a str,
     pub meanwhile: Option<&'a str>,
 }
@@ -220,11 +224,12 @@ pub(super) async fn open(
     route: &DeskRoute,
     t: &Ticket,
     customer: &Customer,
-    notes: &CardNotes<'_>,
-    text: &str,
-    attachments: &[Attachment],
+    opening: &Opening<'_>,
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    let Opening {
+        text, attachments, ..
+    } = *opening;
     let thread = route.thread(t.no);
     let title = topic_title(t, &customer.display_name);
     let items = [
@@ -233,7 +238,7 @@ pub(super) async fn open(
             ticket: Some(t.no),
             body: OutboundBody::OpenThread { title },
         },
-        Outbound::text(thread.clone(), card_text(t, customer, notes))
+        Outbound::text(thread.clone(), card_text(t, customer, opening))
             .with_buttons(card_buttons(t.no))
             .for_ticket(t.no),
     ];
