@@ -463,8 +463,9 @@ impl Service {
             }
             return Ok(None);
         }
-        // Right after a rating, words the FAQ does not answer are the rating's comment.
-        if !matches!(door.verdict, Verdict::Answer { .. }) {
+        // Right after a rating, words the FAQ does not answer are the rating's comment —
+        // unless a person must see them (a new problem report, a complaint).
+        if !matches!(door.verdict, Verdict::Answer { .. }) && triage.escalate.is_none() {
             if let Some(no) = self.take_rating_comment(turn, trimmed).await? {
                 return Ok(Some(no));
             }

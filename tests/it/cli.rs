@@ -30,7 +30,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-fn chat(dir: &Path, user: &str, script: &str) -> String {
+pub fn chat(dir: &Path, user: &str, script: &str) -> String {
     let mut child = frontdesk(dir)
         .args(["chat", "--user", user])
         .stdin(Stdio::piped())

@@ -10,7 +10,7 @@ use frontdesk::service::Handled;
 use frontdesk::store::TicketFilter;
 use serde_json::Value;
 
-use crate::cli::frontdesk;
+use crate::cli::{chat, frontdesk};
 use crate::service::harness;
 use crate::telegram::Rig;
 
@@ -131,32 +131,6 @@ fn a_small_knowledge_base_answers_only_what_it_knows() {
         assert_eq!(out["decision"], "escalate", "{text}: {out:#}");
         assert!(out["faq_id"].is_null(), "{text}: no answer: {out:#}");
     }
-}
-
-/// Runs `frontdesk chat` for one customer with `script` on stdin; returns stdout.
-fn chat(dir: &Path, user: &str, script: &str) -> String {
-    use std::io::Write;
-    use std::process::Stdio;
-    let mut child = frontdesk(dir)
-        .args(["chat", "--user", user])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
