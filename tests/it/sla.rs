@@ -1219,6 +1219,28 @@ async fn a_rating_takes_an_optional_comment_from_the_next_words() {
 }
 
 #[tokio::test]
+async fn a_new_problem_right_after_a_rating_is_a_ticket_not_the_comment() {
+    let r = rig().await;
+    let no = r.solved("ana", "my invoice total is wrong").await;
+    r.press("ana", ButtonAction::Rate(no, 4)).await;
+    r.sent().await;
+    let handled = r
+        .customer_says(
+            "ana",
+            "I was charged twice for order NB-55120, please fix it",
+        )
+        .await;
+    let Handled::Done { ticket: Some(new) } = handled else {
+        panic!("a ticket expected: {handled:?}")
+    };
+    assert_ne!(new, no, "a new ticket, not the rated one");
+    let mut tx = r.node.store.begin().await.unwrap();
+    let rating = tx.rating(no).await.unwrap().unwrap();
+    drop(tx);
+    assert_eq!(rating.comment, None);
+}
+
+#[tokio::test]
 async fn words_after_the_comment_window_are_not_a_comment() {
     let r = rig().await;
     let no = r.solved("ana", "my invoice total is wrong").await;
