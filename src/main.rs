@@ -201,14 +201,26 @@ struct EvalArgs {
     #[arg(long, required_unless_present = "holdout")]
     test: Option<PathBuf>,
     /// With --faq: keep the first N phrasings per language of each entry and test on the
-    /// others (how a few-phrasing knowledge base copes with customers' own words).
+    /// others (how a few-phrasing knowledge base copes with customers' own words). Also
+    /// reports the test rows with and without their own entry's keywords or patterns.
     #[arg(long, requires = "faq", conflicts_with = "test")]
     holdout: Option<usize>,
     #[arg(long)]
     json: bool,
     /// Keep only the first N phrasings per label (few-phrasing experiments).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "shots")]
     max_phrasings: Option<usize>,
+    /// Few-shot: build from K random phrasings per label of --train (`oos` rows all
+    /// kept); --val and --test are untouched.
+    #[arg(long, requires = "train")]
+    shots: Option<usize>,
+    /// Seed of the (first) few-shot draw.
+    #[arg(long, default_value_t = 0, requires = "shots")]
+    seed: u64,
+    /// Number of few-shot draws (seeds S, S+1, …): figures are their means, with a
+    /// "spread" of standard deviations.
+    #[arg(long, default_value_t = 1, requires = "shots", value_parser = clap::value_parser!(u64).range(1..))]
+    seeds: u64,
     /// Build without the synonym lexicon (to measure what it brings).
     #[arg(long)]
     no_lexicon: bool,
@@ -585,11 +597,22 @@ fn faq_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         None => Vec::new(),
     };
     let started = Instant::now();
-    let matcher = match (&args.train, &args.faq) {
+    // One matcher per few-shot draw (one in all other cases).
+    let mut matchers: Vec<Matcher> = Vec::new();
+    let mut holdout = false;
+    match (&args.train, &args.faq) {
         (Some(train), _) => {
             let train = read_rows(train)?;
             let val = args.val.as_deref().map(read_rows).transpose()?;
-            eval::build_matcher(&train, val.as_deref(), &opts)?
+            match args.shots {
+                Some(shots) => {
+                    for seed in args.seed..args.seed.saturating_add(args.seeds) {
+                        let draw = eval::few_shot(&train, shots, seed);
+                        matchers.push(eval::build_matcher(&draw, val.as_deref(), &opts)?);
+                    }
+                }
+                None => matchers.push(eval::build_matcher(&train, val.as_deref(), &opts)?),
+            }
         }
         (None, Some(dir)) => {
             let mut kb = app::load_knowledge(dir)?;
@@ -601,59 +624,122 @@ fn faq_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
                 );
                 kb = kept;
                 test = held_out;
+                holdout = true;
             }
             let options = MatcherOptions {
                 use_lexicon: opts.use_lexicon,
                 ..MatcherOptions::default()
             };
-            Matcher::with_options(Arc::new(kb), options)
+            matchers.push(Matcher::with_options(Arc::new(kb), options));
         }
         (None, None) => anyhow::bail!("give --train FILE.jsonl or --faq DIR"),
-    };
+    }
     let train_time = started.elapsed();
     let bar = if args.json {
         ProgressBar::hidden()
     } else {
-        ProgressBar::new(test.len() as u64).with_style(
+        ProgressBar::new((test.len() * matchers.len()) as u64).with_style(
             ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} eta {eta}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         )
     };
     let started = Instant::now();
-    let report = eval::evaluate(&matcher, &test, |done| {
-        if done % 64 == 0 {
-            bar.set_position(done as u64);
-        }
-    });
+    let mut reports = Vec::with_capacity(matchers.len());
+    for (i, matcher) in matchers.iter().enumerate() {
+        let offset = i * test.len();
+        reports.push(eval::evaluate(matcher, &test, |done| {
+            if done % 64 == 0 {
+                bar.set_position((offset + done) as u64);
+            }
+        }));
+    }
     bar.finish_and_clear();
     let eval_time = started.elapsed();
+    let (report, spread) = eval::mean_report(&reports).context("no matcher was built")?;
+    let (with_keywords, without_keywords) = match (holdout, matchers.first()) {
+        (true, Some(matcher)) => {
+            let (with, without) = eval::split_by_own_cue(matcher, &test);
+            let summary =
+                |rows: &[Row]| eval::Summary::from(&eval::evaluate(matcher, rows, |_| {}));
+            (Some(summary(&with)), Some(summary(&without)))
+        }
+        _ => (None, None),
+    };
+    let draws = args.shots.map(|_| matchers.len());
+    let output = eval::EvalOutput {
+        report,
+        seeds: draws,
+        spread: draws.map(|_| spread),
+        with_keywords,
+        without_keywords,
+    };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", serde_json::to_string_pretty(&output)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let stats = matcher.stats();
-    let t = matcher.thresholds();
-    println!(
-        "built: {} entries, {} phrasings, {} features, {} weights, {} calibration rows ({} folds) in {:.2?}",
-        stats.entries, stats.phrasings, stats.features, stats.weights, stats.calibration_rows, stats.folds, train_time
-    );
-    println!(
-        "thresholds: answer ≥ {:.3}, suggest ≥ {:.3}",
-        t.answer, t.suggest
-    );
+    for matcher in matchers.iter().take(1) {
+        let stats = matcher.stats();
+        let t = matcher.thresholds();
+        println!(
+            "built: {} entries, {} phrasings, {} features, {} weights, {} calibration rows ({} folds) in {:.2?}",
+            stats.entries, stats.phrasings, stats.features, stats.weights, stats.calibration_rows, stats.folds, train_time
+        );
+        println!(
+            "thresholds: answer ≥ {:.3}, suggest ≥ {:.3}",
+            t.answer, t.suggest
+        );
+        println!("calibration: {:?}", matcher.calibrator());
+    }
+    let report = &output.report;
     println!(
         "scored {} rows in {:.2?} ({:.0} msg/s)",
-        report.n,
+        report.n * matchers.len(),
         eval_time,
-        report.n as f64 / eval_time.as_secs_f64().max(1e-9)
+        (report.n * matchers.len()) as f64 / eval_time.as_secs_f64().max(1e-9)
     );
-    let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
-    println!("n              {}", report.n);
-    println!("accuracy       {:.4}", report.accuracy);
-    println!("answered       {:.4}", report.answered);
-    println!("precision      {}", opt(report.precision));
-    println!("oos_recall     {}", opt(report.oos_recall));
-    println!("coverage_at_97 {:.4}", report.coverage_at_97);
+    if let (Some(n), Some(spread)) = (output.seeds, &output.spread) {
+        println!("means over {n} few-shot draws (± standard deviation)");
+        let sd = |v: Option<f64>| v.map_or(String::new(), |v| format!(" ± {v:.4}"));
+        let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
+        println!("n              {}", report.n);
+        println!(
+            "accuracy       {:.4}{}",
+            report.accuracy,
+            sd(Some(spread.accuracy))
+        );
+        println!(
+            "answered       {:.4}{}",
+            report.answered,
+            sd(Some(spread.answered))
+        );
+        println!(
+            "precision      {}{}",
+            opt(report.precision),
+            sd(spread.precision)
+        );
+        println!(
+            "oos_recall     {}{}",
+            opt(report.oos_recall),
+            sd(spread.oos_recall)
+        );
+        println!(
+            "coverage_at_97 {:.4}{}",
+            report.coverage_at_97,
+            sd(Some(spread.coverage_at_97))
+        );
+    } else {
+        print_summary("", &eval::Summary::from(report));
+    }
+    for (name, summary) in [
+        ("with their keywords", &output.with_keywords),
+        ("without their keywords", &output.without_keywords),
+    ] {
+        if let Some(summary) = summary {
+            println!();
+            println!("rows {name}:");
+            print_summary("  ", summary);
+        }
+    }
     println!();
     println!(
         "{:<40} {:>5} {:>9} {:>9}",
@@ -669,6 +755,16 @@ fn faq_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_summary(indent: &str, s: &eval::Summary) {
+    let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
+    println!("{indent}n              {}", s.n);
+    println!("{indent}accuracy       {:.4}", s.accuracy);
+    println!("{indent}answered       {:.4}", s.answered);
+    println!("{indent}precision      {}", opt(s.precision));
+    println!("{indent}oos_recall     {}", opt(s.oos_recall));
+    println!("{indent}coverage_at_97 {:.4}", s.coverage_at_97);
 }
 
 async fn report(settings: Settings, args: ReportArgs) -> anyhow::Result<ExitCode> {

@@ -156,6 +156,40 @@ pub fn holdout_split(kb: &KnowledgeBase, keep: usize) -> (KnowledgeBase, Vec<Row
     (kept, test)
 }
 
+/// A few-shot draw: `shots` random phrasings of each label (seeded, so a seed names a
+/// draw), in their original order. `oos` rows are all kept: they are not phrasings of
+/// an entry but the refusal examples, and a few-shot knowledge base still has them.
+pub fn few_shot(rows: &[Row], shots: usize, seed: u64) -> Vec<Row> {
+    let mut by_label: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        if row.in_scope() {
+            by_label.entry(row.label.as_str()).or_default().push(i);
+        }
+    }
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut keep = vec![false; rows.len()];
+    for idx in by_label.values_mut() {
+        rng.shuffle(idx);
+        for &i in idx.iter().take(shots) {
+            keep[i] = true;
+        }
+    }
+    rows.iter()
+        .zip(&keep)
+        .filter(|(row, kept)| **kept || !row.in_scope())
+        .map(|(row, _)| row.clone())
+        .collect()
+}
+
+/// Splits test rows into those containing one of their own entry's keywords or patterns
+/// (which the matcher rewards with a fixed bonus) and the others, which look more like
+/// what customers write.
+pub fn split_by_own_cue(matcher: &Matcher, rows: &[Row]) -> (Vec<Row>, Vec<Row>) {
+    rows.iter()
+        .cloned()
+        .partition(|row| matcher.cue_entries(&row.text).contains(&row.label.as_str()))
+}
+
 /// Build the matcher from training rows; with `val`, recalibrate on it.
 pub fn build_matcher(
     train: &[Row],
@@ -241,6 +275,138 @@ impl EvalReport {
         v.truncate(n);
         v
     }
+}
+
+/// The headline figures of an [`EvalReport`], without the per-label table.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub n: usize,
+    pub accuracy: f64,
+    pub answered: f64,
+    pub precision: Option<f64>,
+    pub oos_recall: Option<f64>,
+    pub coverage_at_97: f64,
+}
+
+impl From<&EvalReport> for Summary {
+    fn from(r: &EvalReport) -> Summary {
+        Summary {
+            n: r.n,
+            accuracy: r.accuracy,
+            answered: r.answered,
+            precision: r.precision,
+            oos_recall: r.oos_recall,
+            coverage_at_97: r.coverage_at_97,
+        }
+    }
+}
+
+/// Standard deviations of the headline figures over several few-shot draws.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Spread {
+    pub accuracy: f64,
+    pub answered: f64,
+    pub precision: Option<f64>,
+    pub oos_recall: Option<f64>,
+    pub coverage_at_97: f64,
+}
+
+/// `faq eval --json` output: the SPEC §8 report, plus what few-shot draws and
+/// `--holdout` add (absent otherwise, so the SPEC fields stay as they were).
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalOutput {
+    #[serde(flatten)]
+    pub report: EvalReport,
+    /// Number of few-shot draws the figures are means over.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seeds: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spread: Option<Spread>,
+    /// `--holdout`: test rows that contain their own entry's keyword or pattern.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub with_keywords: Option<Summary>,
+    /// `--holdout`: test rows that contain none of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub without_keywords: Option<Summary>,
+}
+
+fn mean_std(values: &[f64]) -> (f64, f64) {
+    if values.is_empty() {
+        return (0.0, 0.0);
+    }
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n;
+    let var = values.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
+/// Mean and spread of optional figures: over the draws that have one, `None` if none do.
+fn mean_std_opt(values: impl Iterator<Item = Option<f64>>) -> (Option<f64>, Option<f64>) {
+    let present: Vec<f64> = values.flatten().collect();
+    if present.is_empty() {
+        return (None, None);
+    }
+    let (m, s) = mean_std(&present);
+    (Some(m), Some(s))
+}
+
+/// Means of several reports (same test rows, different few-shot draws) and the
+/// standard deviations of their headline figures. `None` for no reports.
+pub fn mean_report(reports: &[EvalReport]) -> Option<(EvalReport, Spread)> {
+    let first = reports.first()?;
+    let col = |f: fn(&EvalReport) -> f64| -> Vec<f64> { reports.iter().map(f).collect() };
+    let (accuracy, s_accuracy) = mean_std(&col(|r| r.accuracy));
+    let (answered, s_answered) = mean_std(&col(|r| r.answered));
+    let (coverage, s_coverage) = mean_std(&col(|r| r.coverage_at_97));
+    let (precision, s_precision) = mean_std_opt(reports.iter().map(|r| r.precision));
+    let (oos_recall, s_oos) = mean_std_opt(reports.iter().map(|r| r.oos_recall));
+    let per_label = first
+        .per_label
+        .iter()
+        .map(|(label, lr)| {
+            let of = |f: fn(&LabelReport) -> f64| -> f64 {
+                let v: Vec<f64> = reports
+                    .iter()
+                    .filter_map(|r| r.per_label.get(label))
+                    .map(f)
+                    .collect();
+                mean_std(&v).0
+            };
+            let accuracy = mean_std_opt(
+                reports
+                    .iter()
+                    .map(|r| r.per_label.get(label).and_then(|l| l.accuracy)),
+            )
+            .0;
+            (
+                label.clone(),
+                LabelReport {
+                    n: lr.n,
+                    accuracy,
+                    answered: of(|l| l.answered),
+                    answered_correct: of(|l| l.answered_correct),
+                },
+            )
+        })
+        .collect();
+    let report = EvalReport {
+        n: first.n,
+        accuracy,
+        answered,
+        precision,
+        oos_recall,
+        coverage_at_97: coverage,
+        per_label,
+        curve: first.curve.clone(),
+    };
+    let spread = Spread {
+        accuracy: s_accuracy,
+        answered: s_answered,
+        precision: s_precision,
+        oos_recall: s_oos,
+        coverage_at_97: s_coverage,
+    };
+    Some((report, spread))
 }
 
 #[derive(Default)]
@@ -407,6 +573,46 @@ mod tests {
         assert_eq!(kb.entries.len(), 1);
         assert_eq!(kb.entries[0].questions.len(), 2);
         assert_eq!(oos, vec!["b".to_string()]);
+    }
+
+    #[test]
+    fn few_shot_draws_k_per_label() {
+        let mut rows = Vec::new();
+        for label in ["a", "b", "oos"] {
+            for i in 0..10 {
+                rows.push(Row {
+                    text: format!("{label} {i}"),
+                    label: label.into(),
+                });
+            }
+        }
+        let draw = few_shot(&rows, 3, 7);
+        assert_eq!(draw.iter().filter(|r| r.label == "a").count(), 3);
+        assert_eq!(draw.iter().filter(|r| r.label == "b").count(), 3);
+        assert_eq!(draw.iter().filter(|r| r.label == OOS).count(), 10);
+        assert_eq!(few_shot(&rows, 3, 7), draw, "a seed names one draw");
+        assert_ne!(few_shot(&rows, 3, 8), draw);
+    }
+
+    #[test]
+    fn means_and_spread() {
+        let report = |accuracy: f64, precision: Option<f64>| EvalReport {
+            n: 10,
+            accuracy,
+            answered: 0.5,
+            precision,
+            oos_recall: None,
+            coverage_at_97: accuracy / 2.0,
+            per_label: BTreeMap::new(),
+            curve: Vec::new(),
+        };
+        let (mean, spread) =
+            mean_report(&[report(0.6, Some(1.0)), report(0.8, None)]).expect("reports");
+        assert!((mean.accuracy - 0.7).abs() < 1e-12);
+        assert!((spread.accuracy - 0.1).abs() < 1e-12);
+        assert_eq!(mean.precision, Some(1.0));
+        assert_eq!(mean.oos_recall, None);
+        assert!(mean_report(&[]).is_none());
     }
 
     #[test]

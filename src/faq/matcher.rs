@@ -12,7 +12,7 @@ use std::sync::Arc;
 use regex::RegexSet;
 use serde::{Deserialize, Serialize};
 
-use super::calibrate::{Calibrator, Evidence, HeldOut, Thresholds};
+use super::calibrate::{Calibrator, Evidence, HeldOut, Thresholds, N_EVIDENCE};
 use super::features::{
     concept_hashes, Extractor, FeatureSpace, PhraseIndex, RawFeatures, SparseVec,
 };
@@ -122,6 +122,9 @@ struct Core {
     model: LinearModel,
     /// Median score of training phrasings for their own entry (see `Core::build`).
     scale: f32,
+    /// Per entry: whether it had training phrasings (cross-validation leaves some
+    /// entries out; those are not candidates).
+    trained: Vec<bool>,
 }
 
 /// One example phrasing after feature extraction.
@@ -138,6 +141,35 @@ struct Scored {
     evidence: Evidence,
 }
 
+/// One held-out prediction before calibration: the evidence of the top candidates,
+/// which of them (if any) is the right entry, whether the message was in scope and
+/// whether it was a real refusal example.
+#[derive(Debug, Clone)]
+struct CalRow {
+    candidates: Vec<Evidence>,
+    right: Option<usize>,
+    in_scope: bool,
+    refusal: bool,
+}
+
+impl CalRow {
+    fn new(scored: &[Scored], truth: Option<u32>, refusal: bool) -> CalRow {
+        CalRow {
+            candidates: scored.iter().map(|s| s.evidence).collect(),
+            right: truth.and_then(|t| scored.iter().position(|s| s.entry == t)),
+            in_scope: truth.is_some(),
+            refusal,
+        }
+    }
+
+    fn top(&self) -> Evidence {
+        self.candidates
+            .first()
+            .copied()
+            .unwrap_or([0.0; N_EVIDENCE])
+    }
+}
+
 pub struct Matcher {
     kb: Arc<KnowledgeBase>,
     extractor: Extractor,
@@ -148,8 +180,8 @@ pub struct Matcher {
     thresholds: Thresholds,
     small_talk: Vec<(Vec<String>, SmallTalk)>,
     stats: BuildStats,
-    /// Held-out predictions (evidence, right, in scope) the calibration was fitted on.
-    held_out: Vec<(Evidence, bool, bool)>,
+    /// Held-out predictions the calibration was fitted on.
+    held_out: Vec<CalRow>,
 }
 
 impl Matcher {
@@ -183,6 +215,7 @@ impl Matcher {
                 space: FeatureSpace::fit(&[], 1, None, &[]),
                 model: LinearModel::default(),
                 scale: 1.0,
+                trained: Vec::new(),
             },
             calibrator: Calibrator::default(),
             thresholds: Thresholds::default(),
@@ -191,7 +224,7 @@ impl Matcher {
             held_out: Vec::new(),
             kb,
         };
-        let docs: Vec<Doc> = matcher
+        let mut docs: Vec<Doc> = matcher
             .kb
             .entries
             .iter()
@@ -199,17 +232,30 @@ impl Matcher {
             .flat_map(|(i, e)| e.questions.iter().map(move |q| (i as u32, q.text.as_str())))
             .map(|(entry, text)| matcher.doc(entry, text))
             .collect();
+        let n_real = docs.len();
+        // An entry's keywords are also words it is about: learnt as extra phrasings
+        // (never held out), so a message sharing some of them scores without the
+        // verbatim hit the fixed bonus needs.
+        let keyword_docs: Vec<Doc> = matcher
+            .kb
+            .entries
+            .iter()
+            .enumerate()
+            .flat_map(|(i, e)| e.keywords.iter().map(move |k| (i as u32, k.as_str())))
+            .map(|(entry, text)| matcher.doc(entry, text))
+            .collect();
+        docs.extend(keyword_docs);
         let n_entries = matcher.kb.entries.len();
         let all: Vec<usize> = (0..docs.len()).collect();
         matcher.core = Core::build(&docs, &all, n_entries, &concepts, &opts.train);
         matcher.stats = BuildStats {
             entries: n_entries,
-            phrasings: docs.len(),
+            phrasings: n_real,
             features: matcher.core.space.len(),
             weights: matcher.core.model.n_weights(),
             ..BuildStats::default()
         };
-        matcher.cross_validate(&docs, &concepts, &opts);
+        matcher.cross_validate(&docs, n_real, &concepts, &opts);
         matcher
     }
 
@@ -230,6 +276,26 @@ impl Matcher {
         &self.stats
     }
 
+    /// The fitted confidence calibration (for `faq eval`'s report).
+    pub fn calibrator(&self) -> &Calibrator {
+        &self.calibrator
+    }
+
+    /// Ids of the entries whose keywords or patterns occur in `text`.
+    pub fn cue_entries(&self, text: &str) -> Vec<&str> {
+        let norm = normalize_capped(text);
+        let mut raw = RawFeatures::default();
+        self.extractor.extract(&norm, &mut raw);
+        let mut entries = raw.keyword_entries;
+        entries.extend(self.pattern_hits(&norm));
+        entries.sort_unstable();
+        entries.dedup();
+        entries
+            .into_iter()
+            .filter_map(|e| self.kb.entries.get(e as usize).map(|e| e.id.as_str()))
+            .collect()
+    }
+
     /// Recalibrate confidence and thresholds on labelled validation messages
     /// (`None` label = must not be answered). Used by `faq eval --val`.
     pub fn calibrate_on(&mut self, rows: &[(String, Option<String>)]) {
@@ -239,15 +305,19 @@ impl Matcher {
             let norm = normalize_capped(text);
             self.extractor.extract(&norm, &mut raw);
             let pats = self.pattern_hits(&norm);
-            let scored = self.score(&self.core, &raw, &pats);
-            let Some(top) = scored.first() else {
-                fit_rows.push(([0.0; 3], false, label.is_some()));
-                continue;
-            };
-            let correct = label
-                .as_deref()
-                .is_some_and(|l| self.kb.entries[top.entry as usize].id == l);
-            fit_rows.push((top.evidence, correct, label.is_some()));
+            let cues = cues(&raw.keyword_entries, &pats, None);
+            let scored = self.score(&self.core, &raw, &cues);
+            let truth = label.as_deref().and_then(|l| {
+                self.kb
+                    .entries
+                    .iter()
+                    .position(|e| e.id == l)
+                    .map(|i| i as u32)
+            });
+            let mut row = CalRow::new(&scored, truth, label.is_none());
+            // A label the knowledge base has no entry for can never be answered right.
+            row.in_scope = label.is_some();
+            fit_rows.push(row);
         }
         // Validation rows add to the cross-validation rows rather than replace them:
         // a few dozen out-of-scope examples alone make a jumpy threshold.
@@ -279,16 +349,20 @@ impl Matcher {
             (Decision::Escalate, Vec::new())
         } else if p >= self.thresholds.answer {
             (Decision::Answer, Vec::new())
-        } else if p >= self.thresholds.suggest {
-            let s = ranked
+        } else {
+            // "Did you mean" when the buttons together are likely to hold the answer.
+            let shown: Vec<Candidate> = ranked
                 .iter()
                 .filter(|c| c.confidence >= MIN_SUGGESTION)
-                .take(3)
+                .take(TOP_K)
                 .cloned()
                 .collect();
-            (Decision::Suggest, s)
-        } else {
-            (Decision::Escalate, Vec::new())
+            let mass: f32 = shown.iter().map(|c| c.confidence).sum();
+            if mass >= self.thresholds.suggest {
+                (Decision::Suggest, shown)
+            } else {
+                (Decision::Escalate, Vec::new())
+            }
         };
         MatchOutcome {
             decision,
@@ -309,11 +383,12 @@ impl Matcher {
         let mut raw = RawFeatures::default();
         self.extractor.extract(norm, &mut raw);
         let pats = self.pattern_hits(norm);
-        self.score(&self.core, &raw, &pats)
+        let cues = cues(&raw.keyword_entries, &pats, None);
+        self.score(&self.core, &raw, &cues)
             .into_iter()
             .map(|s| Candidate {
                 entry_id: self.kb.entries[s.entry as usize].id.clone(),
-                confidence: self.calibrator.probability(&s.evidence),
+                confidence: self.calibrator.probability(&s.evidence) as f32,
             })
             .collect()
     }
@@ -342,30 +417,25 @@ impl Matcher {
         out
     }
 
-    /// Top candidates with their evidence, best first.
-    fn score(&self, core: &Core, raw: &RawFeatures, pattern_entries: &[u32]) -> Vec<Scored> {
+    /// Top candidates with their evidence, best first. `cues` are the fixed bonuses of
+    /// keyword and pattern hits, (entry, bonus).
+    ///
+    /// The learnt scores are the evidence; the fixed bonuses only rank. A keyword or
+    /// pattern may put an entry on top, but its confidence is what the words say:
+    /// cross-validation, which never sees the bonus of the right entry (authors take
+    /// keywords from their own phrasings), could not calibrate a bonus.
+    fn score(&self, core: &Core, raw: &RawFeatures, cues: &[(u32, f32)]) -> Vec<Scored> {
         let n = core.model.n_classes();
         let (x, known) = core.space.vectorize_known(raw);
-        if n == 0 || (x.is_empty() && raw.keyword_entries.is_empty() && pattern_entries.is_empty())
-        {
+        if n == 0 || (x.is_empty() && cues.is_empty()) {
             return Vec::new();
         }
         let mut scores = vec![0f32; n];
         core.model.accumulate(&x, &mut scores);
-        for e in &raw.keyword_entries {
-            if let Some(s) = scores.get_mut(*e as usize) {
-                *s += KEYWORD_BOOST;
-            }
-        }
-        for e in pattern_entries {
-            if let Some(s) = scores.get_mut(*e as usize) {
-                *s += PATTERN_BOOST;
-            }
-        }
-        // Top-k by a single scan: k is tiny, n may be 10,000.
-        let mut top: Vec<(u32, f32)> = Vec::with_capacity(TOP_K + 1);
+        // Top-k by a single scan (k is tiny, n may be 10,000), over trained entries.
+        let mut top: Vec<(u32, f32)> = Vec::with_capacity(TOP_K + cues.len() + 1);
         for (i, s) in scores.iter().enumerate() {
-            if top.len() < TOP_K || *s > top[top.len() - 1].1 {
+            if (top.len() < TOP_K || *s > top[top.len() - 1].1) && core.is_candidate(i) {
                 let pos = top.iter().position(|t| *s > t.1).unwrap_or(top.len());
                 top.insert(pos, (i as u32, *s));
                 top.truncate(TOP_K);
@@ -373,13 +443,38 @@ impl Matcher {
         }
         let first = top.first().map_or(0.0, |t| t.1);
         let second = top.get(1).map_or(0.0, |t| t.1);
+        let learnt = |e: u32| scores.get(e as usize).copied().unwrap_or(0.0);
+        // The margin is over the best other entry by learnt score.
+        let leader = top.first().map_or(u32::MAX, |t| t.0);
+        let rival = |e: u32| if e == leader { second } else { first };
+        if !cues.is_empty() {
+            // Entries with a bonus compete on score + bonus.
+            for (e, _) in cues {
+                if core.is_candidate(*e as usize) && !top.iter().any(|t| t.0 == *e) {
+                    top.push((*e, learnt(*e)));
+                }
+            }
+            let bonus =
+                |e: u32| -> f32 { cues.iter().filter(|(c, _)| *c == e).map(|(_, b)| b).sum() };
+            let mut ranked: Vec<(u32, f32)> = top
+                .iter()
+                .map(|t| (t.0, learnt(t.0) + bonus(t.0)))
+                .collect();
+            ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            ranked.truncate(TOP_K);
+            top = ranked;
+        }
+        let scale = f64::from(core.scale);
         top.iter()
-            .enumerate()
-            .map(|(rank, &(entry, s))| {
-                let rival = if rank == 0 { second } else { first };
+            .map(|&(entry, _)| {
+                let s = learnt(entry);
                 Scored {
                     entry,
-                    evidence: [s / core.scale, (s - rival) / core.scale, known],
+                    evidence: [
+                        f64::from(s) / scale,
+                        f64::from(s - rival(entry)) / scale,
+                        f64::from(known),
+                    ],
                 }
             })
             .collect()
@@ -388,9 +483,26 @@ impl Matcher {
     /// k-fold cross-validation over the knowledge base's own phrasings: each fold's
     /// model scores the phrasings it did not see (and the refusal examples); the
     /// calibrator and thresholds are fitted on those predictions.
-    fn cross_validate(&mut self, docs: &[Doc], concepts: &[u64], opts: &MatcherOptions) {
+    ///
+    /// Three things keep these rows like customer messages. A held-out phrasing is
+    /// scored without the bonus of its own entry's keywords and patterns: authors take
+    /// keywords from their phrasings, customers use them far less often. Keywords are
+    /// also learnt as one-word phrasings and held out like the others, so the
+    /// calibration sees bare keywords ("email", "refund"), which customers do type. And
+    /// each fold leaves a few entries out entirely ("unknown entries"): their held-out
+    /// phrasings are questions the fold's knowledge base cannot answer, the in-domain
+    /// out-of-scope messages every knowledge base receives, which must not be answered.
+    ///
+    /// `docs[n_real..]` are the phrasings made from keywords.
+    fn cross_validate(
+        &mut self,
+        docs: &[Doc],
+        n_real: usize,
+        concepts: &[u64],
+        opts: &MatcherOptions,
+    ) {
         let n_entries = self.kb.entries.len();
-        let k = if docs.len() <= 3000 { 5 } else { 3 };
+        let k = if n_real <= 3000 { 5 } else { 3 };
         let mut per_entry = vec![0usize; n_entries];
         for d in docs {
             per_entry[d.entry as usize] += 1;
@@ -407,12 +519,14 @@ impl Matcher {
                 (per_entry[e] >= 2).then_some((j + e) % k)
             })
             .collect();
+        // Unknown entries: about one in 2k per fold, at least one when there are two.
+        let unknown = |entry: u32, fold: usize| n_entries >= 2 && entry as usize % (2 * k) == fold;
         let refusals: Vec<Doc> = opts
             .refusal_examples
             .iter()
             .map(|t| self.doc(u32::MAX, t))
             .collect();
-        let mut rows: Vec<(Evidence, bool, bool)> = Vec::new();
+        let mut rows: Vec<CalRow> = Vec::new();
         let mut used_folds = 0;
         // One held-out third of a large knowledge base is plenty of calibration rows.
         let runs = if n_entries > LARGE_KB { 1 } else { k };
@@ -421,26 +535,28 @@ impl Matcher {
                 break;
             }
             let train: Vec<usize> = (0..docs.len())
-                .filter(|&i| fold_of[i] != Some(fold))
+                .filter(|&i| fold_of[i] != Some(fold) && !unknown(docs[i].entry, fold))
                 .collect();
             let held: Vec<usize> = (0..docs.len())
                 .filter(|&i| fold_of[i] == Some(fold))
                 .collect();
-            if held.is_empty() {
+            if held.is_empty() || train.is_empty() {
                 continue;
             }
             used_folds += 1;
             let core = Core::build(docs, &train, n_entries, concepts, &opts.train);
             for &i in &held {
                 let d = &docs[i];
-                match self.score(&core, &d.raw, &d.pattern_entries).first() {
-                    Some(top) => rows.push((top.evidence, top.entry == d.entry, true)),
-                    None => rows.push(([0.0; 3], false, true)),
-                }
+                let cues = cues(&d.raw.keyword_entries, &d.pattern_entries, Some(d.entry));
+                let scored = self.score(&core, &d.raw, &cues);
+                let truth = (!unknown(d.entry, fold)).then_some(d.entry);
+                rows.push(CalRow::new(&scored, truth, false));
             }
             for d in &refusals {
-                if let Some(top) = self.score(&core, &d.raw, &d.pattern_entries).first() {
-                    rows.push((top.evidence, false, false));
+                let cues = cues(&d.raw.keyword_entries, &d.pattern_entries, None);
+                let scored = self.score(&core, &d.raw, &cues);
+                if !scored.is_empty() {
+                    rows.push(CalRow::new(&scored, None, true));
                 }
             }
         }
@@ -449,16 +565,33 @@ impl Matcher {
         self.held_out = rows;
     }
 
-    /// Fit the calibrator and thresholds on (evidence, correct, in scope) rows.
-    fn apply_calibration(&mut self, rows: &[(Evidence, bool, bool)]) {
-        let fit: Vec<(Evidence, bool)> = rows.iter().map(|r| (r.0, r.1)).collect();
+    /// Fit the calibrator and thresholds on held-out rows.
+    fn apply_calibration(&mut self, rows: &[CalRow]) {
+        let fit: Vec<(Evidence, bool)> = rows
+            .iter()
+            .map(|r| (r.top(), r.in_scope && r.right == Some(0)))
+            .collect();
         self.calibrator = Calibrator::fit(&fit);
         let held: Vec<HeldOut> = rows
             .iter()
-            .map(|r| HeldOut {
-                probability: self.calibrator.probability(&r.0),
-                correct: r.1,
-                in_scope: r.2,
+            .map(|r| {
+                // Suggestions shown: the top candidates worth a button.
+                let shown = |e: &Evidence| {
+                    let p = self.calibrator.probability(e);
+                    (p >= f64::from(MIN_SUGGESTION)).then_some(p)
+                };
+                let right_in_suggestions = r
+                    .right
+                    .is_some_and(|i| r.candidates.get(i).and_then(shown).is_some());
+                let suggestion_mass = r.candidates.iter().filter_map(shown).sum();
+                HeldOut {
+                    probability: self.calibrator.probability(&r.top()),
+                    correct: r.right == Some(0),
+                    in_scope: r.in_scope,
+                    refusal: r.refusal,
+                    right_in_suggestions: r.in_scope && right_in_suggestions,
+                    suggestion_mass,
+                }
             })
             .collect();
         self.thresholds = Thresholds::choose(&held);
@@ -588,12 +721,35 @@ impl Core {
         }
         own.sort_by(f32::total_cmp);
         let scale = own.get(own.len() / 2).copied().unwrap_or(1.0).max(1e-3);
+        let mut trained = vec![false; n_entries];
+        for y in &ys {
+            if let Some(t) = trained.get_mut(*y as usize) {
+                *t = true;
+            }
+        }
         Core {
             space,
             model,
             scale,
+            trained,
         }
     }
+
+    /// Whether entry `i` was trained on (cross-validation leaves some entries out).
+    fn is_candidate(&self, i: usize) -> bool {
+        self.trained.get(i).copied().unwrap_or(false)
+    }
+}
+
+/// The fixed bonuses of keyword and pattern hits as (entry, bonus), leaving out
+/// `except`'s own (cross-validation: see `Matcher::cross_validate`).
+fn cues(keyword_entries: &[u32], pattern_entries: &[u32], except: Option<u32>) -> Vec<(u32, f32)> {
+    keyword_entries
+        .iter()
+        .map(|e| (*e, KEYWORD_BOOST))
+        .chain(pattern_entries.iter().map(|e| (*e, PATTERN_BOOST)))
+        .filter(|(e, _)| Some(*e) != except)
+        .collect()
 }
 
 fn compile_patterns(kb: &KnowledgeBase) -> (Option<RegexSet>, Vec<u32>) {

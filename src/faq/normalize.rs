@@ -2,7 +2,8 @@
 //!
 //! Owns the one canonical form every comparison uses: NFKC (which also folds
 //! full-width forms to half-width), lower case, no control characters, single
-//! spaces. Also splits normalised text into word tokens (stemmed English words,
+//! spaces, and Chinese in simplified characters (customers from Hong Kong and Taiwan
+//! write traditional ones; knowledge bases and rules are written in simplified). Also splits normalised text into word tokens (stemmed English words,
 //! single Han characters). Pure functions only: no I/O, no state.
 
 use unicode_normalization::UnicodeNormalization;
@@ -14,7 +15,7 @@ use crate::domain::is_han;
 pub const MAX_CHARS: usize = 2000;
 
 /// Canonical form of `text`: controls removed, NFKC, lower case, whitespace collapsed
-/// and trimmed. Idempotent: `normalize(&normalize(x)) == normalize(x)`.
+/// and trimmed, traditional Chinese characters folded to simplified. Idempotent: `normalize(&normalize(x)) == normalize(x)`.
 pub fn normalize(text: &str) -> String {
     if text.is_ascii() {
         // ASCII is already NFKC; this fast path is most English traffic.
@@ -52,7 +53,17 @@ pub fn normalize(text: &str) -> String {
         }
         out.push_str(word);
     }
+    if out.chars().any(is_han) {
+        out = simplified(&out);
+    }
     out
+}
+
+/// Traditional Chinese characters as simplified ones (門鈴 → 门铃, 帳號 → 账号).
+fn simplified(text: &str) -> String {
+    // The converter maps 帳 to 帐, a simplified variant; 账 is what rules and
+    // knowledge bases write for "account" and "bill".
+    simplet2s::convert(text).replace('帐', "账")
 }
 
 /// Normalise at most [`MAX_CHARS`] characters of `text`.
@@ -139,6 +150,15 @@ mod tests {
         assert_eq!(normalize("ＲＥＦＵＮＤ"), "refund");
         assert_eq!(normalize("  Hello\t\nWORLD  "), "hello world");
         assert_eq!(normalize("退款？"), "退款?");
+    }
+
+    #[test]
+    fn traditional_chinese_reads_as_simplified() {
+        assert_eq!(normalize("我的帳號被盜了"), "我的账号被盗了");
+        assert_eq!(normalize("門鈴離線，請問怎麼辦"), "门铃离线,请问怎么办");
+        let simple = "退款还没到账，我的账号被盗了";
+        assert_eq!(normalize(simple), normalize(&normalize(simple)));
+        assert_eq!(normalize(simple), "退款还没到账,我的账号被盗了");
     }
 
     #[test]
