@@ -3,8 +3,12 @@
 //! Owns the one canonical form every comparison uses: NFKC (which also folds
 //! full-width forms to half-width), lower case, no control characters, single
 //! spaces, and Chinese in simplified characters (customers from Hong Kong and Taiwan
-//! write traditional ones; knowledge bases and rules are written in simplified). Also splits normalised text into word tokens (stemmed English words,
-//! single Han characters). Pure functions only: no I/O, no state.
+//! write traditional ones; knowledge bases and rules are written in simplified). Also
+//! splits normalised text into word tokens (stemmed English words, single Han
+//! characters). Pure functions only: no I/O; the one piece of state is the
+//! traditional → simplified table, built once and never changed.
+
+use std::sync::OnceLock;
 
 use unicode_normalization::UnicodeNormalization;
 
@@ -15,7 +19,8 @@ use crate::domain::is_han;
 pub const MAX_CHARS: usize = 2000;
 
 /// Canonical form of `text`: controls removed, NFKC, lower case, whitespace collapsed
-/// and trimmed, traditional Chinese characters folded to simplified. Idempotent: `normalize(&normalize(x)) == normalize(x)`.
+/// and trimmed, traditional Chinese characters folded to simplified. Idempotent:
+/// `normalize(&normalize(x)) == normalize(x)`.
 pub fn normalize(text: &str) -> String {
     if text.is_ascii() {
         // ASCII is already NFKC; this fast path is most English traffic.
@@ -53,17 +58,46 @@ pub fn normalize(text: &str) -> String {
         }
         out.push_str(word);
     }
-    if out.chars().any(is_han) {
-        out = simplified(&out);
+    if out.chars().any(|c| simplified_char(c) != c) {
+        out = out.chars().map(simplified_char).collect();
     }
     out
 }
 
-/// Traditional Chinese characters as simplified ones (門鈴 → 门铃, 帳號 → 账号).
-fn simplified(text: &str) -> String {
-    // The converter maps 帳 to 帐, a simplified variant; 账 is what rules and
-    // knowledge bases write for "account" and "bill".
-    simplet2s::convert(text).replace('帐', "账")
+/// The simplified form of one character (門 → 门, 帳 → 账); others unchanged.
+///
+/// The table of `simplet2s` (which also reads a character's neighbours for a few
+/// one-to-many cases a matcher need not tell apart), looked up once per character of
+/// the CJK blocks into a flat array on first use, so normalising costs an index per
+/// character instead of several hash lookups.
+fn simplified_char(c: char) -> char {
+    const FIRST: u32 = 0x3400;
+    const LAST: u32 = 0x9FFF;
+    static TABLE: OnceLock<Vec<char>> = OnceLock::new();
+    let code = u32::from(c);
+    if !(FIRST..=LAST).contains(&code) {
+        return c;
+    }
+    let table = TABLE.get_or_init(|| {
+        (FIRST..=LAST)
+            .map(|u| {
+                let Some(t) = char::from_u32(u) else {
+                    return '\0';
+                };
+                let mut buf = [0u8; 4];
+                let s = simplet2s::convert(t.encode_utf8(&mut buf));
+                let mut chars = s.chars();
+                match (chars.next(), chars.next()) {
+                    // The converter writes 帐, a simplified variant; 账 is what rules
+                    // and knowledge bases write for "account" and "bill".
+                    (Some('帐'), None) => '账',
+                    (Some(one), None) => one,
+                    _ => t,
+                }
+            })
+            .collect()
+    });
+    table.get((code - FIRST) as usize).copied().unwrap_or(c)
 }
 
 /// Normalise at most [`MAX_CHARS`] characters of `text`.

@@ -182,6 +182,83 @@ fn clinc150_meets_the_targets() {
     let m = eval::build_matcher(&train, Some(&val), &EvalOptions::default()).expect("matcher");
     let r = eval::evaluate(&m, &test, |_| {});
     assert!(r.accuracy >= 0.90, "{}", r.accuracy);
-    assert!(r.oos_recall.unwrap_or(0.0) >= 0.80, "{:?}", r.oos_recall);
-    assert!(r.answered >= 0.85, "{}", r.answered);
+    assert!(r.oos_recall.unwrap_or(0.0) >= 0.88, "{:?}", r.oos_recall);
+    // The operating point is 97 % precision with a guarantee (see faq::calibrate):
+    // fewer answers than an equal-error cut, and right ones.
+    assert!(r.precision.unwrap_or(0.0) >= 0.97, "{:?}", r.precision);
+    assert!(r.answered >= 0.6, "{}", r.answered);
+}
+
+fn eval_json(args: &[&str]) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let out = crate::cli::frontdesk(dir.path())
+        .args(["faq", "eval", "--json"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn few_shot_draws_report_means_and_spread() {
+    let train = data("xsid/zh.train.jsonl");
+    let test = data("xsid/zh.test.jsonl");
+    let (train, test) = (train.to_str().unwrap(), test.to_str().unwrap());
+    let one = |seed: &str| {
+        eval_json(&[
+            "--train", train, "--test", test, "--shots", "3", "--seed", seed,
+        ])
+    };
+    let (a, b) = (one("1"), one("2"));
+    assert_eq!(a["seeds"], 1, "{a}");
+    assert_ne!(a["accuracy"], b["accuracy"], "another seed, another draw");
+    assert_eq!(one("1")["accuracy"], a["accuracy"], "a seed names one draw");
+    let both = eval_json(&[
+        "--train", train, "--test", test, "--shots", "3", "--seed", "1", "--seeds", "2",
+    ]);
+    assert_eq!(both["seeds"], 2);
+    let mean = (a["accuracy"].as_f64().unwrap() + b["accuracy"].as_f64().unwrap()) / 2.0;
+    assert!(
+        (both["accuracy"].as_f64().unwrap() - mean).abs() < 1e-9,
+        "{both}"
+    );
+    let spread = both["spread"]["accuracy"].as_f64().unwrap();
+    assert!(spread > 0.0 && spread < 0.5, "{both}");
+    for field in [
+        "n",
+        "answered",
+        "precision",
+        "oos_recall",
+        "coverage_at_97",
+        "per_label",
+    ] {
+        assert!(both.get(field).is_some(), "{field} missing: {both}");
+    }
+    // Without --shots the output is the SPEC report alone.
+    let full = eval_json(&["--train", train, "--test", test]);
+    assert!(
+        full.get("seeds").is_none() && full.get("spread").is_none(),
+        "{full}"
+    );
+}
+
+#[test]
+fn holdout_reports_rows_with_and_without_their_keywords() {
+    let faq = Path::new(env!("CARGO_MANIFEST_DIR")).join("faq");
+    let r = eval_json(&["--faq", faq.to_str().unwrap(), "--holdout", "3"]);
+    let with = r["with_keywords"]["n"].as_u64().unwrap();
+    let without = r["without_keywords"]["n"].as_u64().unwrap();
+    assert!(with > 0 && without > 0, "{r}");
+    assert_eq!(with + without, r["n"].as_u64().unwrap());
+    // The fixed keyword bonus does not make rows that contain their keyword look
+    // surer than the evidence: answers on either side stay precise.
+    for side in ["with_keywords", "without_keywords"] {
+        let p = r[side]["precision"].as_f64().unwrap_or(1.0);
+        assert!(p >= 0.9, "{side}: {r}");
+    }
 }
