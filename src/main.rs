@@ -685,7 +685,7 @@ fn faq_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
             stats.entries, stats.phrasings, stats.features, stats.weights, stats.calibration_rows, stats.folds, train_time
         );
         println!(
-            "thresholds: answer ≥ {:.3}, suggest ≥ {:.3}",
+            "thresholds: answer ≥ {:.3}, suggest when the buttons sum ≥ {:.3}",
             t.answer, t.suggest
         );
         println!("calibration: {:?}", matcher.calibrator());

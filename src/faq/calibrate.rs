@@ -147,16 +147,19 @@ fn solve<const D: usize>(mut a: [[f64; D]; D], mut b: [f64; D]) -> Option<[f64; 
     Some(x)
 }
 
-/// When to answer and when to offer suggestions, on the calibrated probability.
+/// When to answer and when to offer suggestions.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Thresholds {
+    /// On the calibrated probability of the top entry.
     pub answer: f32,
+    /// On the summed probability of the entries "did you mean" would show, when the
+    /// top one is below `answer`.
     pub suggest: f32,
 }
 
 impl Default for Thresholds {
     /// For a knowledge base with too few phrasings to measure itself: answer only on
-    /// strong evidence, never suggest (a guess the rows cannot back is an escalation).
+    /// strong evidence, suggest when the buttons together are fairly likely.
     fn default() -> Self {
         Thresholds {
             answer: DEFAULT_ANSWER,
