@@ -980,7 +980,11 @@ const CONDITIONS_ZH_AFTER: &[&str] = &["的话", "的話"];
 /// True when the match at `start..end` sits in a condition (see [`CONDITIONS`]).
 fn conditional(text: &str, start: usize, end: usize) -> bool {
     let is_break = |c: char| matches!(c, '.' | '!' | '?' | '。' | '！' | '？' | ';' | '；' | '\n');
-    let sentence_start = text[..start].rfind(is_break).map_or(0, |i| i + 1);
+    let sentence_start = text[..start]
+        .char_indices()
+        .rev()
+        .find(|(_, c)| is_break(*c))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     let before = &text[sentence_start..start];
     if CONDITIONS_ZH.iter().any(|c| before.contains(c)) {
         return true;
@@ -1136,6 +1140,20 @@ mod tests {
         assert_ne!(inflection_base("reporter"), inflection_base("report"));
         assert_eq!(inflection_base("this"), "this");
         assert_eq!(inflection_base("access"), "access");
+    }
+
+    #[test]
+    fn sentences_after_full_width_stops_are_read() {
+        // The break before the match is a 3-byte '。': finding the sentence start must
+        // not cut it in half (this panicked).
+        assert!(!conditional("我要起诉你们。保固内拒绝维修", 21, 27));
+        assert!(conditional("好的。如果发错货怎么办", 15, 24));
+        let rules = TriageRules::builtin();
+        let t = rules.classify(
+            "我要起诉你们。保固内的摄影机拒绝维修,还说是人为损坏,我根本没摔过!",
+            false,
+        );
+        assert_eq!(t.priority, Priority::P1, "{t:?}");
     }
 
     #[test]
