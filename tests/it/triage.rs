@@ -496,5 +496,22 @@ mod properties {
                 prop_assert_ne!(a.priority, Priority::P3);
             }
         }
+
+        /// Keywords, conditions, negations and full-width punctuation side by side:
+        /// where byte offsets of multi-byte characters meet the rules' context checks.
+        #[test]
+        fn classify_survives_mixed_script_sentences(
+            parts in proptest::collection::vec(proptest::sample::select(vec![
+                "我要起诉你们", "。", "！", "？", "；", "如果", "的话", "保固内", "退款", "冒烟",
+                "不着急", "被盗", "帳號", "password", "hacked", "not urgent", "if", "?", "!",
+                " ", "\n", "NB-12345", "😡", "，", "“", "”", "第三次",
+                "拒绝维修", "人为损坏", "包裹没到", "坏了", "收到的是坏的", "never arrived",
+                "charged twice",
+            ]), 0..12)
+        ) {
+            let text: String = parts.concat();
+            let t = TriageRules::builtin().classify(&text, false);
+            prop_assert!(!t.department.is_empty());
+        }
     }
 }
