@@ -233,9 +233,9 @@ impl Matcher {
             .map(|(entry, text)| matcher.doc(entry, text))
             .collect();
         let n_real = docs.len();
-        // An entry's keywords are also words it is about: learnt as extra phrasings
-        // (never held out), so a message sharing some of them scores without the
-        // verbatim hit the fixed bonus needs.
+        // An entry's keywords are also words it is about: learnt as extra one-word
+        // phrasings (held out like the others, see `cross_validate`), so a message
+        // sharing some of them scores without the verbatim hit the fixed bonus needs.
         let keyword_docs: Vec<Doc> = matcher
             .kb
             .entries
