@@ -659,9 +659,8 @@ fn faq_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let (with_keywords, without_keywords) = match (holdout, matchers.first()) {
         (true, Some(matcher)) => {
             let (with, without) = eval::split_by_own_cue(matcher, &test);
-            let summary =
-                |rows: &[Row]| eval::Summary::from(&eval::evaluate(matcher, rows, |_| {}));
-            (Some(summary(&with)), Some(summary(&without)))
+            let report = |rows: &[Row]| eval::evaluate(matcher, rows, |_| {});
+            (Some(report(&with)), Some(report(&without)))
         }
         _ => (None, None),
     };
@@ -677,7 +676,7 @@ fn faq_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&output)?);
         return Ok(ExitCode::SUCCESS);
     }
-    for matcher in matchers.iter().take(1) {
+    if let Some(matcher) = matchers.first() {
         let stats = matcher.stats();
         let t = matcher.thresholds();
         println!(
@@ -697,39 +696,10 @@ fn faq_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         eval_time,
         (report.n * matchers.len()) as f64 / eval_time.as_secs_f64().max(1e-9)
     );
-    if let (Some(n), Some(spread)) = (output.seeds, &output.spread) {
+    if let Some(n) = output.seeds {
         println!("means over {n} few-shot draws (± standard deviation)");
-        let sd = |v: Option<f64>| v.map_or(String::new(), |v| format!(" ± {v:.4}"));
-        let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
-        println!("n              {}", report.n);
-        println!(
-            "accuracy       {:.4}{}",
-            report.accuracy,
-            sd(Some(spread.accuracy))
-        );
-        println!(
-            "answered       {:.4}{}",
-            report.answered,
-            sd(Some(spread.answered))
-        );
-        println!(
-            "precision      {}{}",
-            opt(report.precision),
-            sd(spread.precision)
-        );
-        println!(
-            "oos_recall     {}{}",
-            opt(report.oos_recall),
-            sd(spread.oos_recall)
-        );
-        println!(
-            "coverage_at_97 {:.4}{}",
-            report.coverage_at_97,
-            sd(Some(spread.coverage_at_97))
-        );
-    } else {
-        print_summary("", &eval::Summary::from(report));
     }
+    print_summary("", report, output.spread.as_ref());
     for (name, summary) in [
         ("with their keywords", &output.with_keywords),
         ("without their keywords", &output.without_keywords),
@@ -737,7 +707,7 @@ fn faq_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         if let Some(summary) = summary {
             println!();
             println!("rows {name}:");
-            print_summary("  ", summary);
+            print_summary("  ", summary, None);
         }
     }
     println!();
@@ -757,14 +727,38 @@ fn faq_eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_summary(indent: &str, s: &eval::Summary) {
+/// The headline figures of a report, each with its standard deviation over few-shot
+/// draws when there is a spread.
+fn print_summary(indent: &str, r: &eval::EvalReport, spread: Option<&eval::Spread>) {
     let opt = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
-    println!("{indent}n              {}", s.n);
-    println!("{indent}accuracy       {:.4}", s.accuracy);
-    println!("{indent}answered       {:.4}", s.answered);
-    println!("{indent}precision      {}", opt(s.precision));
-    println!("{indent}oos_recall     {}", opt(s.oos_recall));
-    println!("{indent}coverage_at_97 {:.4}", s.coverage_at_97);
+    let sd = |v: Option<f64>| v.map_or(String::new(), |v| format!(" ± {v:.4}"));
+    let of = |f: fn(&eval::Spread) -> Option<f64>| sd(spread.and_then(f));
+    println!("{indent}n              {}", r.n);
+    println!(
+        "{indent}accuracy       {:.4}{}",
+        r.accuracy,
+        of(|s| Some(s.accuracy))
+    );
+    println!(
+        "{indent}answered       {:.4}{}",
+        r.answered,
+        of(|s| Some(s.answered))
+    );
+    println!(
+        "{indent}precision      {}{}",
+        opt(r.precision),
+        of(|s| s.precision)
+    );
+    println!(
+        "{indent}oos_recall     {}{}",
+        opt(r.oos_recall),
+        of(|s| s.oos_recall)
+    );
+    println!(
+        "{indent}coverage_at_97 {:.4}{}",
+        r.coverage_at_97,
+        of(|s| Some(s.coverage_at_97))
+    );
 }
 
 async fn report(settings: Settings, args: ReportArgs) -> anyhow::Result<ExitCode> {

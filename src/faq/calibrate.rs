@@ -169,7 +169,8 @@ impl Default for Thresholds {
 }
 
 /// Answer threshold when the held-out rows cannot certify one (on the prior
-/// calibrator, that is a message close to one phrasing and explained by its entry).
+/// calibrator, that is a clear margin over the runner-up on words the knowledge base
+/// knows).
 const DEFAULT_ANSWER: f32 = 0.8;
 /// Suggestion threshold when too few held-out rows fall below the answer threshold to
 /// measure how often the buttons would hold the right entry. A tiny knowledge base
@@ -231,10 +232,7 @@ impl Thresholds {
         for (i, r) in sorted.iter().enumerate() {
             answered += 1;
             errors += u64::from(!(r.in_scope && r.correct));
-            if sorted
-                .get(i + 1)
-                .is_some_and(|n| n.probability == r.probability)
-            {
+            if !ends_run(&sorted, i, |r| r.probability) {
                 continue;
             }
             if clopper_pearson_upper(errors, answered, GUARANTEE_CONFIDENCE) <= max_error {
@@ -256,10 +254,7 @@ impl Thresholds {
         for (i, r) in unsure.iter().enumerate() {
             band += 1;
             hits += usize::from(r.right_in_suggestions);
-            if unsure
-                .get(i + 1)
-                .is_some_and(|n| n.suggestion_mass == r.suggestion_mass)
-            {
+            if !ends_run(&unsure, i, |r| r.suggestion_mass) {
                 continue;
             }
             if hits as f64 >= SUGGESTION_HIT_RATE * band as f64 {
@@ -290,10 +285,7 @@ fn equal_error_cut(sorted: &[HeldOut], n_in: usize, n_refusal: usize) -> f64 {
         if r.refusal {
             refusals_answered += 1;
         }
-        if sorted
-            .get(i + 1)
-            .is_some_and(|n| n.probability == r.probability)
-        {
+        if !ends_run(sorted, i, |r| r.probability) {
             continue;
         }
         let miss = 1.0 - right as f64 / n_in as f64;
@@ -304,6 +296,15 @@ fn equal_error_cut(sorted: &[HeldOut], n_in: usize, n_refusal: usize) -> f64 {
         }
     }
     best.1.clamp(0.05, 0.95)
+}
+
+/// Whether row `i` of rows sorted by `key` is the last of its equal keys: thresholds
+/// are only cut between distinct values.
+fn ends_run<T>(sorted: &[T], i: usize, key: impl Fn(&T) -> f64) -> bool {
+    match (sorted.get(i), sorted.get(i + 1)) {
+        (Some(this), Some(next)) => key(this) != key(next),
+        _ => true,
+    }
 }
 
 /// Upper one-sided Clopper–Pearson bound at `confidence` on a binomial proportion

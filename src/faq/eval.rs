@@ -277,30 +277,6 @@ impl EvalReport {
     }
 }
 
-/// The headline figures of an [`EvalReport`], without the per-label table.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Summary {
-    pub n: usize,
-    pub accuracy: f64,
-    pub answered: f64,
-    pub precision: Option<f64>,
-    pub oos_recall: Option<f64>,
-    pub coverage_at_97: f64,
-}
-
-impl From<&EvalReport> for Summary {
-    fn from(r: &EvalReport) -> Summary {
-        Summary {
-            n: r.n,
-            accuracy: r.accuracy,
-            answered: r.answered,
-            precision: r.precision,
-            oos_recall: r.oos_recall,
-            coverage_at_97: r.coverage_at_97,
-        }
-    }
-}
-
 /// Standard deviations of the headline figures over several few-shot draws.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Spread {
@@ -324,10 +300,10 @@ pub struct EvalOutput {
     pub spread: Option<Spread>,
     /// `--holdout`: test rows that contain their own entry's keyword or pattern.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub with_keywords: Option<Summary>,
+    pub with_keywords: Option<EvalReport>,
     /// `--holdout`: test rows that contain none of them.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub without_keywords: Option<Summary>,
+    pub without_keywords: Option<EvalReport>,
 }
 
 fn mean_std(values: &[f64]) -> (f64, f64) {

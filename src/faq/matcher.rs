@@ -575,17 +575,20 @@ impl Matcher {
         let held: Vec<HeldOut> = rows
             .iter()
             .map(|r| {
+                let p: Vec<f64> = r
+                    .candidates
+                    .iter()
+                    .map(|e| self.calibrator.probability(e))
+                    .collect();
                 // Suggestions shown: the top candidates worth a button.
-                let shown = |e: &Evidence| {
-                    let p = self.calibrator.probability(e);
-                    (p >= f64::from(MIN_SUGGESTION)).then_some(p)
-                };
-                let right_in_suggestions = r
-                    .right
-                    .is_some_and(|i| r.candidates.get(i).and_then(shown).is_some());
-                let suggestion_mass = r.candidates.iter().filter_map(shown).sum();
+                let shown = |p: &f64| *p >= f64::from(MIN_SUGGESTION);
+                let right_in_suggestions = r.right.is_some_and(|i| p.get(i).is_some_and(shown));
+                let suggestion_mass = p.iter().copied().filter(shown).sum();
                 HeldOut {
-                    probability: self.calibrator.probability(&r.top()),
+                    probability: p
+                        .first()
+                        .copied()
+                        .unwrap_or_else(|| self.calibrator.probability(&r.top())),
                     correct: r.right == Some(0),
                     in_scope: r.in_scope,
                     refusal: r.refusal,
